@@ -1,0 +1,144 @@
+# npsocketd - build, test, install.
+#
+#   make                      build npsocketd, npcat and the unit tests
+#   make test                 install missing Debian packages (as root), build, run t/ with prove
+#   make run                  the same install step, build, start npsocketd on etc/npsocketd.ini
+#   make install              PREFIX=/usr/local DESTDIR=
+#   make SANITIZE=address     build with ASan + UBSan (or SANITIZE=thread)
+#   make CC=clang             any C11 compiler
+
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+SBINDIR    ?= $(PREFIX)/sbin
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+MANDIR     ?= $(PREFIX)/share/man
+SYSCONFDIR ?= $(PREFIX)/etc
+DESTDIR    ?=
+
+CC       ?= cc
+PKGS     := gnutls zlib libconfig inih
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+            -Wformat=2 -Wno-format-nonliteral -fno-strict-aliasing
+CPPFLAGS += -D_GNU_SOURCE -Iinclude -Isrc $(PKG_CFLAGS)
+LDLIBS   += $(PKG_LIBS) -lpthread
+
+ifeq ($(SANITIZE),address)
+CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+else ifeq ($(SANITIZE),thread)
+CFLAGS  += -fsanitize=thread -fno-omit-frame-pointer
+LDFLAGS += -fsanitize=thread
+endif
+
+B := build
+
+# Every src/*.c except the programs' mains goes into one static library
+# that the programs and the unit tests link.
+PROGRAM_SRCS := src/npsocketd.c src/npcat.c
+LIB_SRCS     := $(filter-out $(PROGRAM_SRCS),$(wildcard src/*.c))
+LIB_OBJS     := $(LIB_SRCS:src/%.c=$(B)/%.o)
+UNIT_SRCS    := $(wildcard t/unit/*_test.c)
+UNIT_BINS    := $(UNIT_SRCS:t/unit/%.c=$(B)/t/%)
+PROGRAMS     := $(B)/npsocketd $(B)/npcat
+MODULE_SRCS  := $(wildcard modules/*.c)
+MODULES      := $(MODULE_SRCS:modules/%.c=$(B)/modules/%.so)
+
+# The Debian packages the build, the tests and `make run` need.
+DEB_PACKAGES := build-essential pkg-config libgnutls28-dev zlib1g-dev libconfig-dev \
+                libinih-dev gnutls-bin openssl perl libio-socket-ssl-perl mandoc procps
+
+.PHONY: all test run bench install uninstall clean deps lint-man
+
+all: $(PROGRAMS) $(UNIT_BINS) $(MODULES) $(B)/npbench
+
+$(B) $(B)/t $(B)/modules:
+	mkdir -p $@
+
+$(B)/%.o: src/%.c $(wildcard src/*.h include/npsocket/*.h) | $(B)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(B)/libnp.a: $(LIB_OBJS)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+# The daemon links every object (not the archive) and exports its
+# symbols, so session-handler modules find the np_session / np_comm API.
+$(B)/npsocketd: $(B)/npsocketd.o $(LIB_OBJS)
+	$(CC) $(LDFLAGS) -rdynamic -o $@ $^ $(LDLIBS) -ldl
+
+# The load generator (bench/): its own client, GnuTLS directly.
+$(B)/npbench: bench/npbench.c | $(B)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS) -lm
+
+# Session-handler modules: position independent, resolved against the
+# daemon at dlopen() time.
+$(B)/modules/%.so: modules/%.c include/npsocket/handler.h include/npsocket/comm.h include/npsocket/socket.h | $(B)/modules
+	$(CC) $(CPPFLAGS) $(CFLAGS) -fPIC -shared $(LDFLAGS) -o $@ $<
+
+$(B)/npcat: $(B)/npcat.o $(B)/libnp.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/t/%: t/unit/%.c t/unit/tap.h $(B)/libnp.a | $(B)/t
+	$(CC) $(CPPFLAGS) -It/unit $(CFLAGS) $(LDFLAGS) -o $@ $< $(B)/libnp.a $(LDLIBS)
+
+# Installs the Debian packages that are missing: as root through apt-get,
+# otherwise it prints the command to run.
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	else \
+	  echo "missing Debian packages; run as root:"; \
+	  echo "  apt-get install -y$$missing"; exit 1; \
+	fi
+
+test: deps
+	$(MAKE) all
+	prove -j2 --timer t/
+
+run: deps
+	$(MAKE) all
+	@echo
+	@echo "npsocketd on etc/npsocketd.ini; in another terminal:"
+	@echo "  $(B)/npcat -v 127.0.0.1 9000 hello"
+	@echo
+	$(B)/npsocketd -c etc/npsocketd.ini
+
+bench: all
+	bench/run
+
+lint-man:
+	@for m in man/*.[0-9]; do mandoc -Tlint -Wwarning $$m || exit 1; done
+
+install: all
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/npsocketd \
+	  $(DESTDIR)$(INCLUDEDIR)/npsocket $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 \
+	  $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(SYSCONFDIR)/npsocketd
+	install -m 0755 $(B)/npsocketd $(DESTDIR)$(SBINDIR)/npsocketd
+	install -m 0755 $(B)/npcat $(DESTDIR)$(BINDIR)/npcat
+	install -m 0755 $(MODULES) $(DESTDIR)$(LIBDIR)/npsocketd/
+	install -m 0644 include/npsocket/*.h $(DESTDIR)$(INCLUDEDIR)/npsocket/
+	install -m 0644 man/npcat.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 man/npsocket_handler.3 $(DESTDIR)$(MANDIR)/man3/
+	install -m 0644 man/npsocketd.ini.5 $(DESTDIR)$(MANDIR)/man5/
+	install -m 0644 man/npsocketd.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 etc/npsocketd.ini $(DESTDIR)$(SYSCONFDIR)/npsocketd/npsocketd.ini.example
+
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/npsocketd $(DESTDIR)$(BINDIR)/npcat \
+	  $(DESTDIR)$(MANDIR)/man1/npcat.1 $(DESTDIR)$(MANDIR)/man5/npsocketd.ini.5 \
+	  $(DESTDIR)$(MANDIR)/man8/npsocketd.8 $(DESTDIR)$(MANDIR)/man3/npsocket_handler.3 \
+	  $(MODULES:$(B)/modules/%=$(DESTDIR)$(LIBDIR)/npsocketd/%) \
+	  $(DESTDIR)$(SYSCONFDIR)/npsocketd/npsocketd.ini.example
+
+clean:
+	rm -rf $(B)
