@@ -1,0 +1,124 @@
+/*
+ * npsocket/socket.h - one connection's byte stream, plain or TLS (the C
+ * counterpart of the Java ISocket / SocketAdapter pair).
+ *
+ * Every operation blocks.  Reads wait at most `timeout_ms` (0 = for ever)
+ * for data, and never past `deadline` (a CLOCK_MONOTONIC time in ms, 0 =
+ * none), so a caller can bound a whole exchange (handshake + protocol byte)
+ * as well as each wait.
+ */
+#ifndef NPSOCKET_SOCKET_H
+#define NPSOCKET_SOCKET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+struct np_socket;
+
+/* What a TLS session negotiated; all NULL on a plain socket. */
+struct np_tls_info {
+	const char *version;        /* "TLS1.3" */
+	const char *cipher;         /* "AES-128-GCM" */
+	const char *server_name;    /* SNI the client sent, or NULL */
+	const char *peer_subject;   /* verified client certificate DN, or NULL */
+	bool resumed;
+};
+
+/* Why a read or write failed; the socket keeps the last one. */
+enum np_socket_error {
+	NP_SOCK_OK = 0,
+	NP_SOCK_EOF,        /* orderly close by the peer */
+	NP_SOCK_TIMEOUT,    /* timeout_ms or deadline passed */
+	NP_SOCK_RESET,      /* connection reset or broken pipe */
+	NP_SOCK_SYSTEM,     /* any other errno: see np_socket_strerror() */
+	NP_SOCK_TLS,        /* TLS layer error: see np_socket_strerror() */
+};
+
+struct np_socket_ops {
+	/* Reads up to len bytes; returns > 0, or -1 with the error recorded
+	 * (EOF is -1 with NP_SOCK_EOF). */
+	ssize_t (*read)(struct np_socket *s, void *buf, size_t len);
+	/* Writes every byte of the vector or fails; returns 0 or -1. */
+	int (*writev_all)(struct np_socket *s, const struct iovec *iov, int iovcnt);
+	/* Half-close (SHUT_WR) or both directions; safe from another thread
+	 * to wake a blocked reader. */
+	void (*shutdown)(struct np_socket *s, int how);
+	void (*close)(struct np_socket *s);
+	const struct np_tls_info *(*tls_info)(const struct np_socket *s);
+	/* Bytes already received and decoded but not yet read (TLS records):
+	 * poll() cannot see them.  NULL = none ever (plain sockets). */
+	size_t (*buffered)(const struct np_socket *s);
+};
+
+struct np_socket {
+	const struct np_socket_ops *ops;
+	int fd;
+	int timeout_ms;             /* longest wait for data, 0 = none */
+	int64_t deadline;           /* monotonic ms, 0 = none */
+	bool secure;                /* TLS here, or terminated in front (externalSSL) */
+	enum np_socket_error error;
+	int sys_errno;              /* with NP_SOCK_SYSTEM */
+	char error_text[96];        /* with NP_SOCK_TLS */
+	uint64_t bytes_in, bytes_out;
+};
+
+/* A plain TCP stream over fd; the socket takes ownership of fd.  Returns
+ * NULL (errno set) when out of memory. */
+struct np_socket *np_socket_plain_new(int fd);
+
+static inline ssize_t np_socket_read(struct np_socket *s, void *buf, size_t len)
+{
+	return s->ops->read(s, buf, len);
+}
+
+/* Reads exactly len bytes; returns 0, or -1 (EOF before len is -1 with
+ * NP_SOCK_EOF, whether or not some bytes arrived). */
+int np_socket_read_full(struct np_socket *s, void *buf, size_t len);
+
+static inline int np_socket_writev_all(struct np_socket *s, const struct iovec *iov, int iovcnt)
+{
+	return s->ops->writev_all(s, iov, iovcnt);
+}
+
+int np_socket_write_all(struct np_socket *s, const void *buf, size_t len);
+
+static inline void np_socket_shutdown(struct np_socket *s, int how)
+{
+	s->ops->shutdown(s, how);
+}
+
+static inline void np_socket_close(struct np_socket *s)
+{
+	s->ops->close(s);
+}
+
+static inline const struct np_tls_info *np_socket_tls_info(const struct np_socket *s)
+{
+	return s->ops->tls_info ? s->ops->tls_info(s) : NULL;
+}
+
+static inline size_t np_socket_buffered(const struct np_socket *s)
+{
+	return s->ops->buffered ? s->ops->buffered(s) : 0;
+}
+
+/* Waits until a or b has something to read (bytes, EOF or an error), up
+ * to timeout_ms (0 = for ever).  Returns a bit set: 1 = a, 2 = b; 0 on
+ * timeout; -1 with errno on a poll() failure. */
+int np_socket_wait_either(struct np_socket *a, struct np_socket *b, int timeout_ms);
+
+/* The last error in words: "timed out", "connection reset by peer", ... */
+const char *np_socket_strerror(const struct np_socket *s);
+
+/* Waits until fd is readable (POLLIN) or writable, honouring the socket's
+ * timeout_ms and deadline; 0 when ready, -1 with the error recorded.
+ * For socket implementations. */
+int np_socket_wait(struct np_socket *s, short events);
+
+/* CLOCK_MONOTONIC in milliseconds. */
+int64_t np_now_ms(void);
+
+#endif

@@ -1,0 +1,123 @@
+/*
+ * log.c - one line per call, written whole with a single write(2) so lines
+ * from many threads never interleave; or handed to syslog.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "npsocket/socket.h"
+
+/* Set once by np_log_setup() before any other thread exists; read-only
+ * afterwards. */
+static enum np_log_target log_target = NP_LOG_TO_STDERR;
+static int log_level = LOG_INFO;
+
+void np_log_setup(enum np_log_target target, int level, const char *ident)
+{
+	if (log_target == NP_LOG_TO_SYSLOG && target != NP_LOG_TO_SYSLOG)
+		closelog();
+	log_target = target;
+	log_level = level;
+	if (target == NP_LOG_TO_SYSLOG)
+		openlog(ident, LOG_PID | LOG_NDELAY, LOG_DAEMON);
+}
+
+bool np_log_enabled(int level)
+{
+	return level <= log_level;
+}
+
+const char *np_log_level_name(int level)
+{
+	switch (level) {
+	case LOG_EMERG:
+	case LOG_ALERT:
+	case LOG_CRIT:
+	case LOG_ERR: return "error";
+	case LOG_WARNING: return "warning";
+	case LOG_NOTICE: return "notice";
+	case LOG_INFO: return "info";
+	default: return "debug";
+	}
+}
+
+static void log_line(int level, const char *fmt, va_list ap)
+{
+	char line[2048];
+	size_t used = 0;
+
+	if (log_target == NP_LOG_TO_SYSLOG) {
+		vsyslog(level, fmt, ap);
+		return;
+	}
+
+	struct timespec now;
+	struct tm tm;
+	clock_gettime(CLOCK_REALTIME, &now);
+	gmtime_r(&now.tv_sec, &tm);
+	used = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
+	int n = snprintf(line + used, sizeof(line) - used, ".%03ldZ %s: ",
+			 now.tv_nsec / 1000000, np_log_level_name(level));
+	if (n > 0)
+		used += (size_t)n;
+	n = vsnprintf(line + used, sizeof(line) - used, fmt, ap);
+	if (n > 0)
+		used += (size_t)n;
+	if (used > sizeof(line) - 2)
+		used = sizeof(line) - 2; /* truncated: keep the newline */
+	/* Bytes from the network can reach a log line (a protocol byte, a
+	 * relay key): never let them forge lines or terminal escapes. */
+	for (size_t i = 0; i < used; i++)
+		if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f)
+			line[i] = '?';
+	line[used++] = '\n';
+
+	const char *p = line;
+	while (used > 0) {
+		ssize_t w = write(STDERR_FILENO, p, used);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return; /* nowhere left to report it */
+		}
+		p += w;
+		used -= (size_t)w;
+	}
+}
+
+void np_log(int level, const char *fmt, ...)
+{
+	va_list ap;
+	if (!np_log_enabled(level))
+		return;
+	va_start(ap, fmt);
+	log_line(level, fmt, ap);
+	va_end(ap);
+}
+
+void np_log_ratelimited(struct np_ratelimit *rl, int level, const char *fmt, ...)
+{
+	if (!np_log_enabled(level))
+		return;
+	int64_t now = np_now_ms();
+	int64_t next = atomic_load(&rl->next_ms);
+	if (now < next || !atomic_compare_exchange_strong(&rl->next_ms, &next, now + rl->interval_ms)) {
+		atomic_fetch_add(&rl->suppressed, 1);
+		return;
+	}
+	char text[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	uint64_t skipped = atomic_exchange(&rl->suppressed, 0);
+	if (skipped)
+		np_log(level, "%s (%llu more like this not logged)", text, (unsigned long long)skipped);
+	else
+		np_log(level, "%s", text);
+}

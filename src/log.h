@@ -1,0 +1,40 @@
+/*
+ * log.h - the daemon's one logging call, to stderr or syslog, plus a rate
+ * limiter for lines a flood could otherwise repeat without end.
+ */
+#ifndef NP_LOG_H
+#define NP_LOG_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <syslog.h>
+
+#include "config.h"
+
+/* Called once, before threads start (and again only from the main thread
+ * while no other thread logs, e.g. right after the configuration loaded). */
+void np_log_setup(enum np_log_target target, int level, const char *ident);
+
+bool np_log_enabled(int level);
+
+/* level is a syslog priority: LOG_ERR, LOG_WARNING, LOG_NOTICE, LOG_INFO,
+ * LOG_DEBUG. */
+void np_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* At most one line per interval for one kind of event; the lines skipped
+ * are counted and reported with the next one that passes. */
+struct np_ratelimit {
+	_Atomic int64_t next_ms;
+	_Atomic uint64_t suppressed;
+	int interval_ms;
+};
+
+#define NP_RATELIMIT_INIT(interval) { 0, 0, (interval) }
+
+void np_log_ratelimited(struct np_ratelimit *rl, int level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+const char *np_log_level_name(int level);
+
+#endif

@@ -1,0 +1,219 @@
+/*
+ * net.c - the socket calls every part of npsocketd needs, each with an
+ * error message that says what failed and why.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "net.h"
+
+const char *np_net_format(const struct sockaddr *sa, char *buf, size_t size)
+{
+	char host[INET6_ADDRSTRLEN];
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+		snprintf(buf, size, "%s:%u", host, ntohs(in->sin_port));
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+		if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
+			inet_ntop(AF_INET, &in6->sin6_addr.s6_addr[12], host, sizeof(host));
+			snprintf(buf, size, "%s:%u", host, ntohs(in6->sin6_port));
+		} else {
+			inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+			snprintf(buf, size, "[%s]:%u", host, ntohs(in6->sin6_port));
+		}
+	} else {
+		snprintf(buf, size, "(address family %d)", sa->sa_family);
+	}
+	return buf;
+}
+
+int np_net_split_host_port(const char *text, char *host, size_t host_size,
+			   char *port, size_t port_size)
+{
+	const char *colon;
+	const char *h = text;
+	size_t hlen;
+	if (text[0] == '[') {
+		const char *close = strchr(text, ']');
+		if (!close || close[1] != ':')
+			return -1;
+		h = text + 1;
+		hlen = (size_t)(close - h);
+		colon = close + 1;
+	} else {
+		colon = strrchr(text, ':');
+		if (!colon || strchr(text, ':') != colon)
+			return -1;
+		hlen = (size_t)(colon - text);
+	}
+	size_t plen = strlen(colon + 1);
+	if (hlen == 0 || hlen >= host_size || plen == 0 || plen >= port_size)
+		return -1;
+	memcpy(host, h, hlen);
+	host[hlen] = '\0';
+	memcpy(port, colon + 1, plen + 1);
+	return 0;
+}
+
+static int listen_on(const struct addrinfo *ai, int backlog, int reuse_port,
+		     char *err, size_t err_size)
+{
+	char where[NP_ADDRSTRLEN];
+	np_net_format(ai->ai_addr, where, sizeof(where));
+	int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+	if (fd < 0) {
+		snprintf(err, err_size, "socket() for %s: %s", where, strerror(errno));
+		return -1;
+	}
+	int on = 1, off = 0;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) < 0 ||
+	    (reuse_port && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) < 0) ||
+	    (ai->ai_family == AF_INET6 &&
+	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off)) < 0)) {
+		snprintf(err, err_size, "setsockopt() on %s: %s", where, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+		snprintf(err, err_size, "bind to %s: %s", where, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if (listen(fd, backlog) < 0) {
+		snprintf(err, err_size, "listen on %s: %s", where, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int np_net_listen(const char *host, int port, int backlog, int reuse_port,
+		  char *err, size_t err_size)
+{
+	char service[8];
+	snprintf(service, sizeof(service), "%d", port);
+	struct addrinfo hints = {
+		.ai_family = host ? AF_UNSPEC : AF_INET6,
+		.ai_socktype = SOCK_STREAM,
+		.ai_flags = AI_PASSIVE | AI_NUMERICSERV,
+	};
+	struct addrinfo *list;
+	int rc = getaddrinfo(host, service, &hints, &list);
+	if (rc != 0 && !host) {
+		/* No IPv6 on this machine: all IPv4 addresses then. */
+		hints.ai_family = AF_INET;
+		rc = getaddrinfo(NULL, service, &hints, &list);
+	}
+	if (rc != 0) {
+		snprintf(err, err_size, "cannot resolve bindAddress '%s': %s",
+			 host ? host : "*", gai_strerror(rc));
+		return -1;
+	}
+	int fd = -1;
+	for (struct addrinfo *ai = list; ai && fd < 0; ai = ai->ai_next)
+		fd = listen_on(ai, backlog, reuse_port, err, err_size);
+	if (fd < 0 && !host && list->ai_family == AF_INET6) {
+		/* IPv6 socket refused (ipv6.disable=1): fall back to IPv4. */
+		struct addrinfo *v4;
+		hints.ai_family = AF_INET;
+		if (getaddrinfo(NULL, service, &hints, &v4) == 0) {
+			fd = listen_on(v4, backlog, reuse_port, err, err_size);
+			freeaddrinfo(v4);
+		}
+	}
+	freeaddrinfo(list);
+	return fd;
+}
+
+int np_net_local_port(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+		return -1;
+	if (ss.ss_family == AF_INET)
+		return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	if (ss.ss_family == AF_INET6)
+		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+	return -1;
+}
+
+/* A non-blocking connect bounded by timeout_ms; 0 or -1 with errno. */
+static int connect_bounded(int fd, const struct sockaddr *sa, socklen_t len, int timeout_ms)
+{
+	int flags = fcntl(fd, F_GETFL);
+	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
+		return -1;
+	if (connect(fd, sa, len) < 0) {
+		if (errno != EINPROGRESS)
+			return -1;
+		struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+		int n;
+		do
+			n = poll(&pfd, 1, timeout_ms > 0 ? timeout_ms : -1);
+		while (n < 0 && errno == EINTR);
+		if (n < 0)
+			return -1;
+		if (n == 0) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		int soerr = 0;
+		socklen_t sl = sizeof(soerr);
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0)
+			return -1;
+		if (soerr) {
+			errno = soerr;
+			return -1;
+		}
+	}
+	return fcntl(fd, F_SETFL, flags);
+}
+
+int np_net_connect(const char *host_port, int timeout_ms, char *err, size_t err_size)
+{
+	char host[256], port[16];
+	if (np_net_split_host_port(host_port, host, sizeof(host), port, sizeof(port)) < 0) {
+		snprintf(err, err_size, "'%s' is not host:port", host_port);
+		return -1;
+	}
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
+	struct addrinfo *list;
+	int rc = getaddrinfo(host, port, &hints, &list);
+	if (rc != 0) {
+		snprintf(err, err_size, "cannot resolve %s: %s", host_port, gai_strerror(rc));
+		return -1;
+	}
+	int fd = -1;
+	for (struct addrinfo *ai = list; ai; ai = ai->ai_next) {
+		char where[NP_ADDRSTRLEN];
+		np_net_format(ai->ai_addr, where, sizeof(where));
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+		if (fd < 0) {
+			snprintf(err, err_size, "socket() for %s: %s", where, strerror(errno));
+			continue;
+		}
+		if (connect_bounded(fd, ai->ai_addr, ai->ai_addrlen, timeout_ms) == 0)
+			break;
+		snprintf(err, err_size, "connect to %s: %s", where, strerror(errno));
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(list);
+	if (fd >= 0) {
+		int on = 1;
+		/* Small transactions must not wait for Nagle. */
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+	}
+	return fd;
+}

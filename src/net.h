@@ -1,0 +1,36 @@
+/*
+ * net.h - addresses and TCP sockets: "host:port" parsing, printable peer
+ * addresses, listening and connecting with a timeout.
+ */
+#ifndef NP_NET_H
+#define NP_NET_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+
+/* Enough for "[ffff:...:255.255.255.255%ifname]:65535". */
+#define NP_ADDRSTRLEN 80
+
+/* "192.0.2.7:51234" or "[2001:db8::7]:51234"; IPv4-mapped IPv6 addresses
+ * are shown as IPv4. */
+const char *np_net_format(const struct sockaddr *sa, char *buf, size_t size);
+
+/* Splits "host:port" or "[v6]:port" into host and port; 0 or -1. */
+int np_net_split_host_port(const char *text, char *host, size_t host_size,
+			   char *port, size_t port_size);
+
+/* Binds and listens on host (NULL = every address, IPv6 and IPv4) and
+ * port; the first address of a host name that binds is used.  Returns the
+ * fd, or -1 with a reason in err. */
+int np_net_listen(const char *host, int port, int backlog, int reuse_port,
+		  char *err, size_t err_size);
+
+/* The port an fd is bound to (for port = 0). */
+int np_net_local_port(int fd);
+
+/* Connects to "host:port", trying each address in turn, each attempt
+ * bounded by timeout_ms (0 = the kernel's).  Returns a blocking fd, or -1
+ * with a reason in err. */
+int np_net_connect(const char *host_port, int timeout_ms, char *err, size_t err_size);
+
+#endif

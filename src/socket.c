@@ -1,0 +1,98 @@
+/*
+ * socket.c - what every np_socket shares: waiting for the fd with a
+ * timeout and a deadline, reading exactly n bytes, errors in words.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+#include <time.h>
+
+#include "npsocket/socket.h"
+
+int64_t np_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int np_socket_wait(struct np_socket *s, short events)
+{
+	for (;;) {
+		int wait_ms = -1;
+		if (s->timeout_ms > 0)
+			wait_ms = s->timeout_ms;
+		if (s->deadline > 0) {
+			int64_t left = s->deadline - np_now_ms();
+			if (left <= 0) {
+				s->error = NP_SOCK_TIMEOUT;
+				return -1;
+			}
+			if (wait_ms < 0 || left < wait_ms)
+				wait_ms = (int)left;
+		}
+		struct pollfd pfd = { .fd = s->fd, .events = events };
+		int n = poll(&pfd, 1, wait_ms);
+		if (n > 0)
+			return 0; /* readable, writable, or an error the next call reports */
+		if (n == 0) {
+			s->error = NP_SOCK_TIMEOUT;
+			return -1;
+		}
+		if (errno != EINTR) {
+			s->error = NP_SOCK_SYSTEM;
+			s->sys_errno = errno;
+			return -1;
+		}
+	}
+}
+
+int np_socket_wait_either(struct np_socket *a, struct np_socket *b, int timeout_ms)
+{
+	int ready = (a && np_socket_buffered(a) ? 1 : 0) | (b && np_socket_buffered(b) ? 2 : 0);
+	if (ready)
+		return ready;
+	struct pollfd pfd[2] = {
+		{ .fd = a ? a->fd : -1, .events = POLLIN },
+		{ .fd = b ? b->fd : -1, .events = POLLIN },
+	};
+	int n;
+	do
+		n = poll(pfd, 2, timeout_ms > 0 ? timeout_ms : -1);
+	while (n < 0 && errno == EINTR);
+	if (n <= 0)
+		return n;
+	return (pfd[0].revents ? 1 : 0) | (pfd[1].revents ? 2 : 0);
+}
+
+int np_socket_read_full(struct np_socket *s, void *buf, size_t len)
+{
+	unsigned char *p = buf;
+	while (len > 0) {
+		ssize_t n = np_socket_read(s, p, len);
+		if (n < 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int np_socket_write_all(struct np_socket *s, const void *buf, size_t len)
+{
+	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+	return np_socket_writev_all(s, &iov, 1);
+}
+
+const char *np_socket_strerror(const struct np_socket *s)
+{
+	switch (s->error) {
+	case NP_SOCK_OK: return "no error";
+	case NP_SOCK_EOF: return "closed by peer";
+	case NP_SOCK_TIMEOUT: return "timed out";
+	case NP_SOCK_RESET: return "connection reset by peer";
+	case NP_SOCK_SYSTEM: return strerror(s->sys_errno);
+	case NP_SOCK_TLS: return s->error_text;
+	}
+	return "unknown error";
+}

@@ -1,0 +1,112 @@
+/*
+ * socket_plain.c - np_socket over a plain TCP fd (the Java SocketAdapter
+ * around a java.net.Socket).
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "npsocket/socket.h"
+
+static void record_errno(struct np_socket *s, int err)
+{
+	if (err == ECONNRESET || err == EPIPE) {
+		s->error = NP_SOCK_RESET;
+	} else if (err == EAGAIN || err == EWOULDBLOCK || err == ETIMEDOUT) {
+		s->error = NP_SOCK_TIMEOUT;
+	} else {
+		s->error = NP_SOCK_SYSTEM;
+		s->sys_errno = err;
+	}
+}
+
+static ssize_t plain_read(struct np_socket *s, void *buf, size_t len)
+{
+	for (;;) {
+		if ((s->timeout_ms > 0 || s->deadline > 0) && np_socket_wait(s, POLLIN) < 0)
+			return -1;
+		ssize_t n = recv(s->fd, buf, len, 0);
+		if (n > 0) {
+			s->bytes_in += (uint64_t)n;
+			return n;
+		}
+		if (n == 0) {
+			s->error = NP_SOCK_EOF;
+			return -1;
+		}
+		if (errno == EINTR)
+			continue;
+		record_errno(s, errno);
+		return -1;
+	}
+}
+
+static int plain_writev_all(struct np_socket *s, const struct iovec *iov_in, int iovcnt)
+{
+	struct iovec iov[8];
+	if (iovcnt < 1 || iovcnt > 8) {
+		s->error = NP_SOCK_SYSTEM;
+		s->sys_errno = EINVAL;
+		return -1;
+	}
+	for (int i = 0; i < iovcnt; i++)
+		iov[i] = iov_in[i];
+
+	struct iovec *v = iov;
+	int left = iovcnt;
+	while (left > 0) {
+		struct msghdr msg = { .msg_iov = v, .msg_iovlen = (size_t)left };
+		ssize_t n = sendmsg(s->fd, &msg, MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			record_errno(s, errno);
+			return -1;
+		}
+		s->bytes_out += (uint64_t)n;
+		size_t done = (size_t)n;
+		while (left > 0 && done >= v->iov_len) {
+			done -= v->iov_len;
+			v++;
+			left--;
+		}
+		if (left > 0) {
+			v->iov_base = (char *)v->iov_base + done;
+			v->iov_len -= done;
+		}
+	}
+	return 0;
+}
+
+static void plain_shutdown(struct np_socket *s, int how)
+{
+	/* ENOTCONN after the peer vanished is expected; nothing to report. */
+	(void)shutdown(s->fd, how);
+}
+
+static void plain_close(struct np_socket *s)
+{
+	if (s->fd >= 0)
+		close(s->fd);
+	free(s);
+}
+
+static const struct np_socket_ops plain_ops = {
+	.read = plain_read,
+	.writev_all = plain_writev_all,
+	.shutdown = plain_shutdown,
+	.close = plain_close,
+	.tls_info = NULL,
+};
+
+struct np_socket *np_socket_plain_new(int fd)
+{
+	struct np_socket *s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	s->ops = &plain_ops;
+	s->fd = fd;
+	return s;
+}
