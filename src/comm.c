@@ -1,0 +1,414 @@
+/*
+ * comm.c - framed transactions over an np_socket (the Java
+ * SocketClientCommunication): the 4-byte header, zlib in both directions,
+ * and maxTransactionSize on the wire and after inflating.
+ *
+ * Memory follows what is in flight: the receive buffer grows as bytes
+ * arrive (never to an announced length up front) and is given back after
+ * a large transaction, so a client cannot reserve megabytes with four
+ * bytes, and an idle session holds almost nothing.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "npsocket/comm.h"
+
+/* Buffers above this are freed once their transaction is done. */
+#define KEEP_BUFFER_BYTES (64 * 1024)
+/* Growth step while receiving an uncompressed payload. */
+#define RECEIVE_CHUNK (64 * 1024)
+/* Wire bytes read per inflate step. */
+#define INFLATE_CHUNK (8 * 1024)
+
+static int fail(struct np_comm *comm, enum np_comm_error error, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int fail(struct np_comm *comm, enum np_comm_error error, const char *fmt, ...)
+{
+	va_list ap;
+	comm->error = error;
+	va_start(ap, fmt);
+	vsnprintf(comm->error_text, sizeof(comm->error_text), fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static int fail_io(struct np_comm *comm, const char *where)
+{
+	struct np_socket *s = comm->socket;
+	if (s->error == NP_SOCK_EOF)
+		return fail(comm, NP_COMM_TRUNCATED, "connection closed inside a transaction (%s)", where);
+	return fail(comm, NP_COMM_IO, "read failed in %s: %s", where, np_socket_strerror(s));
+}
+
+/* Makes room for `want` bytes in total; 0 or -1 when out of memory. */
+static int buffer_reserve(struct np_buffer *b, size_t want)
+{
+	if (want <= b->capacity)
+		return 0;
+	size_t capacity = b->capacity ? b->capacity : 4096;
+	while (capacity < want)
+		capacity = capacity > SIZE_MAX / 2 ? want : capacity * 2;
+	unsigned char *data = realloc(b->data, capacity);
+	if (!data)
+		return -1;
+	b->data = data;
+	b->capacity = capacity;
+	return 0;
+}
+
+static void buffer_trim(struct np_buffer *b)
+{
+	b->length = 0;
+	if (b->capacity > KEEP_BUFFER_BYTES) {
+		free(b->data);
+		b->data = NULL;
+		b->capacity = 0;
+	}
+}
+
+int np_comm_init(struct np_comm *comm, struct np_socket *socket,
+		 const struct np_comm_options *options)
+{
+	memset(comm, 0, sizeof(*comm));
+	comm->socket = socket;
+	comm->options = *options;
+	comm->last_activity_ms = np_now_ms();
+	int err = pthread_mutex_init(&comm->write_lock, NULL);
+	if (err) {
+		errno = err;
+		return -1;
+	}
+	return 0;
+}
+
+void np_comm_destroy(struct np_comm *comm)
+{
+	if (comm->inflater) {
+		inflateEnd(comm->inflater);
+		free(comm->inflater);
+	}
+	if (comm->deflater) {
+		deflateEnd(comm->deflater);
+		free(comm->deflater);
+	}
+	free(comm->in.data);
+	free(comm->out.data);
+	pthread_mutex_destroy(&comm->write_lock);
+	memset(comm, 0, sizeof(*comm));
+}
+
+/* Waits for the first byte of the next transaction: the socket's
+ * timeout (readTimeout) bounds each wait, idleTimeout the time since the
+ * last transaction either way (a write from another thread counts). */
+static int read_first_byte(struct np_comm *comm, unsigned char *byte)
+{
+	struct np_socket *s = comm->socket;
+	const int idle = comm->options.idle_timeout_ms;
+	const int64_t outer = s->deadline; /* e.g. the handshake's, for a relay header */
+	for (;;) {
+		int64_t since = atomic_load(&comm->last_activity_ms);
+		if (idle > 0 && (outer == 0 || since + idle < outer))
+			s->deadline = since + idle;
+		ssize_t n = np_socket_read(s, byte, 1);
+		s->deadline = outer;
+		if (n == 1)
+			return 0;
+		if (s->error == NP_SOCK_EOF)
+			return fail(comm, NP_COMM_CLOSED, "closed by peer");
+		if (s->error != NP_SOCK_TIMEOUT)
+			return fail_io(comm, "the transaction header");
+		if (outer > 0 && np_now_ms() >= outer)
+			return fail(comm, NP_COMM_IO, "timed out waiting for a transaction");
+		if (idle > 0 && np_now_ms() >= since + idle) {
+			if (atomic_load(&comm->last_activity_ms) != since)
+				continue; /* a write went out meanwhile: not idle */
+			return fail(comm, NP_COMM_IO, "idle timeout: no transaction for %d.%03ds",
+				    idle / 1000, idle % 1000);
+		}
+		return fail(comm, NP_COMM_IO, "read timeout: no data for %d.%03ds",
+			    s->timeout_ms / 1000, s->timeout_ms % 1000);
+	}
+}
+
+/* Reads the header; EOF before its first byte is the normal end. */
+static int read_header(struct np_comm *comm, uint32_t *length, bool *compressed)
+{
+	unsigned char header[NP_FRAME_HEADER_SIZE];
+	if (read_first_byte(comm, header) < 0)
+		return -1;
+	/* A header dribbled a byte at a time must not hold the thread: once
+	 * it started, all of it comes within one wait (readTimeout). */
+	struct np_socket *s = comm->socket;
+	const int64_t outer = s->deadline;
+	if (s->timeout_ms > 0 && (outer == 0 || np_now_ms() + s->timeout_ms < outer))
+		s->deadline = np_now_ms() + s->timeout_ms;
+	int rc = np_socket_read_full(s, header + 1, sizeof(header) - 1);
+	s->deadline = outer;
+	if (rc < 0)
+		return fail_io(comm, "the transaction header");
+	np_frame_header_decode(header, length, compressed);
+	return 0;
+}
+
+static int read_plain_payload(struct np_comm *comm, size_t length)
+{
+	struct np_buffer *in = &comm->in;
+	while (in->length < length) {
+		size_t step = length - in->length;
+		if (step > RECEIVE_CHUNK)
+			step = RECEIVE_CHUNK;
+		if (buffer_reserve(in, in->length + step) < 0)
+			return fail(comm, NP_COMM_NOMEM, "out of memory for a %zu-byte transaction", length);
+		size_t room = in->capacity - in->length, need = length - in->length;
+		ssize_t n = np_socket_read(comm->socket, in->data + in->length, room < need ? room : need);
+		if (n < 0)
+			return fail_io(comm, "the transaction payload");
+		in->length += (size_t)n;
+	}
+	return 0;
+}
+
+static int inflater_start(struct np_comm *comm)
+{
+	if (comm->inflater)
+		return inflateReset(comm->inflater) == Z_OK ? 0 : -1;
+	z_stream *z = calloc(1, sizeof(*z));
+	if (!z)
+		return -1;
+	if (inflateInit(z) != Z_OK) {
+		free(z);
+		return -1;
+	}
+	comm->inflater = z;
+	return 0;
+}
+
+/* Inflates `wire_length` bytes from the socket as they arrive, so only the
+ * inflated payload is ever held. */
+static int read_compressed_payload(struct np_comm *comm, size_t wire_length)
+{
+	struct np_buffer *in = &comm->in;
+	const size_t max = comm->options.max_transaction_size;
+	unsigned char chunk[INFLATE_CHUNK];
+	size_t wire_left = wire_length;
+	int zr = Z_OK;
+
+	if (inflater_start(comm) < 0)
+		return fail(comm, NP_COMM_NOMEM, "cannot start zlib inflater");
+	z_stream *z = comm->inflater;
+
+	while (zr != Z_STREAM_END) {
+		if (z->avail_in == 0) {
+			if (wire_left == 0)
+				return fail(comm, NP_COMM_CORRUPT, "zlib stream ends before its end marker");
+			size_t want = wire_left < sizeof(chunk) ? wire_left : sizeof(chunk);
+			ssize_t n = np_socket_read(comm->socket, chunk, want);
+			if (n < 0)
+				return fail_io(comm, "a compressed payload");
+			wire_left -= (size_t)n;
+			z->next_in = chunk;
+			z->avail_in = (uInt)n;
+		}
+		if (in->length == in->capacity && in->capacity < max) {
+			size_t want = in->capacity ? in->capacity * 2 : 4096;
+			if (want > max)
+				want = max;
+			if (buffer_reserve(in, want) < 0)
+				return fail(comm, NP_COMM_NOMEM, "out of memory inflating a transaction");
+		}
+		size_t room = in->capacity - in->length;
+		if (room > max - in->length)
+			room = max - in->length;
+		if (room == 0) {
+			/* Full at the limit: one more byte of output means over it. */
+			unsigned char probe;
+			z->next_out = &probe;
+			z->avail_out = 1;
+			zr = inflate(z, Z_NO_FLUSH);
+			if (z->avail_out == 0)
+				return fail(comm, NP_COMM_TOO_LARGE,
+					    "transaction inflates past maxTransactionSize (%zu bytes)", max);
+		} else {
+			z->next_out = in->data + in->length;
+			z->avail_out = (uInt)(room > UINT32_MAX ? UINT32_MAX : room);
+			zr = inflate(z, Z_NO_FLUSH);
+			in->length += room - z->avail_out;
+		}
+		if (zr == Z_NEED_DICT || zr == Z_DATA_ERROR || zr == Z_STREAM_ERROR)
+			return fail(comm, NP_COMM_CORRUPT, "corrupt zlib stream: %s",
+				    z->msg ? z->msg : "bad data");
+		if (zr == Z_MEM_ERROR)
+			return fail(comm, NP_COMM_NOMEM, "out of memory in zlib");
+		/* Z_BUF_ERROR only means no progress this round; the loop feeds
+		 * more input or more room. */
+	}
+	if (z->avail_in != 0 || wire_left != 0)
+		return fail(comm, NP_COMM_CORRUPT, "%zu bytes after the end of the zlib stream",
+			    (size_t)z->avail_in + wire_left);
+	return 0;
+}
+
+/* Inflates the wire payload held in comm->in only to check it: a valid
+ * zlib stream, ending exactly at the end, within maxTransactionSize. */
+static int check_compressed(struct np_comm *comm)
+{
+	unsigned char scratch[INFLATE_CHUNK];
+	size_t total = 0;
+	int zr = Z_OK;
+
+	if (inflater_start(comm) < 0)
+		return fail(comm, NP_COMM_NOMEM, "cannot start zlib inflater");
+	z_stream *z = comm->inflater;
+	z->next_in = comm->in.data;
+	z->avail_in = (uInt)comm->in.length;
+	while (zr != Z_STREAM_END) {
+		z->next_out = scratch;
+		z->avail_out = sizeof(scratch);
+		zr = inflate(z, Z_NO_FLUSH);
+		if (zr == Z_NEED_DICT || zr == Z_DATA_ERROR || zr == Z_STREAM_ERROR)
+			return fail(comm, NP_COMM_CORRUPT, "corrupt zlib stream: %s",
+				    z->msg ? z->msg : "bad data");
+		if (zr == Z_MEM_ERROR)
+			return fail(comm, NP_COMM_NOMEM, "out of memory in zlib");
+		total += sizeof(scratch) - z->avail_out;
+		if (total > comm->options.max_transaction_size)
+			return fail(comm, NP_COMM_TOO_LARGE,
+				    "transaction inflates past maxTransactionSize (%zu bytes)",
+				    comm->options.max_transaction_size);
+		if (zr == Z_BUF_ERROR && z->avail_in == 0)
+			return fail(comm, NP_COMM_CORRUPT, "zlib stream ends before its end marker");
+	}
+	if (z->avail_in != 0)
+		return fail(comm, NP_COMM_CORRUPT, "%u bytes after the end of the zlib stream",
+			    z->avail_in);
+	return 0;
+}
+
+/* One frame: the payload inflated, or kept as it came (keep_wire) after
+ * checking that it would inflate cleanly within the limit. */
+static int read_frame(struct np_comm *comm, bool keep_wire, struct np_transaction *out)
+{
+	uint32_t length = 0;
+	bool compressed = false;
+
+	buffer_trim(&comm->in);
+	comm->error = NP_COMM_OK;
+	comm->error_text[0] = '\0';
+	if (read_header(comm, &length, &compressed) < 0)
+		return -1;
+	if (length > comm->options.max_transaction_size)
+		return fail(comm, NP_COMM_TOO_LARGE,
+			    "transaction of %u bytes exceeds maxTransactionSize (%zu bytes)",
+			    length, comm->options.max_transaction_size);
+	int rc;
+	if (compressed && !keep_wire)
+		rc = read_compressed_payload(comm, length);
+	else
+		rc = read_plain_payload(comm, length) < 0 || (compressed && check_compressed(comm) < 0) ? -1 : 0;
+	if (rc < 0)
+		return -1;
+
+	comm->transactions_in++;
+	atomic_store(&comm->last_activity_ms, np_now_ms());
+	out->payload = comm->in.data;
+	out->length = comm->in.length;
+	out->was_compressed = compressed;
+	out->wire_length = length;
+	return 0;
+}
+
+int np_comm_read_transaction(struct np_comm *comm, struct np_transaction *out)
+{
+	return read_frame(comm, false, out);
+}
+
+int np_comm_read_wire(struct np_comm *comm, struct np_transaction *out)
+{
+	return read_frame(comm, true, out);
+}
+
+static int deflater_start(struct np_comm *comm)
+{
+	if (comm->deflater)
+		return deflateReset(comm->deflater) == Z_OK ? 0 : -1;
+	z_stream *z = calloc(1, sizeof(*z));
+	if (!z)
+		return -1;
+	if (deflateInit(z, comm->options.compression_level) != Z_OK) {
+		free(z);
+		return -1;
+	}
+	comm->deflater = z;
+	return 0;
+}
+
+/* Deflates into comm->out; returns the compressed size, or 0 when it does
+ * not pay (or cannot be done: the payload then goes out as it is). */
+static size_t compress_payload(struct np_comm *comm, const void *payload, size_t length)
+{
+	if (length > UINT32_MAX || deflater_start(comm) < 0)
+		return 0;
+	z_stream *z = comm->deflater;
+	/* Only a result smaller than the payload is worth sending. */
+	size_t room = length - 1;
+	if (buffer_reserve(&comm->out, room) < 0)
+		return 0;
+	z->next_in = (Bytef *)payload;
+	z->avail_in = (uInt)length;
+	z->next_out = comm->out.data;
+	z->avail_out = (uInt)room;
+	if (deflate(z, Z_FINISH) != Z_STREAM_END)
+		return 0;
+	return room - z->avail_out;
+}
+
+static int write_frame(struct np_comm *comm, const void *wire, size_t length, bool compressed)
+{
+	unsigned char header[NP_FRAME_HEADER_SIZE];
+	np_frame_header_encode(header, (uint32_t)length, compressed);
+	struct iovec iov[2] = {
+		{ .iov_base = header, .iov_len = sizeof(header) },
+		{ .iov_base = (void *)wire, .iov_len = length },
+	};
+	if (np_socket_writev_all(comm->socket, iov, length ? 2 : 1) < 0)
+		return -1;
+	comm->transactions_out++;
+	atomic_store(&comm->last_activity_ms, np_now_ms());
+	return 0;
+}
+
+int np_comm_write_transaction(struct np_comm *comm, const void *payload, size_t length)
+{
+	if (length > NP_FRAME_LENGTH_MASK) {
+		errno = EMSGSIZE;
+		return -1;
+	}
+	pthread_mutex_lock(&comm->write_lock);
+	int rc;
+	size_t packed = 0;
+	if (comm->options.compression && length > 0 && length >= comm->options.compression_threshold)
+		packed = compress_payload(comm, payload, length);
+	if (packed > 0)
+		rc = write_frame(comm, comm->out.data, packed, true);
+	else
+		rc = write_frame(comm, payload, length, false);
+	buffer_trim(&comm->out);
+	pthread_mutex_unlock(&comm->write_lock);
+	return rc;
+}
+
+int np_comm_write_raw(struct np_comm *comm, const void *wire, size_t length, bool compressed)
+{
+	if (length > NP_FRAME_LENGTH_MASK) {
+		errno = EMSGSIZE;
+		return -1;
+	}
+	pthread_mutex_lock(&comm->write_lock);
+	int rc = write_frame(comm, wire, length, compressed);
+	pthread_mutex_unlock(&comm->write_lock);
+	return rc;
+}
