@@ -1,0 +1,382 @@
+/*
+ * npsocketd.c - the daemon's main: command line, configuration, start-up
+ * order (bind, then drop privileges, then serve), signals and shutdown.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include <gnutls/gnutls.h>
+#include <zlib.h>
+
+#include "config.h"
+#include "handlers.h"
+#include "listener.h"
+#include "log.h"
+#include "tls.h"
+
+#define NPSOCKETD_VERSION "0.1.0"
+/* parse_command_line(): the option was served (-V, -h); exit 0. */
+#define OPTIONS_DONE (-1)
+
+struct options {
+	const char *config_path;
+	const char *pid_file;
+	int log_level;                 /* -1 = from the configuration */
+	bool check_only;
+	bool detach;
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: npsocketd -c FILE [-t] [-D] [-p PIDFILE] [-l LEVEL] [-V] [-h]\n"
+		"       npsocketd FILE\n"
+		"  -c FILE     configuration (INI, or libconfig syntax for *.cfg / *.conf)\n"
+		"  -t          check the configuration, print it in effect, and exit\n"
+		"  -D          detach and run in the background\n"
+		"  -p PIDFILE  write the process id there (overrides pidFile)\n"
+		"  -l LEVEL    log level: error, warning, notice, info, debug (overrides logLevel)\n"
+		"  -V          print the version and exit\n"
+		"  -h          print this help and exit\n"
+		"See npsocketd(8) and npsocketd.ini(5).\n");
+}
+
+static int parse_level(const char *name)
+{
+	static const struct { const char *name; int level; } levels[] = {
+		{ "error", LOG_ERR }, { "warning", LOG_WARNING }, { "notice", LOG_NOTICE },
+		{ "info", LOG_INFO }, { "debug", LOG_DEBUG },
+	};
+	for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++)
+		if (strcasecmp(name, levels[i].name) == 0)
+			return levels[i].level;
+	return -1;
+}
+
+/* Returns 0 to go on, OPTIONS_DONE, or the exit status of a usage error. */
+static int parse_command_line(int argc, char **argv, struct options *opt)
+{
+	int c;
+	opterr = 0;
+	while ((c = getopt(argc, argv, ":c:tDp:l:Vh")) != -1) {
+		switch (c) {
+		case 'c': opt->config_path = optarg; break;
+		case 't': opt->check_only = true; break;
+		case 'D': opt->detach = true; break;
+		case 'p': opt->pid_file = optarg; break;
+		case 'l':
+			opt->log_level = parse_level(optarg);
+			if (opt->log_level < 0) {
+				fprintf(stderr, "npsocketd: -l: unknown log level '%s' "
+					"(error, warning, notice, info, debug)\n", optarg);
+				return EX_USAGE;
+			}
+			break;
+		case 'V':
+			printf("npsocketd %s (GnuTLS %s, zlib %s)\n", NPSOCKETD_VERSION,
+			       gnutls_check_version(NULL), zlibVersion());
+			return OPTIONS_DONE;
+		case 'h':
+			usage(stdout);
+			return OPTIONS_DONE;
+		case ':':
+			fprintf(stderr, "npsocketd: option -%c needs a value\n", optopt);
+			usage(stderr);
+			return EX_USAGE;
+		default:
+			fprintf(stderr, "npsocketd: unknown option -%c\n", optopt);
+			usage(stderr);
+			return EX_USAGE;
+		}
+	}
+	if (optind < argc && !opt->config_path)
+		opt->config_path = argv[optind++];
+	if (optind < argc) {
+		fprintf(stderr, "npsocketd: unexpected argument '%s'\n", argv[optind]);
+		usage(stderr);
+		return EX_USAGE;
+	}
+	if (!opt->config_path) {
+		fprintf(stderr, "npsocketd: no configuration file given (-c FILE)\n");
+		usage(stderr);
+		return EX_USAGE;
+	}
+	return 0;
+}
+
+/* More descriptors than the default 1024 are needed for as many
+ * connections; take what the hard limit allows and say what that means. */
+static void raise_file_limit(const struct np_config *config)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0) {
+		np_log(LOG_WARNING, "getrlimit(RLIMIT_NOFILE): %s", strerror(errno));
+		return;
+	}
+	if (rl.rlim_cur < rl.rlim_max) {
+		rlim_t old = rl.rlim_cur;
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+			np_log(LOG_WARNING, "cannot raise the descriptor limit from %llu to %llu: %s",
+			       (unsigned long long)old, (unsigned long long)rl.rlim_max, strerror(errno));
+			rl.rlim_cur = old;
+		}
+	}
+	/* Each session holds one descriptor (two when relayed); keep a few
+	 * for listeners, logs and files. */
+	unsigned long long capacity = rl.rlim_cur > 32 ? (unsigned long long)rl.rlim_cur - 32 : 0;
+	np_log(LOG_NOTICE, "descriptor limit %llu: room for about %llu connections (maxConnections %d)",
+	       (unsigned long long)rl.rlim_cur, capacity, config->server.max_connections);
+	if (config->server.max_connections == 0 ||
+	    (unsigned long long)config->server.max_connections > capacity)
+		np_log(LOG_WARNING, "maxConnections is above what the descriptor limit allows; "
+		       "connections past it are refused by accept()");
+}
+
+/* user/group of [Server]: switch to them once the ports are bound. */
+static int drop_privileges(const struct np_server_conf *conf)
+{
+	if (!conf->user && !conf->group)
+		return 0;
+	uid_t uid = getuid();
+	gid_t gid = getgid();
+	if (conf->user) {
+		struct passwd *pw = getpwnam(conf->user);
+		if (!pw) {
+			np_log(LOG_ERR, "user '%s' not found", conf->user);
+			return -1;
+		}
+		uid = pw->pw_uid;
+		gid = pw->pw_gid;
+	}
+	if (conf->group) {
+		struct group *gr = getgrnam(conf->group);
+		if (!gr) {
+			np_log(LOG_ERR, "group '%s' not found", conf->group);
+			return -1;
+		}
+		gid = gr->gr_gid;
+	}
+	if (conf->user ? initgroups(conf->user, gid) < 0 : setgroups(1, &gid) < 0) {
+		np_log(LOG_ERR, "cannot set supplementary groups: %s", strerror(errno));
+		return -1;
+	}
+	if (setgid(gid) < 0 || setuid(uid) < 0) {
+		np_log(LOG_ERR, "cannot switch to uid %u gid %u: %s", (unsigned)uid, (unsigned)gid,
+		       strerror(errno));
+		return -1;
+	}
+	if (conf->user && uid != 0 && (setuid(0) == 0 || geteuid() == 0)) {
+		np_log(LOG_ERR, "privileges could be regained after switching to '%s'; refusing to serve",
+		       conf->user);
+		return -1;
+	}
+	np_log(LOG_NOTICE, "running as uid %u gid %u", (unsigned)getuid(), (unsigned)getgid());
+	return 0;
+}
+
+static int write_pid_file(const char *path)
+{
+	char text[32];
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		np_log(LOG_ERR, "pid file %s: %s", path, strerror(errno));
+		return -1;
+	}
+	int len = snprintf(text, sizeof(text), "%ld\n", (long)getpid());
+	if (write(fd, text, (size_t)len) != len || close(fd) < 0) {
+		np_log(LOG_ERR, "pid file %s: write failed: %s", path, strerror(errno));
+		unlink(path);
+		return -1;
+	}
+	return 0;
+}
+
+/* -D: the caller waits for the daemon's start-up result on a pipe, so a
+ * failed bind still gives the right exit status.  Returns the write end
+ * in the daemon; the starting process exits inside. */
+static int detach(void)
+{
+	int status_pipe[2];
+	if (pipe2(status_pipe, O_CLOEXEC) < 0) {
+		fprintf(stderr, "npsocketd: pipe: %s\n", strerror(errno));
+		exit(EX_OSERR);
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		fprintf(stderr, "npsocketd: fork: %s\n", strerror(errno));
+		exit(EX_OSERR);
+	}
+	if (pid > 0) {
+		unsigned char status = EX_OSERR;
+		close(status_pipe[1]);
+		ssize_t n;
+		do
+			n = read(status_pipe[0], &status, 1);
+		while (n < 0 && errno == EINTR);
+		_exit(n == 1 ? status : EX_OSERR);
+	}
+	close(status_pipe[0]);
+	if (setsid() < 0)
+		exit(EX_OSERR);
+	pid = fork();
+	if (pid < 0)
+		exit(EX_OSERR);
+	if (pid > 0)
+		_exit(0);
+	if (chdir("/") < 0)
+		exit(EX_OSERR);
+	int null = open("/dev/null", O_RDWR);
+	if (null < 0 || dup2(null, STDIN_FILENO) < 0 || dup2(null, STDOUT_FILENO) < 0 ||
+	    dup2(null, STDERR_FILENO) < 0)
+		exit(EX_OSERR);
+	if (null > STDERR_FILENO)
+		close(null);
+	return status_pipe[1];
+}
+
+static void report_start(int status_fd, unsigned char status)
+{
+	if (status_fd < 0)
+		return;
+	if (write(status_fd, &status, 1) != 1)
+		np_log(LOG_WARNING, "cannot report start-up to the starting process: %s", strerror(errno));
+	close(status_fd);
+}
+
+static int serve(const struct np_config *config, const char *pid_file, int status_fd,
+		 const sigset_t *signals)
+{
+	struct np_server server;
+	int rc = EXIT_SUCCESS;
+	bool pid_written = false;
+
+	raise_file_limit(config);
+	if (np_server_init(&server, config) < 0) {
+		rc = EX_OSERR;
+		goto out;
+	}
+	if (np_server_prepare(&server) < 0) {
+		rc = EX_CONFIG;
+		goto out;
+	}
+	if (np_server_open(&server) < 0) {
+		rc = EX_OSERR;
+		goto out;
+	}
+	if (drop_privileges(&config->server) < 0) {
+		rc = EX_OSERR;
+		goto out;
+	}
+	if (pid_file) {
+		if (write_pid_file(pid_file) < 0) {
+			rc = EX_OSERR;
+			goto out;
+		}
+		pid_written = true;
+	}
+	if (np_server_start(&server) < 0) {
+		np_server_stop(&server, 0);
+		rc = EX_OSERR;
+		goto out;
+	}
+	report_start(status_fd, 0);
+	status_fd = -1;
+
+	for (;;) {
+		int sig;
+		int err = sigwait(signals, &sig);
+		if (err) {
+			np_log(LOG_ERR, "sigwait: %s", strerror(err));
+			continue;
+		}
+		if (sig == SIGHUP) {
+			np_server_reload_tls(&server);
+			continue;
+		}
+		np_log(LOG_NOTICE, "%s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+		break;
+	}
+	np_server_stop(&server, config->server.shutdown_timeout_ms);
+	np_log(LOG_NOTICE, "stopped: %llu connections accepted, %llu refused",
+	       (unsigned long long)atomic_load(&server.accepted),
+	       (unsigned long long)atomic_load(&server.refused));
+out:
+	report_start(status_fd, (unsigned char)rc);
+	np_server_close(&server);
+	if (pid_written && unlink(pid_file) < 0)
+		np_log(LOG_WARNING, "cannot remove pid file %s: %s", pid_file, strerror(errno));
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	struct options opt = { .log_level = -1 };
+	int rc = parse_command_line(argc, argv, &opt);
+	if (rc)
+		return rc == OPTIONS_DONE ? EXIT_SUCCESS : rc;
+
+	struct np_config *config = np_config_load(opt.config_path, stderr);
+	if (!config)
+		return EX_CONFIG;
+	char err[256];
+	if (np_tls_global_init(err, sizeof(err)) < 0) {
+		fprintf(stderr, "npsocketd: %s\n", err);
+		np_config_free(config);
+		return EX_OSERR;
+	}
+	if (opt.check_only) {
+		int errors = 0;
+		for (size_t i = 0; i < config->port_count; i++) {
+			if (!np_handler_for(&config->ports[i], err, sizeof(err))) {
+				fprintf(stderr, "%s: [%s]: %s\n", config->path, config->ports[i].name, err);
+				errors++;
+			}
+		}
+		for (size_t i = 0; i < config->tls_count; i++)
+			errors += np_tls_check(&config->tls[i], stderr);
+		if (errors == 0)
+			np_config_print(config, stdout);
+		np_config_free(config);
+		np_tls_global_deinit();
+		return errors ? EX_CONFIG : EXIT_SUCCESS;
+	}
+
+	enum np_log_target target = config->server.log;
+	if (opt.detach && target == NP_LOG_TO_STDERR)
+		target = NP_LOG_TO_SYSLOG; /* stderr is /dev/null once detached */
+	np_log_setup(target, opt.log_level >= 0 ? opt.log_level : config->server.log_level, "npsocketd");
+
+	/* Signals are taken by sigwait() in the main thread only: block them
+	 * before any thread exists so every thread inherits the mask. */
+	sigset_t signals;
+	sigemptyset(&signals);
+	sigaddset(&signals, SIGTERM);
+	sigaddset(&signals, SIGINT);
+	sigaddset(&signals, SIGHUP);
+	int sig_err = pthread_sigmask(SIG_BLOCK, &signals, NULL);
+	if (sig_err || signal(SIGPIPE, SIG_IGN) == SIG_ERR) {
+		np_log(LOG_ERR, "cannot set up signals: %s", strerror(sig_err ? sig_err : errno));
+		np_config_free(config);
+		return EX_OSERR;
+	}
+
+	int status_fd = opt.detach ? detach() : -1;
+	np_log(LOG_NOTICE, "npsocketd %s starting with %s", NPSOCKETD_VERSION, config->path);
+	rc = serve(config, opt.pid_file ? opt.pid_file : config->server.pid_file, status_fd, &signals);
+	np_config_free(config);
+	np_tls_global_deinit();
+	return rc;
+}
