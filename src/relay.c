@@ -1,0 +1,215 @@
+/*
+ * relay.c - the Remote Assistance relay (SPEC §3).  The waiter's thread
+ * lists it in the registry and watches its own socket; the joiner's thread
+ * pairs with it, answers both, and runs the byte pump for the two; the
+ * waiter's thread then only waits for the pump to end and writes its own
+ * log line.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "handlers.h"
+#include "listener.h"
+#include "relay.h"
+#include "tls.h"
+
+/* A waiter looks at its own socket this often while nobody comes. */
+#define WAITER_POLL_MS 1000
+
+int np_relay_parse_header(const unsigned char *payload, size_t length,
+			  char key[NP_RELAY_KEY_MAX + 1], const char **why)
+{
+	if (length < 2) {
+		*why = length ? "relay header has no key" : "relay header is empty";
+		return 0;
+	}
+	if (length - 1 > NP_RELAY_KEY_MAX) {
+		*why = "relay key longer than 64 bytes";
+		return 0;
+	}
+	if (payload[0] != NP_RELAY_ROLE_WAIT && payload[0] != NP_RELAY_ROLE_JOIN) {
+		*why = "relay role is neither 1 (wait) nor 2 (join)";
+		return 0;
+	}
+	for (size_t i = 1; i < length; i++) {
+		if (payload[i] < 0x21 || payload[i] > 0x7e) {
+			*why = "relay key is not printable ASCII";
+			return 0;
+		}
+	}
+	memcpy(key, payload + 1, length - 1);
+	key[length - 1] = '\0';
+	return payload[0];
+}
+
+static void answer(struct np_session *session, unsigned char byte)
+{
+	if (np_socket_write_all(session->socket, &byte, 1) < 0)
+		np_log(LOG_DEBUG, "conn %llu: relay answer %u not delivered: %s",
+		       (unsigned long long)session->id, byte, np_socket_strerror(session->socket));
+}
+
+/* Under server->lock. */
+static struct np_relay_waiter **find_waiter(struct np_server *server, const char *key)
+{
+	struct np_relay_waiter **w = &server->relay_waiters;
+	while (*w && strcmp((*w)->key, key) != 0)
+		w = &(*w)->next;
+	return w;
+}
+
+/* What a readable socket means for a waiter nobody has joined yet. */
+static const char *waiter_early_input(struct np_session *session)
+{
+	char byte;
+	ssize_t n = recv(session->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK))
+		return "waiting party left before a joiner came";
+	if (n < 0)
+		return NULL; /* spurious wake-up */
+	return "waiting party sent data before it was paired";
+}
+
+static void run_waiter(struct np_session *session, const char *key)
+{
+	struct np_server *server = session->listener->server;
+	struct np_relay_waiter waiter = { .session = session, .state = RELAY_WAITING };
+	memcpy(waiter.key, key, sizeof(waiter.key));
+
+	pthread_mutex_lock(&server->lock);
+	struct np_relay_waiter **slot = find_waiter(server, key);
+	if (*slot) {
+		pthread_mutex_unlock(&server->lock);
+		answer(session, NP_RELAY_REFUSED);
+		np_session_set_end_reason(session, "relay refused: key in use by another waiting party");
+		return;
+	}
+	*slot = &waiter;
+	pthread_mutex_unlock(&server->lock);
+	answer(session, NP_RELAY_WAITING);
+
+	const int64_t give_up = np_now_ms() + session->port->relay_timeout_ms;
+	const char *why = NULL;
+	pthread_mutex_lock(&server->lock);
+	while (waiter.state == RELAY_WAITING && !why) {
+		int64_t left = give_up - np_now_ms();
+		if (left <= 0) {
+			why = "relay refused: no joiner within relayTimeout";
+			break;
+		}
+		pthread_mutex_unlock(&server->lock);
+		struct pollfd pfd = { .fd = session->fd, .events = POLLIN };
+		int n = poll(&pfd, 1, left < WAITER_POLL_MS ? (int)left : WAITER_POLL_MS);
+		pthread_mutex_lock(&server->lock);
+		if (waiter.state != RELAY_WAITING)
+			break;
+		if (n < 0 && errno != EINTR)
+			why = "relay: poll failed";
+		else if (n > 0)
+			why = waiter_early_input(session);
+	}
+	if (waiter.state == RELAY_WAITING) {
+		/* Nobody took it: leave the list, refuse. */
+		*find_waiter(server, key) = waiter.next;
+		pthread_mutex_unlock(&server->lock);
+		answer(session, NP_RELAY_REFUSED);
+		np_session_set_end_reason(session, "%s", why);
+		return;
+	}
+	while (waiter.state != RELAY_DONE)
+		pthread_cond_wait(&server->relay_changed, &server->lock);
+	pthread_mutex_unlock(&server->lock);
+	np_session_set_end_reason(session, "relay %s", waiter.result);
+}
+
+static void run_joiner(struct np_session *session, const char *key)
+{
+	struct np_server *server = session->listener->server;
+
+	pthread_mutex_lock(&server->lock);
+	struct np_relay_waiter **slot = find_waiter(server, key);
+	struct np_relay_waiter *waiter = *slot;
+	if (waiter) {
+		*slot = waiter->next;
+		waiter->state = RELAY_PAIRED;
+	}
+	pthread_mutex_unlock(&server->lock);
+	if (!waiter) {
+		answer(session, NP_RELAY_REFUSED);
+		np_session_set_end_reason(session, "relay refused: no waiting party for the key");
+		return;
+	}
+
+	struct np_socket *other = waiter->session->socket;
+	char result[128];
+	const unsigned char paired = NP_RELAY_PAIRED;
+	int rc;
+	if (np_socket_write_all(other, &paired, 1) < 0) {
+		snprintf(result, sizeof(result), "ended: the waiting party is gone (%s)",
+			 np_socket_strerror(other));
+		answer(session, NP_RELAY_REFUSED);
+		rc = -1;
+	} else if (np_socket_write_all(session->socket, &paired, 1) < 0) {
+		snprintf(result, sizeof(result), "ended: the joining party is gone (%s)",
+			 np_socket_strerror(session->socket));
+		np_socket_shutdown(other, SHUT_RDWR);
+		rc = -1;
+	} else {
+		char why[112];
+		other->timeout_ms = session->port->read_timeout_ms;
+		rc = np_pump(session->socket, other, session->port->read_timeout_ms, why, sizeof(why));
+		if (rc < 0) {
+			snprintf(result, sizeof(result), "ended: %s", why);
+			np_socket_shutdown(other, SHUT_RDWR);
+			np_socket_shutdown(session->socket, SHUT_RDWR);
+		} else {
+			snprintf(result, sizeof(result), "ended: both parties closed");
+		}
+	}
+	np_session_set_end_reason(session, "relay with conn %llu %s",
+				  (unsigned long long)waiter->session->id, result);
+
+	pthread_mutex_lock(&server->lock);
+	snprintf(waiter->result, sizeof(waiter->result), "with conn %llu %s",
+		 (unsigned long long)session->id, result);
+	waiter->state = RELAY_DONE;
+	pthread_cond_broadcast(&server->relay_changed);
+	pthread_mutex_unlock(&server->lock);
+}
+
+void np_relay_session(struct np_session *session)
+{
+	struct np_comm *comm = &session->comm;
+	struct np_transaction header;
+	char key[NP_RELAY_KEY_MAX + 1];
+	const char *why = NULL;
+
+	/* The header comes under the same deadline as the protocol byte, and
+	 * is never larger than a role byte and a key. */
+	size_t saved_max = comm->options.max_transaction_size;
+	comm->options.max_transaction_size = 1 + NP_RELAY_KEY_MAX;
+	int rc = np_comm_read_transaction(comm, &header);
+	comm->options.max_transaction_size = saved_max;
+	if (rc < 0) {
+		if (comm->error != NP_COMM_IO && comm->error != NP_COMM_CLOSED &&
+		    comm->error != NP_COMM_TRUNCATED)
+			answer(session, NP_RELAY_REFUSED);
+		np_session_set_end_reason(session, "relay header: %s", comm->error_text);
+		return;
+	}
+	int role = np_relay_parse_header(header.payload, header.length, key, &why);
+	if (!role) {
+		answer(session, NP_RELAY_REFUSED);
+		np_session_set_end_reason(session, "relay refused: %s", why);
+		return;
+	}
+	session->socket->deadline = 0;
+	if (role == NP_RELAY_ROLE_WAIT)
+		run_waiter(session, key);
+	else
+		run_joiner(session, key);
+}
