@@ -1,0 +1,173 @@
+#!/usr/bin/perl
+# The Remote Assistance relay (protocol byte 2): pairing by key, the
+# waiting / paired / refused answers, relayTimeout, bytes relayed
+# untouched both ways, a close on one side carried to the other.
+use strict;
+use warnings;
+use lib 't/lib';
+use NpTest;
+use Test::More;
+use IO::Socket::IP;
+use IO::Select;
+use Digest::MD5 qw(md5_hex);
+use POSIX qw(_exit);
+use Time::HiRes qw(time sleep);
+
+my $d = start_daemon(ini => <<'INI');
+[Server]
+maxConnections = 1000
+[Port]
+port = 0
+bindAddress = 127.0.0.1
+relayTimeout = 2
+handshakeTimeout = 3
+INI
+
+sub relay_connect {
+    my ($role, $key, %opt) = @_;
+    my $s = IO::Socket::IP->new(PeerHost => '127.0.0.1', PeerPort => $d->port, Timeout => 5)
+        or die "connect: $!";
+    binmode $s;
+    my $header = chr($role) . $key;
+    syswrite($s, chr(2) . pack('N', length $header) . $header) or die "write: $!";
+    return $s;
+}
+
+sub read_byte {
+    my ($s, $timeout) = @_;
+    my $sel = IO::Select->new($s);
+    return undef unless $sel->can_read($timeout // 5);
+    my $n = sysread($s, my $b, 1);
+    return $n ? ord($b) : undef;
+}
+
+sub read_all {
+    my ($s, $want, $timeout) = @_;
+    my $buf = '';
+    my $sel = IO::Select->new($s);
+    my $until = time + $timeout;
+    while (length($buf) < $want && time < $until) {
+        last unless $sel->can_read($until - time);
+        my $n = sysread($s, $buf, 65536, length $buf);
+        last unless $n;
+    }
+    return $buf;
+}
+
+# --- one pair, a few bytes each way ------------------------------------
+{
+    my $w = relay_connect(1, 'pair-one');
+    is(read_byte($w), 2, 'a waiter is told it waits (2)');
+    my $j = relay_connect(2, 'pair-one');
+    is(read_byte($j), 1, 'the joiner is paired (1)');
+    is(read_byte($w), 1, 'the waiter is paired (1)');
+    syswrite($w, "from waiter");
+    syswrite($j, "from joiner");
+    is(read_all($j, 11, 5), 'from waiter', 'bytes flow waiter -> joiner untouched');
+    is(read_all($w, 11, 5), 'from joiner', 'bytes flow joiner -> waiter untouched');
+    close $j;
+    my $rest = read_all($w, 1, 5);
+    is($rest, '', 'the joiner closing closes the waiter too');
+    close $w;
+}
+
+# --- refusals -------------------------------------------------------------
+is(read_byte(relay_connect(2, 'nobody-waits')), 0, 'a joiner with no waiter is refused (0)');
+{
+    my $w = relay_connect(1, 'taken');
+    is(read_byte($w), 2, 'first waiter on a key waits');
+    is(read_byte(relay_connect(1, 'taken')), 0, 'a second waiter on the same key is refused');
+    close $w;
+}
+is(read_byte(relay_connect(1, 'x' x 65)), 0, 'a key longer than 64 bytes is refused');
+is(read_byte(relay_connect(1, "bad key")), 0, 'a key with a space is refused');
+is(read_byte(relay_connect(1, "")), 0, 'an empty key is refused');
+is(read_byte(relay_connect(3, 'role')), 0, 'an unknown role is refused');
+{
+    my $s = IO::Socket::IP->new(PeerHost => '127.0.0.1', PeerPort => $d->port, Timeout => 5);
+    syswrite($s, chr(2));
+    my $t0 = time;
+    my $b = read_byte($s, 10);
+    ok(!defined $b && time - $t0 < 9, 'a relay header never sent is cut by handshakeTimeout');
+}
+{
+    my $w = relay_connect(1, 'lonely');
+    is(read_byte($w), 2, 'a lonely waiter waits');
+    is(read_byte($w, 10), 0, 'and is refused after relayTimeout');
+}
+{
+    my $w = relay_connect(1, 'leaver');
+    is(read_byte($w), 2, 'a waiter that will leave waits');
+    close $w;
+    sleep 0.3;
+    is(read_byte(relay_connect(2, 'leaver')), 0, 'a joiner after the waiter left is refused');
+}
+ok($d->wait_log(qr/reason="relay refused: no joiner within relayTimeout"/, 5),
+   'the timed-out waiter is logged with its reason');
+ok($d->wait_log(qr/reason="relay refused: key in use/, 5), 'the duplicate waiter is logged');
+
+# --- 100 pairs at once, 4 MiB each way --------------------------------------
+my $pairs = 100;
+my $size = 4 * 1024 * 1024;
+my @kids;
+for my $p (1 .. $pairs) {
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        alarm 120;
+        my $key = "bulk-$p";
+        my $w = relay_connect(1, $key);
+        read_byte($w, 10) == 2 or _exit(2);
+        my $j = relay_connect(2, $key);
+        (read_byte($j, 10) // -1) == 1 or _exit(3);
+        (read_byte($w, 10) // -1) == 1 or _exit(4);
+        srand($p);
+        my $a = join '', map { pack 'N', rand(2**32) } 1 .. $size / 4;
+        my $b = reverse $a;
+        my %out = ($w => [$w, $a, 0], $j => [$j, $b, 0]);
+        my %in = ($w => '', $j => '');
+        my $sel_r = IO::Select->new($w, $j);
+        my $sel_w = IO::Select->new($w, $j);
+        my $deadline = time + 100;
+        while ((length($in{$w}) < $size || length($in{$j}) < $size) && time < $deadline) {
+            my ($r, $wr) = IO::Select->select($sel_r, $sel_w, undef, 5);
+            for my $s (@{ $wr || [] }) {
+                my $o = $out{$s};
+                my $n = syswrite($s, $o->[1], 65536, $o->[2]);
+                $o->[2] += $n if $n;
+                if ($o->[2] >= $size) { $sel_w->remove($s); shutdown($s, 1); }
+            }
+            for my $s (@{ $r || [] }) {
+                my $n = sysread($s, $in{$s}, 262144, length $in{$s});
+                $sel_r->remove($s) unless $n;
+            }
+        }
+        _exit(md5_hex($in{$j}) eq md5_hex($a) && md5_hex($in{$w}) eq md5_hex($b) ? 0 : 5);
+    }
+    push @kids, $pid;
+}
+my %codes;
+for my $pid (@kids) { waitpid($pid, 0); $codes{$? >> 8}++; }
+is($codes{0} // 0, $pairs, "$pairs pairs moved 4 MiB each way intact (exit codes: "
+   . join(', ', map { "$_ x$codes{$_}" } sort keys %codes) . ')');
+
+# --- a side killed: the other is closed --------------------------------------
+{
+    my $w = relay_connect(1, 'killed');
+    read_byte($w);
+    my $pid = fork // die;
+    if ($pid == 0) {
+        my $j = relay_connect(2, 'killed');
+        read_byte($j);
+        sleep 30;
+        _exit(0);
+    }
+    is(read_byte($w), 1, 'waiter paired with a joiner that will be killed');
+    kill 'KILL', $pid;
+    waitpid($pid, 0);
+    is(read_all($w, 1, 5), '', 'the killed joiner closes the waiter');
+}
+
+my ($s) = IO::Socket::IP->new(PeerHost => '127.0.0.1', PeerPort => $d->port, Timeout => 5);
+syswrite($s, chr(1));
+is(read_byte($s), 1, 'the daemon still serves clients after all of it');
+done_testing;

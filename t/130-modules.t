@@ -1,0 +1,124 @@
+#!/usr/bin/perl
+# sessionHandler = module:PATH — the C handler interface
+# (include/npsocket/handler.h): the two example modules loaded from the
+# built tree, and a module with a wrong ABI version refused at start-up.
+use strict;
+use warnings;
+use lib 't/lib';
+use NpTest;
+use Test::More;
+use Cwd qw(getcwd);
+use IO::Socket::IP;
+use IO::Select;
+use File::Temp qw(tempdir);
+use POSIX qw(_exit);
+use Time::HiRes qw(time);
+
+my $modules = getcwd() . '/build/modules';
+ok(-f "$modules/echo.so" && -f "$modules/broadcast.so", 'make built both example modules');
+
+sub connect_client {
+    my ($d) = @_;
+    my $s = IO::Socket::IP->new(PeerHost => '127.0.0.1', PeerPort => $d->port, Timeout => 5)
+        or die "connect: $!";
+    binmode $s;
+    syswrite($s, chr(1));
+    my $sel = IO::Select->new($s);
+    return undef unless $sel->can_read(5) && sysread($s, my $b, 1);
+    return ord($b) == 1 ? $s : undef;
+}
+
+# --- echo.so -------------------------------------------------------------------
+{
+    my $d = start_daemon(ini => "[Port]\nport = 0\nbindAddress = 127.0.0.1\n"
+                              . "sessionHandler = module:$modules/echo.so\n");
+    my $s = connect_client($d);
+    ok($s, 'the echo module accepts a client');
+    my $all = 1;
+    for my $size (0, 5, 5000, 500000) {
+        my $p = 'e' x $size;
+        send_frame($s, $p, compress => $size > 1000);
+        my ($back) = read_frame($s, timeout => 10);
+        $all &&= defined $back && $back eq $p;
+    }
+    ok($all, 'the echo module answers transactions of 0 B to 500 kB intact');
+    close $s;
+    ok($d->wait_log(qr/protocol=client .*transactions=4\/4/, 5), 'its session is logged with 4/4');
+    $d->stop;
+}
+
+# --- broadcast.so: 50 concurrent writers ----------------------------------------------
+{
+    my $d = start_daemon(ini => "[Server]\nmaxConnections = 200\n[Port]\nport = 0\nbindAddress = 127.0.0.1\n"
+                              . "readTimeout = 30\nsessionHandler = module:$modules/broadcast.so\n");
+    my $n = 50;
+    my $each = 10;
+    my @socks = map { connect_client($d) } 1 .. $n;
+    is(scalar(grep { defined } @socks), $n, "$n sessions joined the broadcast port");
+    my @kids;
+    for my $i (0 .. $n - 1) {
+        my $pid = fork // die "fork: $!";
+        if ($pid == 0) {
+            alarm 60;
+            my $s = $socks[$i];
+            my %seen;
+            my $expect = ($n - 1) * $each;
+            my $got = 0;
+            for my $k (1 .. $each) { send_frame($s, "s$i-m$k", compress => 0) }
+            while ($got < $expect) {
+                my ($p) = read_frame($s, timeout => 20);
+                last unless defined $p;
+                $seen{$p}++;
+                $got++;
+            }
+            my $bad = 0;
+            for my $j (0 .. $n - 1) {
+                for my $k (1 .. $each) {
+                    my $c = $seen{"s$j-m$k"} // 0;
+                    $bad++ if ($j == $i ? $c != 0 : $c != 1);
+                }
+            }
+            $bad++ if $got != $expect;
+            _exit($bad ? 1 : 0);
+        }
+        push @kids, $pid;
+    }
+    my $good = 0;
+    for my $pid (@kids) { waitpid($pid, 0); $good++ if $? == 0 }
+    is($good, $n, "every session received every other session's transactions exactly once, none of its own");
+    close $_ for grep { defined } @socks;
+    $d->stop;
+}
+
+# --- a module with a wrong ABI version ---------------------------------------------------
+SKIP: {
+    my $cc = $ENV{CC} || 'cc';
+    my $dir = tempdir(CLEANUP => 1);
+    open my $fh, '>', "$dir/bad.c" or die;
+    print $fh <<'C';
+#include <npsocket/handler.h>
+static int nothing(void *state, struct np_session *s) { (void)state; (void)s; return 0; }
+const struct np_handler np_handler_descriptor = {
+	.abi_version = NP_HANDLER_ABI_VERSION + 41, .name = "bad",
+	.on_client_connect = nothing, .on_remote_application_connect = nothing,
+};
+C
+    close $fh;
+    system("$cc -fPIC -shared -Iinclude -o $dir/bad.so $dir/bad.c") == 0
+        or skip 'cannot build a test module', 2;
+    open $fh, '>', "$dir/bad.ini" or die;
+    print $fh "[Port]\nport = 0\nbindAddress = 127.0.0.1\nsessionHandler = module:$dir/bad.so\n";
+    close $fh;
+    my $out = `build/npsocketd -c $dir/bad.ini 2>&1`;
+    my $rc = $? >> 8;
+    isnt($rc, 0, 'npsocketd refuses to start with a module of another ABI version');
+    like($out, qr/module \S*bad\.so refused: its ABI version differs/, 'and says which module and why');
+
+    open $fh, '>', "$dir/none.ini" or die;
+    print $fh "[Port]\nport = 0\nbindAddress = 127.0.0.1\nsessionHandler = module:$dir/missing.so\n";
+    close $fh;
+    $out = `build/npsocketd -c $dir/none.ini 2>&1`;
+    like($out, qr/cannot load module \S*missing\.so/, 'a missing module file is named');
+}
+
+done_testing;
