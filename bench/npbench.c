@@ -1,0 +1,622 @@
+/*
+ * npbench.c - load generator for npsocketd and anything else that speaks
+ * the NetPhantom socket protocol (protocol byte, then framed
+ * transactions), plain or TLS.
+ *
+ *   npbench [options] MODE HOST PORT
+ *   modes: handshake | echo | bulk | idle
+ *
+ * Each client thread owns its connections and blocks on them, like the
+ * server it measures; latencies go into a per-thread log-linear histogram
+ * so millions of samples cost a few kilobytes.  Errors are counted and
+ * printed, never dropped.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <gnutls/gnutls.h>
+#include <math.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#define HIST_SUB 64                 /* buckets per power of two */
+#define HIST_POW 40                 /* up to 2^40 ns ~ 18 minutes */
+
+struct histogram {
+	uint64_t count[HIST_POW * HIST_SUB];
+	uint64_t total, max_ns;
+};
+
+struct options {
+	const char *mode, *host, *port;
+	int threads, connections;
+	double duration;
+	size_t size;
+	bool compress, tls, resume, json;
+	const char *priority;
+	long server_pid;
+	int protocol_byte;
+};
+
+struct stats {
+	uint64_t ops, errors, bytes;
+	struct histogram latency;
+	char first_error[160];
+};
+
+struct worker {
+	pthread_t thread;
+	int index;
+	const struct options *opt;
+	struct stats stats;
+	int held;                    /* idle mode: sessions open */
+};
+
+static struct addrinfo *target;
+static gnutls_certificate_credentials_t client_cred;
+static gnutls_priority_t client_priority;
+static atomic_bool stop_now;
+static atomic_int idle_ready;
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* --- histogram ------------------------------------------------------------ */
+
+static void hist_add(struct histogram *h, uint64_t ns)
+{
+	/* ns in [2^k, 2^(k+1)), k >= 6: 64 buckets of width 2^(k-6). */
+	unsigned pow = ns < HIST_SUB ? 0 : (unsigned)(63 - __builtin_clzll(ns)) - 6;
+	unsigned sub = ns < HIST_SUB ? (unsigned)ns : (unsigned)(ns >> pow) - HIST_SUB;
+	unsigned index = ns < HIST_SUB ? sub : (pow + 1) * HIST_SUB + sub % HIST_SUB;
+	if (index >= HIST_POW * HIST_SUB)
+		index = HIST_POW * HIST_SUB - 1;
+	h->count[index]++;
+	h->total++;
+	if (ns > h->max_ns)
+		h->max_ns = ns;
+}
+
+static uint64_t hist_value(unsigned index)
+{
+	if (index < HIST_SUB)
+		return index;
+	unsigned pow = index / HIST_SUB - 1, sub = index % HIST_SUB;
+	return (uint64_t)(HIST_SUB + sub) << pow;
+}
+
+static double hist_percentile(const struct histogram *h, double p)
+{
+	if (!h->total)
+		return 0;
+	uint64_t want = (uint64_t)ceil(p / 100.0 * (double)h->total), seen = 0;
+	for (unsigned i = 0; i < HIST_POW * HIST_SUB; i++) {
+		seen += h->count[i];
+		if (seen >= want)
+			return (double)hist_value(i);
+	}
+	return (double)h->max_ns;
+}
+
+static void hist_merge(struct histogram *into, const struct histogram *from)
+{
+	for (unsigned i = 0; i < HIST_POW * HIST_SUB; i++)
+		into->count[i] += from->count[i];
+	into->total += from->total;
+	if (from->max_ns > into->max_ns)
+		into->max_ns = from->max_ns;
+}
+
+/* --- one connection --------------------------------------------------------- */
+
+struct conn {
+	int fd;
+	gnutls_session_t tls;
+};
+
+static void note_error(struct stats *st, const char *fmt, const char *detail)
+{
+	st->errors++;
+	if (!st->first_error[0])
+		snprintf(st->first_error, sizeof(st->first_error), fmt, detail);
+}
+
+static int conn_write(struct conn *c, const void *buf, size_t len)
+{
+	const char *p = buf;
+	while (len > 0) {
+		ssize_t n = c->tls ? gnutls_record_send(c->tls, p, len) : send(c->fd, p, len, MSG_NOSIGNAL);
+		if (n < 0) {
+			if (c->tls ? (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED) : errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int conn_read(struct conn *c, void *buf, size_t len)
+{
+	char *p = buf;
+	while (len > 0) {
+		ssize_t n = c->tls ? gnutls_record_recv(c->tls, p, len) : recv(c->fd, p, len, 0);
+		if (n == 0)
+			return -1;
+		if (n < 0) {
+			if (c->tls ? (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED) : errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static void conn_close(struct conn *c)
+{
+	if (c->tls) {
+		gnutls_bye(c->tls, GNUTLS_SHUT_WR);
+		gnutls_deinit(c->tls);
+		c->tls = NULL;
+	}
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+}
+
+/* Connects, runs the TLS handshake (resuming with *resume_data when it
+ * holds a session), sends the protocol byte and expects answer 1. */
+static int conn_open(struct conn *c, const struct options *opt, gnutls_datum_t *resume_data,
+		     struct stats *st)
+{
+	c->tls = NULL;
+	c->fd = socket(target->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (c->fd < 0) {
+		note_error(st, "socket: %s", strerror(errno));
+		return -1;
+	}
+	int on = 1;
+	if (setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on)) < 0 ||
+	    connect(c->fd, target->ai_addr, target->ai_addrlen) < 0) {
+		note_error(st, "connect: %s", strerror(errno));
+		conn_close(c);
+		return -1;
+	}
+	if (opt->tls) {
+		int rc = gnutls_init(&c->tls, GNUTLS_CLIENT);
+		if (rc == 0)
+			rc = gnutls_priority_set(c->tls, client_priority);
+		if (rc == 0)
+			rc = gnutls_credentials_set(c->tls, GNUTLS_CRD_CERTIFICATE, client_cred);
+		if (rc == 0 && resume_data && resume_data->size)
+			rc = gnutls_session_set_data(c->tls, resume_data->data, resume_data->size);
+		if (rc == 0) {
+			gnutls_transport_set_int(c->tls, c->fd);
+			do
+				rc = gnutls_handshake(c->tls);
+			while (rc < 0 && !gnutls_error_is_fatal(rc));
+		}
+		if (rc < 0) {
+			note_error(st, "TLS handshake: %s", gnutls_strerror(rc));
+			conn_close(c);
+			return -1;
+		}
+	}
+	unsigned char byte = (unsigned char)opt->protocol_byte, answer = 0;
+	if (conn_write(c, &byte, 1) < 0 || conn_read(c, &answer, 1) < 0 || answer != 1) {
+		note_error(st, "protocol byte not accepted%s", "");
+		conn_close(c);
+		return -1;
+	}
+	/* TLS 1.3 tickets arrive after the handshake: take the data now. */
+	if (opt->tls && resume_data && opt->resume) {
+		gnutls_free(resume_data->data);
+		resume_data->data = NULL;
+		resume_data->size = 0;
+		if (gnutls_session_get_data2(c->tls, resume_data) < 0)
+			resume_data->size = 0;
+	}
+	return 0;
+}
+
+/* One transaction out, one back; the answer's length is checked. */
+static int round_trip(struct conn *c, const unsigned char *frame, size_t frame_len,
+		      unsigned char **buf, size_t *cap, struct stats *st)
+{
+	unsigned char header[4];
+	if (conn_write(c, frame, frame_len) < 0 || conn_read(c, header, 4) < 0) {
+		note_error(st, "transaction failed: %s", "connection closed");
+		return -1;
+	}
+	uint32_t word = (uint32_t)header[0] << 24 | (uint32_t)header[1] << 16 |
+			(uint32_t)header[2] << 8 | header[3];
+	size_t len = word & 0x7fffffffu;
+	if (len > *cap) {
+		unsigned char *grown = realloc(*buf, len);
+		if (!grown) {
+			note_error(st, "out of memory%s", "");
+			return -1;
+		}
+		*buf = grown;
+		*cap = len;
+	}
+	if (conn_read(c, *buf, len) < 0) {
+		note_error(st, "answer truncated%s", "");
+		return -1;
+	}
+	st->bytes += frame_len + 4 + len;
+	return 0;
+}
+
+/* The request every mode sends: S bytes of compressible text, deflated
+ * when --compress. */
+static unsigned char *make_frame(const struct options *opt, size_t *frame_len)
+{
+	size_t size = opt->size;
+	unsigned char *payload = malloc(size ? size : 1);
+	if (!payload)
+		return NULL;
+	for (size_t i = 0; i < size; i++)
+		payload[i] = (unsigned char)("NetPhantom transaction payload "[i % 31] ^ (i / 31 % 7));
+	uLongf packed_len = compressBound(size);
+	unsigned char *frame = malloc(4 + packed_len + size);
+	if (!frame) {
+		free(payload);
+		return NULL;
+	}
+	size_t body = size;
+	bool packed = false;
+	if (opt->compress && compress2(frame + 4, &packed_len, payload, size, 6) == Z_OK) {
+		body = packed_len;
+		packed = true;
+	} else {
+		memcpy(frame + 4, payload, size);
+	}
+	uint32_t word = (uint32_t)body | (packed ? 0x80000000u : 0);
+	frame[0] = (unsigned char)(word >> 24);
+	frame[1] = (unsigned char)(word >> 16);
+	frame[2] = (unsigned char)(word >> 8);
+	frame[3] = (unsigned char)word;
+	free(payload);
+	*frame_len = 4 + body;
+	return frame;
+}
+
+/* --- modes ----------------------------------------------------------------- */
+
+static void run_handshake(struct worker *w, const unsigned char *frame, size_t frame_len)
+{
+	gnutls_datum_t resume = { NULL, 0 };
+	unsigned char *buf = NULL;
+	size_t cap = 0;
+	while (!atomic_load(&stop_now)) {
+		struct conn c;
+		uint64_t t0 = now_ns();
+		if (conn_open(&c, w->opt, w->opt->resume ? &resume : NULL, &w->stats) < 0)
+			continue;
+		if (round_trip(&c, frame, frame_len, &buf, &cap, &w->stats) == 0) {
+			w->stats.ops++;
+			hist_add(&w->stats.latency, now_ns() - t0);
+		}
+		conn_close(&c);
+	}
+	gnutls_free(resume.data);
+	free(buf);
+}
+
+static void run_echo(struct worker *w, const unsigned char *frame, size_t frame_len)
+{
+	int mine = w->opt->connections / w->opt->threads +
+		   (w->index < w->opt->connections % w->opt->threads);
+	struct conn *conns = calloc((size_t)(mine ? mine : 1), sizeof(*conns));
+	unsigned char *buf = NULL;
+	size_t cap = 0;
+	int open = 0;
+	for (int i = 0; i < mine; i++)
+		if (conn_open(&conns[open], w->opt, NULL, &w->stats) == 0)
+			open++;
+	while (!atomic_load(&stop_now) && open > 0) {
+		for (int i = 0; i < open && !atomic_load(&stop_now); i++) {
+			uint64_t t0 = now_ns();
+			if (round_trip(&conns[i], frame, frame_len, &buf, &cap, &w->stats) < 0) {
+				conn_close(&conns[i]);
+				conns[i] = conns[--open];
+				break;
+			}
+			w->stats.ops++;
+			hist_add(&w->stats.latency, now_ns() - t0);
+		}
+	}
+	for (int i = 0; i < open; i++)
+		conn_close(&conns[i]);
+	free(conns);
+	free(buf);
+}
+
+static void run_idle(struct worker *w)
+{
+	int mine = w->opt->connections / w->opt->threads +
+		   (w->index < w->opt->connections % w->opt->threads);
+	struct conn *conns = calloc((size_t)(mine ? mine : 1), sizeof(*conns));
+	gnutls_datum_t resume = { NULL, 0 };
+	for (int i = 0; i < mine; i++)
+		if (conn_open(&conns[w->held], w->opt, w->opt->resume ? &resume : NULL, &w->stats) == 0)
+			w->held++;
+	atomic_fetch_add(&idle_ready, 1);
+	while (!atomic_load(&stop_now))
+		usleep(50000);
+	for (int i = 0; i < w->held; i++)
+		conn_close(&conns[i]);
+	gnutls_free(resume.data);
+	free(conns);
+}
+
+static unsigned char *shared_frame;
+static size_t shared_frame_len;
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	const char *mode = w->opt->mode;
+	if (strcmp(mode, "handshake") == 0)
+		run_handshake(w, shared_frame, shared_frame_len);
+	else if (strcmp(mode, "idle") == 0)
+		run_idle(w);
+	else
+		run_echo(w, shared_frame, shared_frame_len);
+	return NULL;
+}
+
+/* --- /proc of the server ------------------------------------------------------ */
+
+static int proc_status(long pid, long *rss_kib, long *threads)
+{
+	char path[64], line[256];
+	snprintf(path, sizeof(path), "/proc/%ld/status", pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -1;
+	*rss_kib = *threads = -1;
+	while (fgets(line, sizeof(line), f)) {
+		sscanf(line, "VmRSS: %ld", rss_kib);
+		sscanf(line, "Threads: %ld", threads);
+	}
+	fclose(f);
+	return 0;
+}
+
+/* --- main ------------------------------------------------------------------------ */
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: npbench [options] handshake|echo|bulk|idle HOST PORT\n"
+		"  -t, --threads N       client threads (default 1; echo: one per connection if 0)\n"
+		"  -c, --connections N   sessions (echo, bulk, idle; default 1)\n"
+		"  -d, --duration SEC    how long to run (default 10)\n"
+		"  -s, --size BYTES      transaction payload size (default 64; bulk 1048576)\n"
+		"  -z, --compress        send transactions deflated\n"
+		"      --tls             TLS (server certificate not verified: a benchmark)\n"
+		"      --no-resume       full handshakes every time (default: resume with tickets)\n"
+		"      --priority STR    GnuTLS priority string for the client\n"
+		"  -p, --pid PID         server pid, for RSS and thread counts (idle)\n"
+		"  -b, --byte N          protocol byte (default 1)\n"
+		"      --json            one JSON object instead of the table\n");
+}
+
+static int parse_options(int argc, char **argv, struct options *opt)
+{
+	static const struct option longs[] = {
+		{ "threads", required_argument, NULL, 't' },
+		{ "connections", required_argument, NULL, 'c' },
+		{ "duration", required_argument, NULL, 'd' },
+		{ "size", required_argument, NULL, 's' },
+		{ "compress", no_argument, NULL, 'z' },
+		{ "tls", no_argument, NULL, 'T' },
+		{ "no-resume", no_argument, NULL, 'R' },
+		{ "priority", required_argument, NULL, 'P' },
+		{ "pid", required_argument, NULL, 'p' },
+		{ "byte", required_argument, NULL, 'b' },
+		{ "json", no_argument, NULL, 'J' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+	bool size_given = false;
+	while ((c = getopt_long(argc, argv, "t:c:d:s:zp:b:h", longs, NULL)) != -1) {
+		switch (c) {
+		case 't': opt->threads = atoi(optarg); break;
+		case 'c': opt->connections = atoi(optarg); break;
+		case 'd': opt->duration = atof(optarg); break;
+		case 's': opt->size = strtoul(optarg, NULL, 10); size_given = true; break;
+		case 'z': opt->compress = true; break;
+		case 'T': opt->tls = true; break;
+		case 'R': opt->resume = false; break;
+		case 'P': opt->priority = optarg; break;
+		case 'p': opt->server_pid = atol(optarg); break;
+		case 'b': opt->protocol_byte = atoi(optarg); break;
+		case 'J': opt->json = true; break;
+		case 'h': usage(stdout); exit(0);
+		default: usage(stderr); return -1;
+		}
+	}
+	if (argc - optind != 3) {
+		usage(stderr);
+		return -1;
+	}
+	opt->mode = argv[optind];
+	opt->host = argv[optind + 1];
+	opt->port = argv[optind + 2];
+	if (strcmp(opt->mode, "handshake") && strcmp(opt->mode, "echo") && strcmp(opt->mode, "bulk") &&
+	    strcmp(opt->mode, "idle")) {
+		fprintf(stderr, "npbench: unknown mode '%s'\n", opt->mode);
+		return -1;
+	}
+	if (strcmp(opt->mode, "bulk") == 0 && !size_given)
+		opt->size = 1024 * 1024;
+	if (opt->threads <= 0)
+		opt->threads = strcmp(opt->mode, "handshake") == 0 ? 1 : opt->connections;
+	if (opt->threads > opt->connections && strcmp(opt->mode, "handshake") != 0)
+		opt->threads = opt->connections;
+	if (opt->threads < 1 || opt->connections < 1 || opt->duration <= 0) {
+		fprintf(stderr, "npbench: threads, connections and duration must be positive\n");
+		return -1;
+	}
+	return 0;
+}
+
+static int setup_tls(const struct options *opt)
+{
+	const char *err_pos = NULL;
+	int rc = gnutls_certificate_allocate_credentials(&client_cred);
+	if (rc == 0)
+		rc = gnutls_priority_init2(&client_priority, opt->priority ? opt->priority : "NORMAL",
+					   &err_pos, 0);
+	if (rc < 0) {
+		fprintf(stderr, "npbench: TLS set-up: %s%s%s\n", gnutls_strerror(rc),
+			err_pos ? " at " : "", err_pos ? err_pos : "");
+		return -1;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct options opt = { .threads = 0, .connections = 1, .duration = 10, .size = 64,
+			       .resume = true, .protocol_byte = 1 };
+	if (parse_options(argc, argv, &opt) < 0)
+		return 2;
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM };
+	int rc = getaddrinfo(opt.host, opt.port, &hints, &target);
+	if (rc) {
+		fprintf(stderr, "npbench: %s:%s: %s\n", opt.host, opt.port, gai_strerror(rc));
+		return 2;
+	}
+	if (opt.tls && setup_tls(&opt) < 0)
+		return 2;
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			perror("npbench: setrlimit");
+	}
+	shared_frame = make_frame(&opt, &shared_frame_len);
+	if (!shared_frame) {
+		fprintf(stderr, "npbench: out of memory\n");
+		return 2;
+	}
+
+	long rss_before = -1, threads_before = -1, rss_after = -1, threads_after = -1;
+	if (opt.server_pid > 0 && proc_status(opt.server_pid, &rss_before, &threads_before) < 0)
+		fprintf(stderr, "npbench: cannot read /proc/%ld/status\n", opt.server_pid);
+
+	struct worker *workers = calloc((size_t)opt.threads, sizeof(*workers));
+	if (!workers)
+		return 2;
+	uint64_t t0 = now_ns();
+	for (int i = 0; i < opt.threads; i++) {
+		workers[i].index = i;
+		workers[i].opt = &opt;
+		pthread_attr_t attr;
+		pthread_attr_init(&attr);
+		pthread_attr_setstacksize(&attr, 256 * 1024);
+		rc = pthread_create(&workers[i].thread, &attr, worker_main, &workers[i]);
+		pthread_attr_destroy(&attr);
+		if (rc) {
+			fprintf(stderr, "npbench: pthread_create: %s\n", strerror(rc));
+			return 2;
+		}
+	}
+	if (strcmp(opt.mode, "idle") == 0) {
+		while (atomic_load(&idle_ready) < opt.threads)
+			usleep(20000);
+		usleep((useconds_t)(opt.duration * 1e6));
+		if (opt.server_pid > 0)
+			proc_status(opt.server_pid, &rss_after, &threads_after);
+	} else {
+		usleep((useconds_t)(opt.duration * 1e6));
+	}
+	atomic_store(&stop_now, true);
+	for (int i = 0; i < opt.threads; i++)
+		pthread_join(workers[i].thread, NULL);
+	double seconds = (double)(now_ns() - t0) / 1e9;
+
+	struct stats total;
+	memset(&total, 0, sizeof(total));
+	long held = 0;
+	for (int i = 0; i < opt.threads; i++) {
+		total.ops += workers[i].stats.ops;
+		total.errors += workers[i].stats.errors;
+		total.bytes += workers[i].stats.bytes;
+		held += workers[i].held;
+		hist_merge(&total.latency, &workers[i].stats.latency);
+		if (!total.first_error[0] && workers[i].stats.first_error[0])
+			memcpy(total.first_error, workers[i].stats.first_error, sizeof(total.first_error));
+	}
+	double rate = strcmp(opt.mode, "idle") == 0 ? 0 : (double)total.ops / seconds;
+	double mbps = (double)total.bytes / seconds / 1e6 / 2; /* wire bytes, one way */
+	double p50 = hist_percentile(&total.latency, 50) / 1e3, p90 = hist_percentile(&total.latency, 90) / 1e3;
+	double p99 = hist_percentile(&total.latency, 99) / 1e3, mx = (double)total.latency.max_ns / 1e3;
+	double rss_per = held > 0 && rss_after >= 0 ? (double)(rss_after - rss_before) / (double)held : -1;
+	double thr_per = held > 0 && threads_after >= 0 ? (double)(threads_after - threads_before) / (double)held : -1;
+
+	if (opt.json) {
+		printf("{\"mode\":\"%s\",\"tls\":%s,\"resume\":%s,\"threads\":%d,\"connections\":%d,"
+		       "\"size\":%zu,\"compress\":%s,\"seconds\":%.3f,\"ops\":%llu,\"errors\":%llu,"
+		       "\"rate\":%.1f,\"mb_per_s\":%.2f,\"p50_us\":%.1f,\"p90_us\":%.1f,\"p99_us\":%.1f,"
+		       "\"max_us\":%.1f,\"sessions_held\":%ld,\"rss_kib_before\":%ld,\"rss_kib_after\":%ld,"
+		       "\"rss_kib_per_session\":%.2f,\"threads_per_session\":%.3f,\"first_error\":\"%s\"}\n",
+		       opt.mode, opt.tls ? "true" : "false", opt.resume ? "true" : "false", opt.threads,
+		       opt.connections, opt.size, opt.compress ? "true" : "false", seconds,
+		       (unsigned long long)total.ops, (unsigned long long)total.errors, rate, mbps, p50,
+		       p90, p99, mx, held, rss_before, rss_after, rss_per, thr_per, total.first_error);
+	} else {
+		printf("npbench %s %s:%s  %s%s  threads %d  connections %d  size %zu%s  %.1fs\n", opt.mode,
+		       opt.host, opt.port, opt.tls ? "TLS" : "plain",
+		       opt.tls ? (opt.resume ? " (resumption)" : " (full handshakes)") : "", opt.threads,
+		       opt.connections, opt.size, opt.compress ? " deflated" : "", seconds);
+		if (strcmp(opt.mode, "idle") == 0) {
+			printf("  sessions held      %ld\n", held);
+			if (rss_per >= 0)
+				printf("  server RSS         %ld KiB -> %ld KiB: %.1f KiB per session\n"
+				       "  server threads     %ld -> %ld: %.2f per session\n",
+				       rss_before, rss_after, rss_per, threads_before, threads_after, thr_per);
+		} else {
+			printf("  %-18s %.1f /s\n", strcmp(opt.mode, "handshake") == 0 ? "connections" : "transactions",
+			       rate);
+			printf("  on the wire        %.2f MB/s each way\n", mbps);
+			printf("  latency            p50 %.1f us  p90 %.1f us  p99 %.1f us  max %.1f us\n", p50,
+			       p90, p99, mx);
+		}
+		printf("  errors             %llu%s%s\n", (unsigned long long)total.errors,
+		       total.first_error[0] ? "  first: " : "", total.first_error);
+	}
+	free(workers);
+	free(shared_frame);
+	freeaddrinfo(target);
+	if (opt.tls) {
+		gnutls_priority_deinit(client_priority);
+		gnutls_certificate_free_credentials(client_cred);
+	}
+	return total.errors && !total.ops && !held ? 1 : 0;
+}
