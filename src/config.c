@@ -813,6 +813,64 @@ static void add_default(config_setting_t *group, const struct key_schema *k)
 	}
 }
 
+/* Rewrites a checked value in its canonical type ("1M" -> 1048576L,
+ * "yes" -> true), so -t prints the same tree for either syntax. */
+static void normalize(config_setting_t *group, const struct key_schema *k, const char *base)
+{
+	const void *field = base + k->offset;
+	int type;
+	switch (k->type) {
+	case T_INT: case T_PORT: type = CONFIG_TYPE_INT; break;
+	case T_BOOL: type = CONFIG_TYPE_BOOL; break;
+	case T_BYTES: type = CONFIG_TYPE_INT64; break;
+	case T_SECONDS: type = *(const int *)field % 1000 ? CONFIG_TYPE_FLOAT : CONFIG_TYPE_INT; break;
+	default: return;
+	}
+	config_setting_t *s = config_setting_get_member(group, k->name);
+	if (s && config_setting_type(s) == type)
+		return;
+	if (s && config_setting_remove(group, k->name) != CONFIG_TRUE)
+		return;
+	if (!(s = config_setting_add(group, k->name, type)))
+		return;
+	switch (k->type) {
+	case T_INT: case T_PORT: config_setting_set_int(s, *(const int *)field); break;
+	case T_BOOL: config_setting_set_bool(s, *(const bool *)field); break;
+	case T_BYTES: config_setting_set_int64(s, (long long)*(const size_t *)field); break;
+	default:
+		if (type == CONFIG_TYPE_INT)
+			config_setting_set_int(s, *(const int *)field / 1000);
+		else
+			config_setting_set_float(s, *(const int *)field / 1000.0);
+		break;
+	}
+}
+
+static void move_to_end(config_setting_t *group, const char *name)
+{
+	config_setting_t *s = config_setting_get_member(group, name);
+	if (!s || config_setting_is_aggregate(s))
+		return;
+	int type = config_setting_type(s);
+	char *text = type == CONFIG_TYPE_STRING ? strdup(config_setting_get_string(s)) : NULL;
+	long long n = type == CONFIG_TYPE_INT64 || type == CONFIG_TYPE_INT ? config_setting_get_int64(s) : 0;
+	double d = type == CONFIG_TYPE_FLOAT ? config_setting_get_float(s) : 0;
+	int b = type == CONFIG_TYPE_BOOL ? config_setting_get_bool(s) : 0;
+	if ((type == CONFIG_TYPE_STRING && !text) || config_setting_remove(group, name) != CONFIG_TRUE ||
+	    !(s = config_setting_add(group, name, type))) {
+		free(text);
+		return;
+	}
+	switch (type) {
+	case CONFIG_TYPE_STRING: config_setting_set_string(s, text); break;
+	case CONFIG_TYPE_INT: config_setting_set_int(s, (int)n); break;
+	case CONFIG_TYPE_INT64: config_setting_set_int64(s, n); break;
+	case CONFIG_TYPE_FLOAT: config_setting_set_float(s, d); break;
+	default: config_setting_set_bool(s, b); break;
+	}
+	free(text);
+}
+
 static const char *group_path(const config_setting_t *group, char *buf, size_t size)
 {
 	const config_setting_t *chain[8];
@@ -857,8 +915,14 @@ static void read_section(struct loader *ld, config_setting_t *group, enum sectio
 			describe(s, got, sizeof(got));
 			report(ld, config_setting_source_line(s), false, "key '%s' in [%s]: expected %s, got %s",
 			       k->name, name, type_words(k, want, sizeof(want)), got);
+		} else {
+			normalize(group, k, base);
 		}
 	}
+	/* Schema order for -t, whatever order the file used. */
+	for (size_t i = 0; i < SCHEMA_SIZE; i++)
+		if (schema[i].section == kind)
+			move_to_end(group, schema[i].name);
 	if (kind == SEC_PORT)
 		((struct np_port_conf *)(void *)base)->module_path = module_path;
 	else
@@ -890,7 +954,6 @@ static void read_tls(struct loader *ld, struct np_tls_conf *t, config_setting_t 
 	char name[256];
 	t->name = strdup(group_path(group, name, sizeof(name)));
 	t->line = config_setting_source_line(group);
-	read_section(ld, group, SEC_TLS, (char *)t);
 	unsigned line = t->line;
 	if (t->cert_files.count != t->key_files.count)
 		report(ld, line, false, "[%s]: certFile lists %zu file(s) and keyFile %zu; they go in pairs", name,
@@ -902,14 +965,16 @@ static void read_tls(struct loader *ld, struct np_tls_conf *t, config_setting_t 
 	if (t->client_auth != NP_CLIENT_AUTH_NONE && !t->ca_file)
 		report(ld, line, false, "[%s]: clientAuth = %s needs caFile", name,
 		       t->client_auth == NP_CLIENT_AUTH_OPTIONAL ? "optional" : "required");
+	config_setting_t *protocols = config_setting_get_member(group, "protocols");
+	unsigned protocols_line = protocols ? config_setting_source_line(protocols) : line;
+	read_section(ld, group, SEC_TLS, (char *)t);
 	if (t->protocols && !t->priority) {
 		struct np_string_list items = { NULL, 0 };
 		bool ok = split_list(t->protocols, &items);
 		for (size_t i = 0; ok && i < items.count; i++)
 			ok = strcmp(items.items[i], "TLSv1.2") == 0 || strcmp(items.items[i], "TLSv1.3") == 0;
 		if (!ok) {
-			config_setting_t *s = config_setting_get_member(group, "protocols");
-			report(ld, s ? config_setting_source_line(s) : line, false,
+			report(ld, protocols_line, false,
 			       "key 'protocols' in [%s]: expected TLSv1.2, TLSv1.3 or both, got \"%s\"", name,
 			       t->protocols);
 		}
@@ -968,8 +1033,12 @@ static int validate(struct loader *ld, struct np_config *cfg)
 		report(ld, 0, false, "out of memory");
 		return -1;
 	}
-	for (size_t i = 0; i < nports; i++)
+	unsigned ssl_lines[256] = { 0 }; /* read_port() reorders the settings */
+	for (size_t i = 0; i < nports; i++) {
+		config_setting_t *s = config_setting_get_member(port_groups[i], "sslSection");
+		ssl_lines[i] = s ? config_setting_source_line(s) : 0;
 		read_port(ld, cfg, port_groups[i]);
+	}
 
 	/* TLS sections named by the ports, each read once. */
 	for (size_t i = 0; i < cfg->port_count; i++) {
@@ -985,8 +1054,7 @@ static int validate(struct loader *ld, struct np_config *cfg)
 						  ? config_lookup(ld->tree, p->ssl_section) : NULL;
 		if (!group || !config_setting_is_group(group) || strcmp(p->ssl_section, "Server") == 0 ||
 		    is_port_section(p->ssl_section)) {
-			config_setting_t *s = config_setting_get_member(port_groups[i], "sslSection");
-			report(ld, s ? config_setting_source_line(s) : p->line, false,
+			report(ld, ssl_lines[i] ? ssl_lines[i] : p->line, false,
 			       "key 'sslSection' in [%s]: expected the name of a section in this file, got \"%s\"",
 			       p->name, p->ssl_section);
 			continue;
