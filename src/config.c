@@ -955,6 +955,9 @@ static void read_tls(struct loader *ld, struct np_tls_conf *t, config_setting_t 
 	t->name = strdup(group_path(group, name, sizeof(name)));
 	t->line = config_setting_source_line(group);
 	unsigned line = t->line;
+	config_setting_t *protocols = config_setting_get_member(group, "protocols");
+	unsigned protocols_line = protocols ? config_setting_source_line(protocols) : line;
+	read_section(ld, group, SEC_TLS, (char *)t);
 	if (t->cert_files.count != t->key_files.count)
 		report(ld, line, false, "[%s]: certFile lists %zu file(s) and keyFile %zu; they go in pairs", name,
 		       t->cert_files.count, t->key_files.count);
@@ -965,9 +968,6 @@ static void read_tls(struct loader *ld, struct np_tls_conf *t, config_setting_t 
 	if (t->client_auth != NP_CLIENT_AUTH_NONE && !t->ca_file)
 		report(ld, line, false, "[%s]: clientAuth = %s needs caFile", name,
 		       t->client_auth == NP_CLIENT_AUTH_OPTIONAL ? "optional" : "required");
-	config_setting_t *protocols = config_setting_get_member(group, "protocols");
-	unsigned protocols_line = protocols ? config_setting_source_line(protocols) : line;
-	read_section(ld, group, SEC_TLS, (char *)t);
 	if (t->protocols && !t->priority) {
 		struct np_string_list items = { NULL, 0 };
 		bool ok = split_list(t->protocols, &items);

@@ -171,7 +171,7 @@ static void session_log_end(struct np_session *session)
 	if (tls && tls->version)
 		snprintf(tls_text, sizeof(tls_text), "%s/%s%s", tls->version,
 			 tls->cipher ? tls->cipher : "?", tls->resumed ? "/resumed" : "");
-	else if (session->socket->secure)
+	else if (session->port->external_ssl)
 		snprintf(tls_text, sizeof(tls_text), "external");
 	int64_t ms = np_now_ms() - session->started_ms;
 	np_log(session->quiet_end ? LOG_DEBUG : LOG_INFO,

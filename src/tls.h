@@ -56,10 +56,6 @@ struct np_socket *np_socket_tls_client_new(int fd, const struct np_tls_client_op
  * 0, or -1 with the reason in the socket (np_socket_strerror()). */
 int np_socket_tls_handshake(struct np_socket *s);
 
-/* Bytes GnuTLS has decrypted and not yet handed out (poll() cannot see
- * them); 0 on a plain socket. */
-size_t np_socket_pending(const struct np_socket *s);
-
 /* Global GnuTLS set-up and tear-down, once per process, from main. */
 int np_tls_global_init(char *err, size_t err_size);
 void np_tls_global_deinit(void);

@@ -61,7 +61,7 @@ struct np_socket {
 	bool secure;                /* TLS here, or terminated in front (externalSSL) */
 	enum np_socket_error error;
 	int sys_errno;              /* with NP_SOCK_SYSTEM */
-	char error_text[96];        /* with NP_SOCK_TLS */
+	char error_text[160];       /* with NP_SOCK_TLS */
 	uint64_t bytes_in, bytes_out;
 };
 

@@ -1,0 +1,345 @@
+/*
+ * socket_tls.c - np_socket over a GnuTLS session (the Java SocketAdapter
+ * around an SSLSocket), server side for the daemon, client side for npcat.
+ *
+ * The fd is non-blocking under GnuTLS; every wait goes through
+ * np_socket_wait(), so the socket's timeout_ms and deadline bound the
+ * handshake, each read and each write exactly as on a plain socket.
+ * GnuTLS lets one thread receive while another sends on the same
+ * session; writers are serialised by the caller (np_comm's write lock).
+ * A foreign thread that wants a blocked reader gone shuts down the fd
+ * only, never the GnuTLS session.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "tls.h"
+#include "tls_internal.h"
+
+struct tls_socket {
+	struct np_socket base;                 /* first: the ops see this */
+	gnutls_session_t session;
+	struct np_tls_context *ctx;            /* server side */
+	gnutls_certificate_credentials_t own;  /* client side */
+	bool established;
+	struct np_tls_info info;
+	char *subject;                         /* verified client certificate DN */
+	char server_name[256];
+};
+
+static void tls_fail(struct tls_socket *t, const char *what, int rc)
+{
+	struct np_socket *s = &t->base;
+	s->error = NP_SOCK_TLS;
+	if (rc == GNUTLS_E_WARNING_ALERT_RECEIVED || rc == GNUTLS_E_FATAL_ALERT_RECEIVED)
+		snprintf(s->error_text, sizeof(s->error_text), "%s: %s (alert: %s)", what, gnutls_strerror(rc),
+			 gnutls_alert_get_name(gnutls_alert_get(t->session)));
+	else
+		snprintf(s->error_text, sizeof(s->error_text), "%s: %s", what, gnutls_strerror(rc));
+}
+
+/* Waits in the direction GnuTLS is blocked on. */
+static int tls_wait(struct tls_socket *t)
+{
+	return np_socket_wait(&t->base, gnutls_record_get_direction(t->session) ? POLLOUT : POLLIN);
+}
+
+static ssize_t tls_read(struct np_socket *s, void *buf, size_t len)
+{
+	struct tls_socket *t = (struct tls_socket *)s;
+	for (;;) {
+		ssize_t n = gnutls_record_recv(t->session, buf, len);
+		if (n > 0) {
+			s->bytes_in += (uint64_t)n;
+			return n;
+		}
+		if (n == 0) {
+			s->error = NP_SOCK_EOF;
+			return -1;
+		}
+		if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED) {
+			if (np_socket_wait(s, POLLIN) < 0)
+				return -1;
+			continue;
+		}
+		if (n == GNUTLS_E_REHANDSHAKE)
+			continue; /* TLS 1.2 renegotiation is not offered: ignore the request */
+		if (n == GNUTLS_E_PREMATURE_TERMINATION) {
+			s->error = NP_SOCK_EOF; /* the peer closed without close_notify */
+			return -1;
+		}
+		tls_fail(t, "TLS read", (int)n);
+		return -1;
+	}
+}
+
+static int tls_writev_all(struct np_socket *s, const struct iovec *iov, int iovcnt)
+{
+	struct tls_socket *t = (struct tls_socket *)s;
+	gnutls_record_cork(t->session);
+	for (int i = 0; i < iovcnt; i++) {
+		/* Corked: this only copies into GnuTLS's buffer. */
+		ssize_t n = gnutls_record_send(t->session, iov[i].iov_base, iov[i].iov_len);
+		if (n < 0 && n != GNUTLS_E_AGAIN) {
+			tls_fail(t, "TLS write", (int)n);
+			return -1;
+		}
+	}
+	for (;;) {
+		int rc = gnutls_record_uncork(t->session, 0);
+		if (rc >= 0)
+			break;
+		if (rc != GNUTLS_E_AGAIN && rc != GNUTLS_E_INTERRUPTED) {
+			tls_fail(t, "TLS write", rc);
+			return -1;
+		}
+		if (np_socket_wait(s, POLLOUT) < 0)
+			return -1;
+	}
+	for (int i = 0; i < iovcnt; i++)
+		s->bytes_out += iov[i].iov_len;
+	return 0;
+}
+
+static void tls_shutdown(struct np_socket *s, int how)
+{
+	struct tls_socket *t = (struct tls_socket *)s;
+	if (how == SHUT_WR && t->established)
+		(void)gnutls_bye(t->session, GNUTLS_SHUT_WR); /* best effort, non-blocking */
+	(void)shutdown(s->fd, how);
+}
+
+static void tls_close(struct np_socket *s)
+{
+	struct tls_socket *t = (struct tls_socket *)s;
+	if (t->established)
+		(void)gnutls_bye(t->session, GNUTLS_SHUT_WR); /* close_notify if it fits, no wait */
+	gnutls_deinit(t->session);
+	if (t->ctx)
+		np_tls_context_unref(t->ctx);
+	if (t->own)
+		gnutls_certificate_free_credentials(t->own);
+	if (s->fd >= 0)
+		close(s->fd);
+	gnutls_free(t->subject);
+	free(t);
+}
+
+static const struct np_tls_info *tls_info(const struct np_socket *s)
+{
+	const struct tls_socket *t = (const struct tls_socket *)s;
+	return t->established ? &t->info : NULL;
+}
+
+static size_t tls_buffered(const struct np_socket *s)
+{
+	return gnutls_record_check_pending(((const struct tls_socket *)s)->session);
+}
+
+static const struct np_socket_ops tls_ops = {
+	.read = tls_read,
+	.writev_all = tls_writev_all,
+	.shutdown = tls_shutdown,
+	.close = tls_close,
+	.tls_info = tls_info,
+	.buffered = tls_buffered,
+};
+
+static struct tls_socket *tls_socket_new(int fd, unsigned flags)
+{
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		return NULL;
+	struct tls_socket *t = calloc(1, sizeof(*t));
+	if (!t)
+		return NULL;
+	if (gnutls_init(&t->session, flags | GNUTLS_NONBLOCK) < 0) {
+		free(t);
+		errno = ENOMEM;
+		return NULL;
+	}
+	gnutls_transport_set_int(t->session, fd);
+	t->base.ops = &tls_ops;
+	t->base.fd = fd;
+	t->base.secure = true;
+	return t;
+}
+
+struct np_socket *np_socket_tls_server_new(int fd, struct np_tls_context *ctx)
+{
+	struct tls_socket *t = tls_socket_new(fd, GNUTLS_SERVER);
+	if (!t)
+		return NULL;
+	t->ctx = np_tls_context_ref(ctx);
+	int rc = gnutls_priority_set(t->session, ctx->priority);
+	if (rc == 0)
+		rc = gnutls_credentials_set(t->session, GNUTLS_CRD_CERTIFICATE, ctx->cred);
+	if (rc == 0 && ctx->tickets)
+		rc = gnutls_session_ticket_enable_server(t->session, &ctx->ticket_key);
+	if (rc == 0 && ctx->client_auth != NP_CLIENT_AUTH_NONE) {
+		gnutls_certificate_server_set_request(t->session, ctx->client_auth == NP_CLIENT_AUTH_REQUIRED
+									 ? GNUTLS_CERT_REQUIRE : GNUTLS_CERT_REQUEST);
+		/* A certificate that is sent must verify against caFile. */
+		gnutls_session_set_verify_cert(t->session, NULL, 0);
+	}
+	if (rc < 0) {
+		t->base.fd = -1; /* the caller still owns fd */
+		tls_close(&t->base);
+		errno = EINVAL;
+		return NULL;
+	}
+	return &t->base;
+}
+
+struct np_socket *np_socket_tls_client_new(int fd, const struct np_tls_client_options *options,
+					   char *err, size_t err_size)
+{
+	struct tls_socket *t = tls_socket_new(fd, GNUTLS_CLIENT);
+	const char *err_pos = NULL;
+	if (!t) {
+		snprintf(err, err_size, "cannot start TLS: %s", strerror(errno));
+		return NULL;
+	}
+	int rc = gnutls_certificate_allocate_credentials(&t->own);
+	if (rc == 0)
+		rc = options->ca_file ? gnutls_certificate_set_x509_trust_file(t->own, options->ca_file,
+									     GNUTLS_X509_FMT_PEM)
+				      : gnutls_certificate_set_x509_system_trust(t->own);
+	if (rc >= 0 && options->cert_file)
+		rc = gnutls_certificate_set_x509_key_file(t->own, options->cert_file, options->key_file,
+							  GNUTLS_X509_FMT_PEM);
+	if (rc >= 0)
+		rc = options->priority ? gnutls_priority_set_direct(t->session, options->priority, &err_pos)
+				       : gnutls_set_default_priority(t->session);
+	if (rc >= 0)
+		rc = gnutls_credentials_set(t->session, GNUTLS_CRD_CERTIFICATE, t->own);
+	if (rc >= 0 && options->server_name)
+		rc = gnutls_server_name_set(t->session, GNUTLS_NAME_DNS, options->server_name,
+					    strlen(options->server_name));
+	if (rc < 0) {
+		snprintf(err, err_size, "TLS set-up: %s", gnutls_strerror(rc));
+		t->base.fd = -1;
+		tls_close(&t->base);
+		return NULL;
+	}
+	if (!options->insecure)
+		gnutls_session_set_verify_cert(t->session, options->server_name, 0);
+	return &t->base;
+}
+
+/* What the handshake agreed, kept for the log line and the handler. */
+static void record_info(struct tls_socket *t)
+{
+	gnutls_session_t s = t->session;
+	t->info.version = gnutls_protocol_get_name(gnutls_protocol_get_version(s));
+	t->info.cipher = gnutls_cipher_get_name(gnutls_cipher_get(s));
+	t->info.resumed = gnutls_session_is_resumed(s) != 0;
+	size_t len = sizeof(t->server_name) - 1;
+	unsigned type;
+	if (gnutls_server_name_get(s, t->server_name, &len, &type, 0) == 0 && type == GNUTLS_NAME_DNS)
+		t->info.server_name = t->server_name;
+	unsigned count = 0;
+	const gnutls_datum_t *peers = gnutls_certificate_get_peers(s, &count);
+	gnutls_x509_crt_t crt;
+	if (peers && count && gnutls_x509_crt_init(&crt) == 0) {
+		gnutls_datum_t dn = { NULL, 0 };
+		if (gnutls_x509_crt_import(crt, &peers[0], GNUTLS_X509_FMT_DER) == 0 &&
+		    gnutls_x509_crt_get_dn3(crt, &dn, 0) == 0)
+			t->subject = (char *)dn.data;
+		gnutls_x509_crt_deinit(crt);
+	}
+	t->info.peer_subject = t->subject;
+}
+
+/* A server's first look: a TLS client starts with a handshake record
+ * (0x16); anything else is a plain client on a TLS port, told at once
+ * rather than after handshakeTimeout. */
+static int expect_client_hello(struct tls_socket *t)
+{
+	struct np_socket *s = &t->base;
+	unsigned char first;
+	for (;;) {
+		ssize_t n = recv(s->fd, &first, 1, MSG_PEEK);
+		if (n == 1)
+			break;
+		if (n == 0) {
+			s->error = NP_SOCK_TLS;
+			snprintf(s->error_text, sizeof(s->error_text), "closed before the TLS handshake");
+			return -1;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK) {
+			s->error = NP_SOCK_TLS;
+			snprintf(s->error_text, sizeof(s->error_text), "TLS handshake: %s", strerror(errno));
+			return -1;
+		}
+		if (np_socket_wait(s, POLLIN) < 0) {
+			s->error = NP_SOCK_TLS;
+			snprintf(s->error_text, sizeof(s->error_text), "TLS handshake timed out");
+			return -1;
+		}
+	}
+	if (first != 0x16) {
+		s->error = NP_SOCK_TLS;
+		snprintf(s->error_text, sizeof(s->error_text),
+			 "not a TLS ClientHello (first byte 0x%02x): a plain client on a TLS port?", first);
+		return -1;
+	}
+	return 0;
+}
+
+int np_socket_tls_handshake(struct np_socket *s)
+{
+	struct tls_socket *t = (struct tls_socket *)s;
+	if (t->ctx && expect_client_hello(t) < 0)
+		return -1;
+	for (;;) {
+		int rc = gnutls_handshake(t->session);
+		if (rc == 0)
+			break;
+		if (rc == GNUTLS_E_AGAIN || rc == GNUTLS_E_INTERRUPTED) {
+			if (tls_wait(t) < 0) {
+				if (s->error == NP_SOCK_TIMEOUT)
+					snprintf(s->error_text, sizeof(s->error_text), "TLS handshake timed out");
+				else
+					snprintf(s->error_text, sizeof(s->error_text), "TLS handshake: %s",
+						 np_socket_strerror(s));
+				s->error = NP_SOCK_TLS;
+				return -1;
+			}
+			continue;
+		}
+		if (!gnutls_error_is_fatal(rc))
+			continue;
+		if (rc == GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR) {
+			gnutls_datum_t why = { NULL, 0 };
+			unsigned status = gnutls_session_get_verify_cert_status(t->session);
+			gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509, &why, 0);
+			s->error = NP_SOCK_TLS;
+			snprintf(s->error_text, sizeof(s->error_text), "TLS handshake failed: certificate rejected: %s",
+				 why.data ? (const char *)why.data : "not trusted");
+			gnutls_free(why.data);
+			return -1;
+		}
+		if (rc == GNUTLS_E_PREMATURE_TERMINATION || rc == GNUTLS_E_PULL_ERROR) {
+			s->error = NP_SOCK_TLS;
+			snprintf(s->error_text, sizeof(s->error_text),
+				 "TLS handshake failed: the peer closed the connection");
+			return -1;
+		}
+		tls_fail(t, "TLS handshake failed", rc);
+		return -1;
+	}
+	t->established = true;
+	record_info(t);
+	return 0;
+}
