@@ -174,7 +174,7 @@ struct loader {
 	size_t section_count, section_cap;
 	FILE *file;
 	int line;
-	bool line_too_long;
+	bool at_line_start;
 };
 
 static void report(struct loader *ld, unsigned line, bool warning, const char *fmt, ...)
@@ -286,53 +286,42 @@ struct ini_section {
 	unsigned line;
 };
 
+/* inih's reader: fgets that counts lines (inih tells the handler none)
+ * and notes section headers with their lines.  inih grows its buffer and
+ * calls again for the rest of a long line (ini_allow_realloc), so a
+ * chunk without a newline continues the same line. */
 static char *read_ini_line(char *str, int num, void *stream)
 {
 	struct loader *ld = stream;
 	if (!fgets(str, num, ld->file))
 		return NULL;
 	size_t len = strlen(str);
-	if (len > 0 && str[len - 1] == '\n') {
-		ld->line++;
-	} else if (!feof(ld->file)) {
-		/* Longer than inih's buffer: keep the rest from becoming lines. */
-		ld->line++;
-		if (!ld->line_too_long)
-			report(ld, (unsigned)ld->line, false, "line longer than %d characters", num - 2);
-		ld->line_too_long = true;
-		int c;
-		while ((c = fgetc(ld->file)) != EOF && c != '\n')
-			;
-		str[0] = '\0';
+	bool starts_line = ld->at_line_start;
+	ld->at_line_start = len > 0 && str[len - 1] == '\n';
+	if (!starts_line)
 		return str;
-	} else {
-		ld->line++;
-	}
+	ld->line++;
 	const char *p = skip_space(str);
-	if (*p == '[') {
-		const char *close = strchr(p, ']');
-		if (close) {
-			if (ld->section_count == ld->section_cap) {
-				size_t cap = ld->section_cap ? ld->section_cap * 2 : 16;
-				struct ini_section *grown = realloc(ld->sections, cap * sizeof(*grown));
-				if (!grown)
-					return NULL;
-				ld->sections = grown;
-				ld->section_cap = cap;
-			}
-			char *name = strndup(p + 1, (size_t)(close - p - 1));
-			if (!name)
-				return NULL;
-			/* inih trims the name too */
-			char *s = name;
-			while (isspace((unsigned char)*s))
-				s++;
-			memmove(name, s, strlen(s) + 1);
-			for (size_t n = strlen(name); n > 0 && isspace((unsigned char)name[n - 1]); n--)
-				name[n - 1] = '\0';
-			ld->sections[ld->section_count++] = (struct ini_section){ name, (unsigned)ld->line };
-		}
+	const char *close = *p == '[' ? strchr(p, ']') : NULL;
+	if (!close)
+		return str;
+	if (ld->section_count == ld->section_cap) {
+		size_t cap = ld->section_cap ? ld->section_cap * 2 : 16;
+		struct ini_section *grown = realloc(ld->sections, cap * sizeof(*grown));
+		if (!grown)
+			return NULL;
+		ld->sections = grown;
+		ld->section_cap = cap;
 	}
+	/* Trimmed, as inih trims it. */
+	p = skip_space(p + 1);
+	const char *e = close;
+	while (e > p && isspace((unsigned char)e[-1]))
+		e--;
+	char *name = strndup(p, (size_t)(e - p));
+	if (!name)
+		return NULL;
+	ld->sections[ld->section_count++] = (struct ini_section){ name, (unsigned)ld->line };
 	return str;
 }
 
@@ -479,6 +468,7 @@ static int load_ini(struct loader *ld)
 	ini_max_line = 64 * 1024;
 	ini_allow_multiline = false;
 
+	ld->at_line_start = true;
 	ld->file = fopen(ld->path, "r");
 	if (!ld->file) {
 		report(ld, 0, false, "cannot read: %s", strerror(errno));
@@ -491,7 +481,7 @@ static int load_ini(struct loader *ld)
 		report(ld, 0, false, "out of memory reading the file");
 		return -1;
 	}
-	if (rc > 0 && !ld->line_too_long)
+	if (rc > 0)
 		report(ld, (unsigned)rc, false, "syntax error: expected [Section], key = value or a comment");
 
 	/* Duplicate owned sections. */
@@ -813,6 +803,30 @@ static void add_default(config_setting_t *group, const struct key_schema *k)
 	}
 }
 
+static void set_joined(config_setting_t *s, const struct key_schema *k, const void *field)
+{
+	char text[4096];
+	size_t used = 0;
+	text[0] = '\0';
+	if (k->type == T_LIST) {
+		const struct np_string_list *l = field;
+		for (size_t i = 0; i < l->count && used < sizeof(text); i++)
+			used += (size_t)snprintf(text + used, sizeof(text) - used, "%s%s", i ? ", " : "", l->items[i]);
+	} else {
+		const struct np_cidr_list *l = field;
+		for (size_t i = 0; i < l->count && used < sizeof(text); i++) {
+			char addr[INET6_ADDRSTRLEN];
+			const struct np_cidr *r = &l->ranges[i];
+			bool v4 = IN6_IS_ADDR_V4MAPPED(&r->addr) && r->prefix >= 96;
+			inet_ntop(v4 ? AF_INET : AF_INET6, v4 ? (const void *)&r->addr.s6_addr[12] : &r->addr, addr,
+				  sizeof(addr));
+			used += (size_t)snprintf(text + used, sizeof(text) - used, "%s%s/%u", i ? ", " : "", addr,
+						 v4 ? r->prefix - 96 : r->prefix);
+		}
+	}
+	config_setting_set_string(s, text);
+}
+
 /* Rewrites a checked value in its canonical type ("1M" -> 1048576L,
  * "yes" -> true), so -t prints the same tree for either syntax. */
 static void normalize(config_setting_t *group, const struct key_schema *k, const char *base)
@@ -824,15 +838,21 @@ static void normalize(config_setting_t *group, const struct key_schema *k, const
 	case T_BOOL: type = CONFIG_TYPE_BOOL; break;
 	case T_BYTES: type = CONFIG_TYPE_INT64; break;
 	case T_SECONDS: type = *(const int *)field % 1000 ? CONFIG_TYPE_FLOAT : CONFIG_TYPE_INT; break;
+	case T_LIST: case T_CIDRS: type = CONFIG_TYPE_STRING; break;
 	default: return;
 	}
 	config_setting_t *s = config_setting_get_member(group, k->name);
-	if (s && config_setting_type(s) == type)
+	if (s && config_setting_type(s) == type && type != CONFIG_TYPE_STRING)
 		return;
 	if (s && config_setting_remove(group, k->name) != CONFIG_TRUE)
 		return;
 	if (!(s = config_setting_add(group, k->name, type)))
 		return;
+	if (type == CONFIG_TYPE_STRING) {
+		/* A list written as a libconfig array: one comma list, as in INI. */
+		set_joined(s, k, field);
+		return;
+	}
 	switch (k->type) {
 	case T_INT: case T_PORT: config_setting_set_int(s, *(const int *)field); break;
 	case T_BOOL: config_setting_set_bool(s, *(const bool *)field); break;

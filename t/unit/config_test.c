@@ -1,0 +1,275 @@
+/*
+ * config_test.c - the configuration loader: INI and libconfig syntax give
+ * the same structs and the same messages; defaults, units, lists, CIDR
+ * ranges, TLS sections; every kind of mistake reported with file:line.
+ */
+#include <arpa/inet.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "tap.h"
+
+static char dir[] = "/tmp/npsocketd-config-XXXXXX";
+
+static const char *write_file(const char *name, const char *text)
+{
+	static char path[4][256];
+	static int next;
+	char *p = path[next++ % 4];
+	snprintf(p, 256, "%s/%s", dir, name);
+	FILE *f = fopen(p, "w");
+	if (!f)
+		abort();
+	fputs(text, f);
+	fclose(f);
+	return p;
+}
+
+/* Loads text as `name`; the messages end up in *messages. */
+static struct np_config *load(const char *name, const char *text, char **messages)
+{
+	static char *buf;
+	size_t len;
+	free(buf);
+	buf = NULL;
+	FILE *errors = open_memstream(&buf, &len);
+	struct np_config *cfg = np_config_load(write_file(name, text), errors);
+	fclose(errors);
+	*messages = buf;
+	return cfg;
+}
+
+static const char *good_ini =
+	"; the NetPhantom server's INI holds more than the listener's part\n"
+	"[Database]\n"
+	"url = jdbc:db2://db/np\n"
+	"[Server]\n"
+	"logLevel = debug\n"
+	"maxConnections = 500\n"
+	"threadStackSize = 128K\n"
+	"shutdownTimeout = 2.5\n"
+	"[Port]\n"
+	"port = 9000\n"
+	"readTimeout = 30\n"
+	"allow = 10.0.0.0/8, ::1, 192.168.1.7\n"
+	"deny = 10.1.0.0/16\n"
+	"[Port.web]\n"
+	"port = 9443\n"
+	"mapToPort = 443\n"
+	"bindAddress = 127.0.0.1\n"
+	"sslSection = SSL\n"
+	"maxTransactionSize = 2M\n"
+	"compression = no\n"
+	"sessionHandler = module:/opt/np/mod.so\n"
+	"domains = a.example, b.example\n"
+	"[SSL]\n"
+	"certFile = a.pem, b.pem\n"
+	"keyFile = a.key, b.key\n"
+	"clientAuth = optional\n"
+	"caFile = ca.pem\n"
+	"protocols = TLSv1.3\n";
+
+static const char *good_cfg =
+	"Server = { logLevel = \"debug\"; maxConnections = 500; threadStackSize = \"128K\"; shutdownTimeout = 2.5; };\n"
+	"Port = {\n"
+	"  port = 9000; readTimeout = 30;\n"
+	"  allow = [\"10.0.0.0/8\", \"::1\", \"192.168.1.7\"]; deny = \"10.1.0.0/16\";\n"
+	"  web = { port = 9443; mapToPort = 443; bindAddress = \"127.0.0.1\"; sslSection = \"SSL\";\n"
+	"          maxTransactionSize = 2097152; compression = false; sessionHandler = \"module:/opt/np/mod.so\";\n"
+	"          domains = \"a.example, b.example\"; };\n"
+	"};\n"
+	"SSL = { certFile = \"a.pem, b.pem\"; keyFile = [\"a.key\", \"b.key\"]; clientAuth = \"optional\";\n"
+	"        caFile = \"ca.pem\"; protocols = \"TLSv1.3\"; };\n";
+
+static bool match(const struct np_cidr_list *list, const char *text)
+{
+	struct sockaddr_in v4 = { .sin_family = AF_INET };
+	struct sockaddr_in6 v6 = { .sin6_family = AF_INET6 };
+	if (inet_pton(AF_INET, text, &v4.sin_addr) == 1)
+		return np_cidr_list_match(list, (struct sockaddr *)&v4);
+	if (inet_pton(AF_INET6, text, &v6.sin6_addr) == 1)
+		return np_cidr_list_match(list, (struct sockaddr *)&v6);
+	return false;
+}
+
+static void check_good(const char *syntax, struct np_config *c, const char *messages)
+{
+	if (!ok(c != NULL, "%s: a good configuration loads", syntax)) {
+		diag("%s", messages);
+		return;
+	}
+	is_int(c->server.log_level, LOG_DEBUG, "%s: logLevel = debug", syntax);
+	is_int(c->server.max_connections, 500, "%s: maxConnections", syntax);
+	is_int(c->server.thread_stack_size, 128 * 1024, "%s: threadStackSize 128K in bytes", syntax);
+	is_int(c->server.shutdown_timeout_ms, 2500, "%s: shutdownTimeout 2.5 s in ms", syntax);
+	is_int(c->port_count, 2, "%s: [Port] and [Port.web]", syntax);
+	const struct np_port_conf *p = &c->ports[0], *w = &c->ports[1];
+	is_str(p->name, "Port", "%s: first port is [Port]", syntax);
+	is_int(p->port, 9000, "%s: port", syntax);
+	is_int(p->map_to_port, 9000, "%s: mapToPort defaults to port", syntax);
+	is_int(p->read_timeout_ms, 30000, "%s: readTimeout in ms", syntax);
+	is_int(p->queue_length, 50, "%s: queueLength default", syntax);
+	is_int(p->handshake_timeout_ms, 10000, "%s: handshakeTimeout default 10 s", syntax);
+	is_int(p->max_transaction_size, 8u << 20, "%s: maxTransactionSize default 8M", syntax);
+	ok(p->compression && p->compression_threshold == 1024 && p->compression_level == 6,
+	   "%s: compression defaults", syntax);
+	ok(p->tcp_no_delay && p->keep_alive && p->accepter_threads == 1 && p->accepter_priority == -5,
+	   "%s: TCP and accepter defaults", syntax);
+	ok(p->handler == NP_HANDLER_ECHO && !p->tls && !p->bind_address, "%s: echo, plain, all addresses", syntax);
+	ok(match(&p->allow, "10.2.3.4") && match(&p->allow, "::1") && match(&p->allow, "192.168.1.7"),
+	   "%s: allow matches its ranges", syntax);
+	ok(!match(&p->allow, "192.168.1.8") && !match(&p->allow, "11.0.0.1") && !match(&p->allow, "::2"),
+	   "%s: allow does not match outside them", syntax);
+	ok(match(&p->deny, "10.1.200.1") && !match(&p->deny, "10.2.0.1"), "%s: deny /16", syntax);
+	is_str(w->name, "Port.web", "%s: second port is [Port.web]", syntax);
+	ok(w->port == 9443 && w->map_to_port == 443, "%s: mapToPort kept apart from port", syntax);
+	is_str(w->bind_address, "127.0.0.1", "%s: bindAddress", syntax);
+	is_int(w->max_transaction_size, 2u << 20, "%s: maxTransactionSize 2M", syntax);
+	ok(!w->compression, "%s: compression = no/false", syntax);
+	ok(w->handler == NP_HANDLER_MODULE && w->module_path && strcmp(w->module_path, "/opt/np/mod.so") == 0,
+	   "%s: sessionHandler = module:PATH", syntax);
+	ok(w->domains.count == 2 && strcmp(w->domains.items[1], "b.example") == 0, "%s: domains list", syntax);
+	ok(w->tls == &c->tls[0] && c->tls_count == 1, "%s: sslSection resolved to the TLS section", syntax);
+	const struct np_tls_conf *t = &c->tls[0];
+	ok(t->cert_files.count == 2 && t->key_files.count == 2 && strcmp(t->key_files.items[1], "b.key") == 0,
+	   "%s: certFile/keyFile comma lists", syntax);
+	ok(t->client_auth == NP_CLIENT_AUTH_OPTIONAL && t->ca_file && t->session_tickets,
+	   "%s: clientAuth, caFile, sessionTickets default", syntax);
+	is_str(t->protocols, "TLSv1.3", "%s: protocols", syntax);
+}
+
+static void expect_error(const char *what, const char *name, const char *text, const char *needle)
+{
+	char *messages;
+	struct np_config *c = load(name, text, &messages);
+	ok(c == NULL, "%s: refused", what);
+	if (!ok(messages && strstr(messages, needle), "%s: says \"%s\"", what, needle))
+		diag("messages: %s", messages ? messages : "(none)");
+	np_config_free(c);
+}
+
+int main(void)
+{
+	char *messages;
+	if (!mkdtemp(dir))
+		abort();
+
+	struct np_config *ini = load("good.ini", good_ini, &messages);
+	check_good("INI", ini, messages);
+	ok(messages == NULL || !*messages, "INI: no warnings for a good file");
+	struct np_config *cfg = load("good.cfg", good_cfg, &messages);
+	check_good("libconfig", cfg, messages);
+
+	char *a = NULL, *b = NULL;
+	size_t la, lb;
+	FILE *fa = open_memstream(&a, &la), *fb = open_memstream(&b, &lb);
+	if (ini && cfg) {
+		np_config_print(ini, fa);
+		np_config_print(cfg, fb);
+	}
+	fclose(fa);
+	fclose(fb);
+	const char *ta = a ? strchr(a, '\n') : NULL, *tb = b ? strchr(b, '\n') : NULL;
+	ok(ta && tb && strcmp(ta, tb) == 0, "both syntaxes print the same effective configuration");
+	const char *printed = write_file("printed.cfg", ta ? ta : "");
+	char *again_messages;
+	FILE *errors = open_memstream(&again_messages, &la);
+	struct np_config *again = np_config_load(printed, errors);
+	fclose(errors);
+	ok(again != NULL, "the printed configuration loads again as libconfig syntax");
+	np_config_free(again);
+	free(again_messages);
+	free(a);
+	free(b);
+	np_config_free(ini);
+	np_config_free(cfg);
+
+	expect_error("bad number", "n.ini", "[Port]\nport = 9000\nreadTimeout = abc\n",
+		     "n.ini:3: key 'readTimeout' in [Port]: expected seconds from 0 to 86400, got \"abc\"");
+	expect_error("bad number (libconfig)", "n.cfg", "Port = { port = 9000;\nreadTimeout = \"abc\"; };\n",
+		     "n.cfg:2: key 'readTimeout' in [Port]: expected seconds from 0 to 86400, got \"abc\"");
+	expect_error("unknown sslSection", "s.ini", "[Port]\nport = 9000\nsslSection = Nope\n",
+		     "s.ini:3: key 'sslSection' in [Port]: expected the name of a section in this file, got \"Nope\"");
+	expect_error("duplicate section", "d.ini", "[Port.a]\nport = 1\n[Port.a]\nport = 2\n",
+		     "d.ini:3: section [Port.a] given twice (first on line 1)");
+	expect_error("duplicate key", "k.ini", "[Port]\nport = 1\nport = 2\n",
+		     "k.ini:3: key 'port' in [Port] given twice (first on line 2)");
+	expect_error("missing port", "m.ini", "[Server]\n[Port.web]\nbindAddress = ::1\n",
+		     "m.ini:2: [Port.web]: key 'port' is required");
+	expect_error("port out of range", "r.ini", "[Port]\nport = 70000\n",
+		     "r.ini:2: key 'port' in [Port]: expected a port number from 0 to 65535, got 70000");
+	expect_error("bad bool", "b.ini", "[Port]\nport = 1\nkeepAlive = maybe\n",
+		     "key 'keepAlive' in [Port]: expected true or false, got \"maybe\"");
+	expect_error("bad enum", "e.ini", "[Server]\nlog = file\n[Port]\nport = 1\n",
+		     "e.ini:2: key 'log' in [Server]: expected one of stderr, syslog, got \"file\"");
+	expect_error("bad bytes suffix", "y.ini", "[Port]\nport = 1\nmaxTransactionSize = 8X\n",
+		     "key 'maxTransactionSize' in [Port]: expected bytes");
+	expect_error("bad CIDR", "c.ini", "[Port]\nport = 1\ndeny = 300.1.1.1/8\n",
+		     "c.ini:3: key 'deny' in [Port]: expected a comma list of addresses or CIDR ranges");
+	expect_error("forward without upstream", "f.ini", "[Port]\nport = 1\nsessionHandler = forward\n",
+		     "[Port]: sessionHandler = forward needs key 'upstream'");
+	expect_error("bad upstream", "u.ini", "[Port]\nport = 1\nsessionHandler = forward\nupstream = nohost\n",
+		     "key 'upstream' in [Port]: expected host:port, got \"nohost\"");
+	expect_error("TLS without credentials", "t.ini", "[Port]\nport = 1\nsslSection = S\n[S]\nclientAuth = none\n",
+		     "[S]: needs certFile and keyFile, or keyStore");
+	expect_error("unequal certFile/keyFile", "p.ini",
+		     "[Port]\nport = 1\nsslSection = S\n[S]\ncertFile = a, b\nkeyFile = a\n",
+		     "certFile lists 2 file(s) and keyFile 1");
+	expect_error("clientAuth without caFile", "ca.ini",
+		     "[Port]\nport = 1\nsslSection = S\n[S]\nkeyStore = k.p12\nclientAuth = required\n",
+		     "clientAuth = required needs caFile");
+	expect_error("old protocol", "v.ini",
+		     "[Port]\nport = 1\nsslSection = S\n[S]\nkeyStore = k.p12\nprotocols = TLSv1.1\n",
+		     "v.ini:6: key 'protocols' in [S]: expected TLSv1.2, TLSv1.3 or both, got \"TLSv1.1\"");
+	expect_error("externalSSL with sslSection", "x.ini",
+		     "[Port]\nport = 1\nexternalSSL = true\nsslSection = S\n[S]\nkeyStore = k.p12\n",
+		     "externalSSL and sslSection exclude each other");
+	expect_error("no port section", "z.ini", "[Server]\nlogLevel = info\n", "no [Port] section: nothing to listen on");
+	{
+		char path[300];
+		snprintf(path, sizeof(path), "%s/none.ini", dir);
+		FILE *errs = open_memstream(&messages, &la);
+		struct np_config *none = np_config_load(path, errs);
+		fclose(errs);
+		ok(!none && strstr(messages, "none.ini: cannot read: No such file or directory"),
+		   "a file that cannot be read is named with the reason");
+		free(messages);
+		errs = open_memstream(&messages, &la);
+		none = np_config_load(dir, errs);
+		fclose(errs);
+		ok(!none && messages && *messages, "a directory as the file is refused: %s", messages);
+		free(messages);
+	}
+	expect_error("libconfig syntax error", "bad.cfg", "Port = { port = 1\n", "bad.cfg:2: syntax error");
+	expect_error("INI syntax error", "syn.ini", "[Port]\nport = 1\nthis line has no equals sign\n",
+		     "syn.ini:3: syntax error");
+
+	struct np_config *several = load("several.ini", "[Port]\nport = -1\nqueueLength = 0\naccepterThreads = 65\n",
+					 &messages);
+	ok(!several && messages && strstr(messages, ":2:") && strstr(messages, ":3:") && strstr(messages, ":4:"),
+	   "several mistakes are all reported");
+
+	struct np_config *warned = load("w.ini", "[Port]\nport = 1\nfrobnicate = 2\n[Elsewhere]\nx = 1\n", &messages);
+	ok(warned != NULL, "an unknown key is not fatal");
+	ok(messages && strstr(messages, "w.ini:3: warning: unknown key 'frobnicate' in [Port] ignored"),
+	   "but draws a warning with its line");
+	ok(messages && !strstr(messages, "Elsewhere"), "unknown sections are ignored silently");
+	np_config_free(warned);
+
+	char long_line[5000] = "[Port]\nport = 1\nbindAddress = ";
+	memset(long_line + strlen(long_line), 'a', 3000);
+	strcat(long_line, "\n");
+	struct np_config *longer = load("long.ini", long_line, &messages);
+	ok(longer && longer->ports[0].bind_address && strlen(longer->ports[0].bind_address) == 3000,
+	   "a 3000-character value is read whole");
+	np_config_free(longer);
+
+	char cmd[300];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	if (system(cmd) != 0)
+		diag("could not remove %s", dir);
+	return done_testing();
+}
