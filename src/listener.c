@@ -167,10 +167,15 @@ static void registry_remove(struct np_server *server, struct np_session *session
 static void session_log_end(struct np_session *session)
 {
 	const struct np_tls_info *tls = np_socket_tls_info(session->socket);
-	char tls_text[96] = "-";
-	if (tls && tls->version)
-		snprintf(tls_text, sizeof(tls_text), "%s/%s%s", tls->version,
-			 tls->cipher ? tls->cipher : "?", tls->resumed ? "/resumed" : "");
+	char tls_text[512] = "-";
+	if (tls && tls->version) {
+		int n = snprintf(tls_text, sizeof(tls_text), "%s/%s%s", tls->version,
+				 tls->cipher ? tls->cipher : "?", tls->resumed ? "/resumed" : "");
+		if (tls->server_name && n > 0 && (size_t)n < sizeof(tls_text))
+			n += snprintf(tls_text + n, sizeof(tls_text) - (size_t)n, " sni=%s", tls->server_name);
+		if (tls->peer_subject && n > 0 && (size_t)n < sizeof(tls_text))
+			snprintf(tls_text + n, sizeof(tls_text) - (size_t)n, " subject=\"%s\"", tls->peer_subject);
+	}
 	else if (session->port->external_ssl)
 		snprintf(tls_text, sizeof(tls_text), "external");
 	int64_t ms = np_now_ms() - session->started_ms;
