@@ -50,7 +50,8 @@ MODULES      := $(MODULE_SRCS:modules/%.c=$(B)/modules/%.so)
 
 # The Debian packages the build, the tests and `make run` need.
 DEB_PACKAGES := build-essential pkg-config libgnutls28-dev zlib1g-dev libconfig-dev \
-                libinih-dev gnutls-bin openssl perl libio-socket-ssl-perl mandoc procps
+                libinih-dev gnutls-bin openssl perl mandoc man-db procps sslscan \
+                default-jdk-headless
 
 .PHONY: all test run bench install uninstall clean deps lint-man
 
@@ -105,11 +106,19 @@ test: deps
 	$(MAKE) all
 	prove -j2 --timer t/
 
+# A self-signed ECDSA P-256 certificate for the example TLS port.
+$(B)/run/server.pem:
+	mkdir -p $(B)/run
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 365 \
+	  -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
+	  -keyout $(B)/run/server.key -out $(B)/run/server.pem 2>/dev/null
+
 run: deps
-	$(MAKE) all
+	$(MAKE) all $(B)/run/server.pem
 	@echo
 	@echo "npsocketd on etc/npsocketd.ini; in another terminal:"
 	@echo "  $(B)/npcat -v 127.0.0.1 9000 hello"
+	@echo "  $(B)/npcat -v --tls --ca $(B)/run/server.pem --sni localhost 127.0.0.1 9443 hello"
 	@echo
 	$(B)/npsocketd -c etc/npsocketd.ini
 

@@ -321,7 +321,8 @@ static int run_raw(struct np_socket *s, const struct options *opt)
 	ssize_t n;
 	while ((n = np_socket_read(s, buf, sizeof(buf))) > 0)
 		fwrite(buf, 1, (size_t)n, stdout);
-	if (s->error != NP_SOCK_EOF && s->error != NP_SOCK_TIMEOUT) {
+	/* The server closing on us, even with a reset, is how this ends. */
+	if (s->error != NP_SOCK_EOF && s->error != NP_SOCK_TIMEOUT && s->error != NP_SOCK_RESET) {
 		fprintf(stderr, "npcat: %s\n", np_socket_strerror(s));
 		return EXIT_PROTOCOL;
 	}
@@ -372,9 +373,9 @@ static int run(struct np_socket *s, const struct options *opt)
 	for (long got = 0; got < opt->expect; got++) {
 		struct np_transaction t;
 		if (np_comm_read_transaction(&comm, &t) < 0) {
-			if (comm.error == NP_COMM_CLOSED)
-				fprintf(stderr, "npcat: server closed the connection after %ld of %ld answers\n", got,
-					opt->expect);
+			if (comm.error == NP_COMM_CLOSED || s->error == NP_SOCK_RESET)
+				fprintf(stderr, "npcat: server closed the connection after %ld of %ld answers%s\n", got,
+					opt->expect, s->error == NP_SOCK_RESET ? " (reset)" : "");
 			else
 				fprintf(stderr, "npcat: answer %ld: %s\n", got + 1, comm.error_text);
 			rc = EXIT_PROTOCOL;
