@@ -19,6 +19,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -506,6 +507,10 @@ int main(int argc, char **argv)
 			       .resume = true, .protocol_byte = 1 };
 	if (parse_options(argc, argv, &opt) < 0)
 		return 2;
+	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR) {
+		perror("npbench: signal");
+		return 2;
+	}
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM };
 	int rc = getaddrinfo(opt.host, opt.port, &hints, &target);
 	if (rc) {

@@ -8,6 +8,7 @@
 #include <getopt.h>
 #include <math.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,24 +122,6 @@ static int add_file(struct options *opt, const char *path)
 	return rc < 0 ? -1 : add_payload(opt, data, length);
 }
 
-static int add_lines(struct options *opt)
-{
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t n;
-	while ((n = getline(&line, &cap, stdin)) >= 0) {
-		if (n > 0 && line[n - 1] == '\n')
-			line[--n] = '\0';
-		unsigned char *copy = malloc((size_t)n + 1);
-		if (!copy || (memcpy(copy, line, (size_t)n + 1), add_payload(opt, copy, (size_t)n)) < 0) {
-			free(line);
-			return -1;
-		}
-	}
-	free(line);
-	return 0;
-}
-
 static bool parse_size(const char *text, size_t *out)
 {
 	char *end;
@@ -248,50 +231,90 @@ static int parse_options(int argc, char **argv, struct options *opt)
 	for (int i = 0; i < file_count; i++)
 		if (add_file(opt, files[i]) < 0)
 			return EXIT_USAGE;
-	if (opt->lines && add_lines(opt) < 0)
-		return EXIT_USAGE;
-	if (opt->expect < 0)
+	if (opt->expect < 0 && !opt->lines)
 		opt->expect = (long)opt->payload_count;
 	return EXIT_OK;
 }
 
+/* Sends every transaction from its own thread, so a long pipeline cannot
+ * deadlock against answers the main thread has not read yet; with -i it
+ * sends each line of stdin as it comes.  The main thread reads as many
+ * answers as went out. */
 struct sender {
 	struct np_comm *comm;
 	const struct options *opt;
+	pthread_mutex_t lock;
+	pthread_cond_t changed;
+	long sent;                     /* under lock */
+	bool done;                     /* under lock */
 	int failed;
 };
 
-/* Sends every transaction from its own thread, so a long pipeline cannot
- * deadlock against answers the main thread has not read yet. */
+static int send_one(struct sender *s, const unsigned char *data, size_t length)
+{
+	int rc;
+	if (s->opt->compress) {
+		/* -z: deflated whatever the size, as a client may. */
+		uLongf packed_len = compressBound(length);
+		unsigned char *packed = malloc(packed_len);
+		if (!packed || compress2(packed, &packed_len, data, length, 6) != Z_OK) {
+			free(packed);
+			fprintf(stderr, "npcat: cannot compress a transaction\n");
+			return -1;
+		}
+		rc = np_comm_write_raw(s->comm, packed, packed_len, true);
+		free(packed);
+	} else {
+		rc = np_comm_write_transaction(s->comm, data, length);
+	}
+	if (rc < 0) {
+		fprintf(stderr, "npcat: sending transaction %ld failed: %s\n", s->sent + 1,
+			np_socket_strerror(s->comm->socket));
+		return -1;
+	}
+	pthread_mutex_lock(&s->lock);
+	s->sent++;
+	pthread_cond_signal(&s->changed);
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
 static void *send_all(void *arg)
 {
 	struct sender *s = arg;
-	for (size_t i = 0; i < s->opt->payload_count; i++) {
-		const struct payload *p = &s->opt->payloads[i];
-		int rc;
-		if (s->opt->compress) {
-			/* -z: deflated whatever the size, as a client may. */
-			uLongf packed_len = compressBound(p->length);
-			unsigned char *packed = malloc(packed_len);
-			if (!packed || compress2(packed, &packed_len, p->data, p->length, 6) != Z_OK) {
-				free(packed);
-				fprintf(stderr, "npcat: cannot compress transaction %zu\n", i + 1);
-				s->failed = 1;
-				break;
-			}
-			rc = np_comm_write_raw(s->comm, packed, packed_len, true);
-			free(packed);
-		} else {
-			rc = np_comm_write_transaction(s->comm, p->data, p->length);
-		}
-		if (rc < 0) {
-			fprintf(stderr, "npcat: sending transaction %zu failed: %s\n", i + 1,
-				np_socket_strerror(s->comm->socket));
+	for (size_t i = 0; i < s->opt->payload_count && !s->failed; i++)
+		if (send_one(s, s->opt->payloads[i].data, s->opt->payloads[i].length) < 0)
 			s->failed = 1;
-			break;
+	if (s->opt->lines && !s->failed) {
+		char *line = NULL;
+		size_t cap = 0;
+		ssize_t n;
+		while (!s->failed && (n = getline(&line, &cap, stdin)) >= 0) {
+			if (n > 0 && line[n - 1] == '\n')
+				n--;
+			if (send_one(s, (unsigned char *)line, (size_t)n) < 0)
+				s->failed = 1;
 		}
+		free(line);
 	}
+	pthread_mutex_lock(&s->lock);
+	s->done = true;
+	pthread_cond_signal(&s->changed);
+	pthread_mutex_unlock(&s->lock);
 	return NULL;
+}
+
+/* Whether another answer is owed: -n, or one per transaction sent. */
+static bool answer_owed(struct sender *s, long got)
+{
+	if (s->opt->expect >= 0)
+		return got < s->opt->expect;
+	pthread_mutex_lock(&s->lock);
+	while (!s->done && s->sent <= got)
+		pthread_cond_wait(&s->changed, &s->lock);
+	bool owed = s->sent > got;
+	pthread_mutex_unlock(&s->lock);
+	return owed;
 }
 
 static void print_answer(const struct options *opt, const struct np_transaction *t)
@@ -362,7 +385,11 @@ static int run(struct np_socket *s, const struct options *opt)
 	}
 	struct sender sender = { .comm = &comm, .opt = opt };
 	pthread_t thread;
-	int err = pthread_create(&thread, NULL, send_all, &sender);
+	int err = pthread_mutex_init(&sender.lock, NULL);
+	if (!err)
+		err = pthread_cond_init(&sender.changed, NULL);
+	if (!err)
+		err = pthread_create(&thread, NULL, send_all, &sender);
 	if (err) {
 		fprintf(stderr, "npcat: cannot start the sender: %s\n", strerror(err));
 		np_comm_destroy(&comm);
@@ -370,12 +397,14 @@ static int run(struct np_socket *s, const struct options *opt)
 	}
 	int rc = EXIT_OK;
 	size_t bytes = 0;
-	for (long got = 0; got < opt->expect; got++) {
+	long got;
+	for (got = 0; answer_owed(&sender, got); got++) {
 		struct np_transaction t;
 		if (np_comm_read_transaction(&comm, &t) < 0) {
 			if (comm.error == NP_COMM_CLOSED || s->error == NP_SOCK_RESET)
 				fprintf(stderr, "npcat: server closed the connection after %ld of %ld answers%s\n", got,
-					opt->expect, s->error == NP_SOCK_RESET ? " (reset)" : "");
+					opt->expect >= 0 ? opt->expect : sender.sent,
+					s->error == NP_SOCK_RESET ? " (reset)" : "");
 			else
 				fprintf(stderr, "npcat: answer %ld: %s\n", got + 1, comm.error_text);
 			rc = EXIT_PROTOCOL;
@@ -388,14 +417,19 @@ static int run(struct np_socket *s, const struct options *opt)
 		print_answer(opt, &t);
 	}
 	fflush(stdout);
-	if (rc != EXIT_OK)
-		np_socket_shutdown(s, SHUT_RDWR); /* unblocks the sender */
+	if (rc != EXIT_OK) {
+		/* The sender may be blocked in a write or on stdin (-i): the
+		 * session is over, and so is the process. */
+		np_socket_shutdown(s, SHUT_RDWR);
+		exit(rc);
+	}
 	pthread_join(thread, NULL);
+	pthread_cond_destroy(&sender.changed);
+	pthread_mutex_destroy(&sender.lock);
 	if (sender.failed && rc == EXIT_OK)
 		rc = EXIT_PROTOCOL;
 	if (opt->verbose)
-		fprintf(stderr, "npcat: %zu sent, %llu answers, %zu bytes received\n", opt->payload_count,
-			(unsigned long long)comm.transactions_in, bytes);
+		fprintf(stderr, "npcat: %ld sent, %ld answers, %zu bytes received\n", sender.sent, got, bytes);
 	np_comm_destroy(&comm);
 	return rc;
 }
@@ -406,6 +440,11 @@ int main(int argc, char **argv)
 	int rc = parse_options(argc, argv, &opt);
 	if (rc != EXIT_OK)
 		return rc;
+	/* A server that closes on us is an error to report, not a signal. */
+	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR) {
+		fprintf(stderr, "npcat: cannot ignore SIGPIPE: %s\n", strerror(errno));
+		return EXIT_PROTOCOL;
+	}
 
 	char target[300], err[512];
 	snprintf(target, sizeof(target), strchr(opt.host, ':') ? "[%s]:%s" : "%s:%s", opt.host, opt.port);

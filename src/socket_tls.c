@@ -185,10 +185,10 @@ struct np_socket *np_socket_tls_server_new(int fd, struct np_tls_context *ctx)
 	if (rc == 0 && ctx->tickets)
 		rc = gnutls_session_ticket_enable_server(t->session, &ctx->ticket_key);
 	if (rc == 0 && ctx->client_auth != NP_CLIENT_AUTH_NONE) {
+		/* A certificate that is sent must verify against caFile: see
+		 * verify_client() after the handshake. */
 		gnutls_certificate_server_set_request(t->session, ctx->client_auth == NP_CLIENT_AUTH_REQUIRED
 									 ? GNUTLS_CERT_REQUIRE : GNUTLS_CERT_REQUEST);
-		/* A certificate that is sent must verify against caFile. */
-		gnutls_session_set_verify_cert(t->session, NULL, 0);
 	}
 	if (rc < 0) {
 		t->base.fd = -1; /* the caller still owns fd */
@@ -233,6 +233,27 @@ struct np_socket *np_socket_tls_client_new(int fd, const struct np_tls_client_op
 	if (!options->insecure)
 		gnutls_session_set_verify_cert(t->session, options->server_name, 0);
 	return &t->base;
+}
+
+/* clientAuth optional or required: a client certificate that was sent
+ * must chain to caFile, be in its validity period and not be revoked. */
+static int verify_client(struct tls_socket *t)
+{
+	struct np_socket *s = &t->base;
+	unsigned count = 0, status = 0;
+	if (!gnutls_certificate_get_peers(t->session, &count) || count == 0)
+		return 0; /* none sent: GnuTLS already refused it where required */
+	int rc = gnutls_certificate_verify_peers3(t->session, NULL, &status);
+	if (rc == 0 && status == 0)
+		return 0;
+	gnutls_datum_t why = { NULL, 0 };
+	if (rc == 0)
+		gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509, &why, 0);
+	s->error = NP_SOCK_TLS;
+	snprintf(s->error_text, sizeof(s->error_text), "TLS client certificate rejected: %s",
+		 rc < 0 ? gnutls_strerror(rc) : why.data ? (const char *)why.data : "not trusted");
+	gnutls_free(why.data);
+	return -1;
 }
 
 /* What the handshake agreed, kept for the log line and the handler. */
@@ -340,6 +361,8 @@ int np_socket_tls_handshake(struct np_socket *s)
 		return -1;
 	}
 	t->established = true;
+	if (t->ctx && t->ctx->client_auth != NP_CLIENT_AUTH_NONE && verify_client(t) < 0)
+		return -1;
 	record_info(t);
 	return 0;
 }

@@ -108,7 +108,7 @@ sub npcat {
         _exit(127);
     }
     waitpid($pid, 0);
-    my $rc = $? >> 8;
+    my $rc = $? & 127 ? 128 + ($? & 127) : $? >> 8;
     local $/;
     open my $o, '<', "$dir/npcat.out"; my $out = <$o> // '';
     open my $e, '<', "$dir/npcat.err"; my $err = <$e> // '';
