@@ -434,62 +434,72 @@ static int run(struct np_socket *s, const struct options *opt)
 	return rc;
 }
 
-int main(int argc, char **argv)
+/* Connects (and runs the TLS handshake); NULL after saying why. */
+static struct np_socket *open_connection(const struct options *opt)
 {
-	struct options opt = { .byte = 1, .expect = -1, .timeout_ms = 10000, .max_size = 64u << 20 };
-	int rc = parse_options(argc, argv, &opt);
-	if (rc != EXIT_OK)
-		return rc;
-	/* A server that closes on us is an error to report, not a signal. */
-	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR) {
-		fprintf(stderr, "npcat: cannot ignore SIGPIPE: %s\n", strerror(errno));
-		return EXIT_PROTOCOL;
-	}
-
 	char target[300], err[512];
-	snprintf(target, sizeof(target), strchr(opt.host, ':') ? "[%s]:%s" : "%s:%s", opt.host, opt.port);
-	int fd = np_net_connect(target, opt.timeout_ms, err, sizeof(err));
+	snprintf(target, sizeof(target), strchr(opt->host, ':') ? "[%s]:%s" : "%s:%s", opt->host, opt->port);
+	int fd = np_net_connect(target, opt->timeout_ms, err, sizeof(err));
 	if (fd < 0) {
 		fprintf(stderr, "npcat: %s\n", err);
-		return EXIT_CONNECT;
+		return NULL;
 	}
-	struct np_socket *s;
-	if (opt.tls) {
-		struct np_tls_client_options topt = {
-			.ca_file = opt.ca_file, .insecure = opt.insecure, .server_name = opt.sni,
-			.cert_file = opt.cert_file, .key_file = opt.key_file,
-		};
-		if (np_tls_global_init(err, sizeof(err)) < 0 ||
-		    !(s = np_socket_tls_client_new(fd, &topt, err, sizeof(err)))) {
-			fprintf(stderr, "npcat: %s\n", err);
-			close(fd);
-			return EXIT_CONNECT;
-		}
-		s->deadline = np_now_ms() + opt.timeout_ms;
-		if (np_socket_tls_handshake(s) < 0) {
-			fprintf(stderr, "npcat: %s\n", np_socket_strerror(s));
-			np_socket_close(s);
-			return EXIT_CONNECT;
-		}
-		s->deadline = 0;
-		const struct np_tls_info *info = np_socket_tls_info(s);
-		if (opt.verbose && info)
-			fprintf(stderr, "npcat: TLS %s, cipher %s%s\n", info->version, info->cipher,
-				info->resumed ? ", resumed" : "");
-	} else {
-		s = np_socket_plain_new(fd);
+	if (!opt->tls) {
+		struct np_socket *s = np_socket_plain_new(fd);
 		if (!s) {
 			fprintf(stderr, "npcat: out of memory\n");
 			close(fd);
-			return EXIT_PROTOCOL;
 		}
+		return s;
 	}
-	rc = run(s, &opt);
-	np_socket_close(s);
+	struct np_tls_client_options topt = {
+		.ca_file = opt->ca_file, .insecure = opt->insecure, .server_name = opt->sni,
+		.cert_file = opt->cert_file, .key_file = opt->key_file,
+	};
+	struct np_socket *s = np_socket_tls_client_new(fd, &topt, err, sizeof(err));
+	if (!s) {
+		fprintf(stderr, "npcat: %s\n", err);
+		close(fd);
+		return NULL;
+	}
+	s->deadline = np_now_ms() + opt->timeout_ms;
+	if (np_socket_tls_handshake(s) < 0) {
+		fprintf(stderr, "npcat: %s\n", np_socket_strerror(s));
+		np_socket_close(s);
+		return NULL;
+	}
+	s->deadline = 0;
+	const struct np_tls_info *info = np_socket_tls_info(s);
+	if (opt->verbose && info)
+		fprintf(stderr, "npcat: TLS %s, cipher %s%s\n", info->version, info->cipher,
+			info->resumed ? ", resumed" : "");
+	return s;
+}
+
+int main(int argc, char **argv)
+{
+	struct options opt = { .byte = 1, .expect = -1, .timeout_ms = 10000, .max_size = 64u << 20 };
+	char err[256];
+	int rc = parse_options(argc, argv, &opt);
+	if (rc == EXIT_OK && signal(SIGPIPE, SIG_IGN) == SIG_ERR) {
+		/* A server that closes on us is an error to report, not a signal. */
+		fprintf(stderr, "npcat: cannot ignore SIGPIPE: %s\n", strerror(errno));
+		rc = EXIT_PROTOCOL;
+	}
+	if (rc == EXIT_OK && opt.tls && np_tls_global_init(err, sizeof(err)) < 0) {
+		fprintf(stderr, "npcat: %s\n", err);
+		rc = EXIT_CONNECT;
+	}
+	if (rc == EXIT_OK) {
+		struct np_socket *s = open_connection(&opt);
+		rc = s ? run(s, &opt) : EXIT_CONNECT;
+		if (s)
+			np_socket_close(s);
+		if (opt.tls)
+			np_tls_global_deinit();
+	}
 	for (size_t i = 0; i < opt.payload_count; i++)
 		free(opt.payloads[i].data);
 	free(opt.payloads);
-	if (opt.tls)
-		np_tls_global_deinit();
 	return rc;
 }
