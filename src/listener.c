@@ -611,6 +611,8 @@ int np_server_prepare(struct np_server *server)
 		return -1;
 	}
 	for (size_t i = 0; i < config->tls_count; i++) {
+		if (np_tls_key_exposed(&config->tls[i], err, sizeof(err)))
+			np_log(LOG_WARNING, "[%s]: %s", config->tls[i].name, err);
 		server->tls[i] = np_tls_context_new(&config->tls[i], err, sizeof(err));
 		if (!server->tls[i]) {
 			np_log(LOG_ERR, "[%s]: %s", config->tls[i].name, err);

@@ -13,6 +13,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -259,8 +260,25 @@ static int check_dates(const struct np_tls_conf *conf, struct np_tls_context *ct
 	return errors;
 }
 
+bool np_tls_key_exposed(const struct np_tls_conf *conf, char *msg, size_t msg_size)
+{
+	struct stat st;
+	const char *path = conf->key_store;
+	for (size_t i = 0; !path && i < conf->key_files.count; i++)
+		if (stat(conf->key_files.items[i], &st) == 0 && (st.st_mode & S_IROTH))
+			path = conf->key_files.items[i];
+	if (!path || stat(path, &st) < 0 || !(st.st_mode & S_IROTH))
+		return false;
+	snprintf(msg, msg_size, "private key %s is readable by every user (mode %04o); chmod o-r it",
+		 path, (unsigned)(st.st_mode & 07777));
+	return true;
+}
+
 int np_tls_check(const struct np_tls_conf *conf, FILE *out)
 {
+	char exposed[512];
+	if (np_tls_key_exposed(conf, exposed, sizeof(exposed)))
+		fprintf(out, "[%s]: warning: %s\n", conf->name, exposed);
 	char err[512];
 	struct np_tls_context *ctx = np_tls_context_new(conf, err, sizeof(err));
 	if (!ctx) {

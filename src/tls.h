@@ -35,6 +35,10 @@ void np_tls_context_unref(struct np_tls_context *ctx);
  * of errors. */
 int np_tls_check(const struct np_tls_conf *conf, FILE *out);
 
+/* true, with a warning in msg, when a private key file of the section
+ * can be read by every user. */
+bool np_tls_key_exposed(const struct np_tls_conf *conf, char *msg, size_t msg_size);
+
 /* A server-side TLS stream over fd (the socket owns fd from here on).
  * NULL with errno set when out of memory or GnuTLS refuses. */
 struct np_socket *np_socket_tls_server_new(int fd, struct np_tls_context *ctx);

@@ -175,6 +175,14 @@ for my $case (@bad) {
     like($o, qr/warning: certificate 1 \(CN=soon\.test\) expires on \S+, within 30 days/, 'with a warning');
 }
 
+{
+    copy("$pki/server.key", "$pki/open.key");
+    chmod 0644, "$pki/open.key";
+    my ($o, $code) = check_config("certFile = $pki/server.pem\nkeyFile = $pki/open.key\n");
+    like($o, qr/warning: private key \S+open\.key is readable by every user \(mode 0644\)/,
+         'a private key readable by every user draws a warning');
+}
+
 # --- client certificates ------------------------------------------------------------------------------------
 {
     my $c = tls_daemon("certFile = $pki/server.pem\nkeyFile = $pki/server.key\nclientAuth = required\ncaFile = $pki/ca.pem\n");

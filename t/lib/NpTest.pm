@@ -29,7 +29,7 @@ sub wait_for {
 
 sub start_daemon {
     my (%opt) = @_;
-    my $dir = tempdir('npsocketd-test-XXXXXX', TMPDIR => 1, CLEANUP => 1);
+    my $dir = tempdir('npsocketd-test-XXXXXX', TMPDIR => 1, CLEANUP => !$ENV{NPTEST_KEEP});
     my $file = "$dir/" . ($opt{name} // 'npsocketd.ini');
     open my $fh, '>', $file or die "$file: $!";
     print $fh $opt{ini} // $opt{cfg} // '';
@@ -46,7 +46,8 @@ sub start_daemon {
                    'build/npsocketd', '-c', $file, @{ $opt{args} || [] } }
             _exit(127);
         }
-        { exec 'build/npsocketd', '-c', $file, @{ $opt{args} || [] } }
+        my @wrapper = map { s/VGLOG/$dir\/valgrind.log/r } @{ $opt{wrapper} || [] };
+        { exec @wrapper, 'build/npsocketd', '-c', $file, @{ $opt{args} || [] } }
         _exit(127);
     }
     $self->{pid} = $pid;
@@ -56,7 +57,7 @@ sub start_daemon {
         return 1 if $self->log_text =~ /notice: ready:/;
         return 2 if waitpid($pid, WNOHANG) == $pid && ($self->{status} = $?, delete $self->{pid});
         return 0;
-    }, 15);
+    }, $opt{ready_timeout} // 15);
     die "npsocketd did not start:\n" . $self->log_text unless $ready && $ready == 1;
     my %ports = $self->log_text =~ /listening on \S+:(\d+) for \[([^\]]+)\]/g;
     $self->{ports} = { reverse %ports };
