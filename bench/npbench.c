@@ -139,11 +139,18 @@ static void note_error(struct stats *st, const char *fmt, const char *detail)
 		snprintf(st->first_error, sizeof(st->first_error), fmt, detail);
 }
 
-static int conn_write(struct conn *c, const void *buf, size_t len)
+/* Moves exactly len bytes one way; -1 on EOF or an error. */
+static int conn_io(struct conn *c, void *buf, size_t len, bool writing)
 {
-	const char *p = buf;
+	char *p = buf;
 	while (len > 0) {
-		ssize_t n = c->tls ? gnutls_record_send(c->tls, p, len) : send(c->fd, p, len, MSG_NOSIGNAL);
+		ssize_t n;
+		if (c->tls)
+			n = writing ? gnutls_record_send(c->tls, p, len) : gnutls_record_recv(c->tls, p, len);
+		else
+			n = writing ? send(c->fd, p, len, MSG_NOSIGNAL) : recv(c->fd, p, len, 0);
+		if (n == 0 && !writing)
+			return -1;
 		if (n < 0) {
 			if (c->tls ? (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED) : errno == EINTR)
 				continue;
@@ -155,22 +162,14 @@ static int conn_write(struct conn *c, const void *buf, size_t len)
 	return 0;
 }
 
+static int conn_write(struct conn *c, const void *buf, size_t len)
+{
+	return conn_io(c, (void *)buf, len, true);
+}
+
 static int conn_read(struct conn *c, void *buf, size_t len)
 {
-	char *p = buf;
-	while (len > 0) {
-		ssize_t n = c->tls ? gnutls_record_recv(c->tls, p, len) : recv(c->fd, p, len, 0);
-		if (n == 0)
-			return -1;
-		if (n < 0) {
-			if (c->tls ? (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED) : errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	return conn_io(c, buf, len, false);
 }
 
 static void conn_close(struct conn *c)

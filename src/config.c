@@ -912,7 +912,12 @@ static void read_section(struct loader *ld, config_setting_t *group, enum sectio
 	char *module_path = NULL;
 	group_path(group, name, sizeof(name));
 
-	for (int i = 0; i < config_setting_length(group); i++) {
+	/* A module reads keys of its own from its port's section (its init()
+	 * asks for them): those are not unknown. */
+	config_setting_t *handler_setting = kind == SEC_PORT ? config_setting_get_member(group, "sessionHandler") : NULL;
+	const char *handler_text = handler_setting ? text_of(handler_setting) : NULL;
+	bool module_port = handler_text && strncmp(handler_text, "module:", 7) == 0;
+	for (int i = 0; i < config_setting_length(group) && !module_port; i++) {
 		config_setting_t *s = config_setting_get_elem(group, (unsigned)i);
 		if (kind == SEC_PORT && strcmp(name, "Port") == 0 && config_setting_is_group(s))
 			continue; /* a named port: read on its own */
@@ -1142,6 +1147,15 @@ struct np_config *np_config_load(const char *path, FILE *errors)
 		return NULL;
 	}
 	return cfg;
+}
+
+const char *np_config_port_setting(const struct np_config *config, const struct np_port_conf *port,
+				   const char *key)
+{
+	char path[512];
+	snprintf(path, sizeof(path), "%s.%s", port->name, key);
+	const config_setting_t *s = config_lookup(config->tree, path);
+	return s ? text_of(s) : NULL;
 }
 
 void np_config_print(const struct np_config *config, FILE *out)

@@ -138,6 +138,11 @@ void np_config_print(const struct np_config *config, FILE *out);
 
 void np_config_free(struct np_config *config);
 
+/* The text of a key in a port's section that the schema does not own
+ * (a module's own key, a string in the tree), or NULL. */
+const char *np_config_port_setting(const struct np_config *config, const struct np_port_conf *port,
+				   const char *key);
+
 /* true when `addr` (any family; IPv4-mapped accepted) falls in the list. */
 bool np_cidr_list_match(const struct np_cidr_list *list, const struct sockaddr *addr);
 

@@ -169,10 +169,8 @@ const struct np_handler *np_handler_for(const struct np_port_conf *conf, char *e
 
 static const char *port_setting(const struct np_handler_env *env, const char *key)
 {
-	(void)env;
-	(void)key;
-	/* Built-in handlers read their keys from struct np_port_conf. */
-	return NULL;
+	const struct np_listener *listener = env->opaque;
+	return np_config_port_setting(listener->server->config, listener->conf, key);
 }
 
 int np_handler_init(struct np_listener *listener)
@@ -186,7 +184,7 @@ int np_handler_init(struct np_listener *listener)
 		.port_name = listener->conf->name,
 		.port = listener->public_port,
 		.setting = port_setting,
-		.opaque = listener->conf,
+		.opaque = listener,
 	};
 	if (handler->init(&env, &listener->handler_state) < 0) {
 		np_log(LOG_ERR, "[%s]: handler %s failed to start", listener->conf->name, handler->name);

@@ -111,7 +111,7 @@ C
     close $fh;
     my $out = `build/npsocketd -c $dir/bad.ini 2>&1`;
     my $rc = $? >> 8;
-    isnt($rc, 0, 'npsocketd refuses to start with a module of another ABI version');
+    is($rc, 78, 'npsocketd refuses to start with a module of another ABI version (78)');
     like($out, qr/module \S*bad\.so refused: its ABI version differs/, 'and says which module and why');
 
     open $fh, '>', "$dir/none.ini" or die;
@@ -119,6 +119,72 @@ C
     close $fh;
     $out = `build/npsocketd -c $dir/none.ini 2>&1`;
     like($out, qr/cannot load module \S*missing\.so/, 'a missing module file is named');
+}
+
+# --- a module's own keys, a failing callback, a missing descriptor ------------------------------
+SKIP: {
+    my $cc = $ENV{CC} || 'cc';
+    my $dir = tempdir(CLEANUP => 1);
+    open my $fh, '>', "$dir/probe.c" or die;
+    print $fh <<'C';
+#include <stdlib.h>
+#include <string.h>
+#include <npsocket/handler.h>
+static int init(const struct np_handler_env *env, void **state)
+{
+	const char *greeting = env->setting(env, "greeting");
+	*state = strdup(greeting ? greeting : "(none)");
+	return *state ? 0 : -1;
+}
+static void done(void *state) { free(state); }
+static int greet(void *state, struct np_session *s)
+{
+	struct np_comm *comm = np_session_comm(s);
+	struct np_transaction t;
+	if (np_comm_read_transaction(comm, &t) < 0)
+		return -1;
+#ifdef FAIL
+	np_session_set_end_reason(s, "probe module refuses %zu bytes", t.length);
+	return -1;
+#else
+	return np_comm_write_transaction(comm, state, strlen(state));
+#endif
+}
+#ifndef NO_DESCRIPTOR
+const struct np_handler np_handler_descriptor = {
+	.abi_version = NP_HANDLER_ABI_VERSION, .name = "probe", .init = init, .shutdown = done,
+	.on_client_connect = greet, .on_remote_application_connect = greet,
+};
+#endif
+C
+    close $fh;
+    for my $variant (['probe', ''], ['fail', '-DFAIL'], ['none', '-DNO_DESCRIPTOR']) {
+        system("$cc -fPIC -shared -Iinclude $variant->[1] -o $dir/$variant->[0].so $dir/probe.c") == 0
+            or skip 'cannot build the test modules', 5;
+    }
+    my $p = start_daemon(ini => "[Port]\nport = 0\nbindAddress = 127.0.0.1\n"
+                              . "sessionHandler = module:$dir/probe.so\ngreeting = hello from the INI\n");
+    my $s = connect_client($p);
+    send_frame($s, 'hi');
+    my ($back) = read_frame($s);
+    is($back, 'hello from the INI', "init() reads the module's own key from its port section");
+    unlike($p->log_text, qr/unknown key 'greeting'/, "and the module's key draws no unknown-key warning");
+    $p->stop;
+
+    my $f = start_daemon(ini => "[Port]\nport = 0\nbindAddress = 127.0.0.1\nsessionHandler = module:$dir/fail.so\n");
+    $s = connect_client($f);
+    send_frame($s, 'abc');
+    ok(!defined read_exact($s, 1, 5), 'a callback that returns an error ends its session');
+    ok($f->wait_log(qr/reason="probe module refuses 3 bytes"/), 'with the reason the module gave');
+    ok(connect_client($f), 'and the port goes on serving');
+    $f->stop;
+
+    open $fh, '>', "$dir/none.ini" or die;
+    print $fh "[Port]\nport = 0\nbindAddress = 127.0.0.1\nsessionHandler = module:$dir/none.so\n";
+    close $fh;
+    my $out = `build/npsocketd -c $dir/none.ini 2>&1`;
+    is($? >> 8, 78, 'a module without the descriptor refuses the start (78)');
+    like($out, qr/module \S*none\.so refused: it does not export np_handler_descriptor/, 'naming the missing symbol');
 }
 
 done_testing;
