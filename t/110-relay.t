@@ -170,4 +170,46 @@ is($codes{0} // 0, $pairs, "$pairs pairs moved 4 MiB each way intact (exit codes
 my ($s) = IO::Socket::IP->new(PeerHost => '127.0.0.1', PeerPort => $d->port, Timeout => 5);
 syswrite($s, chr(1));
 is(read_byte($s), 1, 'the daemon still serves clients after all of it');
+
+# --- a waiter over TLS (gnutls-cli) and a joiner over plain TCP, on two ports ------------
+SKIP: {
+    skip 'gnutls-cli is not installed', 5 unless `sh -c 'command -v gnutls-cli'`;
+    require File::Temp;
+    require IPC::Open2;
+    my $pki = File::Temp::tempdir(CLEANUP => 1);
+    system('sh', 't/lib/make-certs.sh', $pki) == 0 or skip 'cannot make certificates', 5;
+    my $m = start_daemon(ini => "[Port.plain]\nport = 0\nbindAddress = 127.0.0.1\n"
+        . "[Port.tls]\nport = 0\nbindAddress = 127.0.0.1\nsslSection = SSL\n"
+        . "[SSL]\ncertFile = $pki/server.pem\nkeyFile = $pki/server.key\n");
+    my $cli = IPC::Open2::open2(my $from_tls, my $to_tls, 'gnutls-cli', '--x509cafile', "$pki/ca.pem",
+                                '-p', $m->port('Port.tls'), 'localhost');
+    binmode $_ for $from_tls, $to_tls;
+    syswrite($to_tls, "\x02" . pack("N", 6) . "\x01mixed");
+    my $sel = IO::Select->new($from_tls);
+    my $seen = '';
+    my $until = time + 10;
+    while ($seen !~ /\x02$/ && time < $until) {
+        next unless $sel->can_read(0.2);
+        sysread($from_tls, $seen, 4096, length $seen) or last;
+    }
+    like($seen, qr/\x02$/, 'a waiter over TLS is told it waits');
+    my $j = IO::Socket::IP->new(PeerHost => '127.0.0.1', PeerPort => $m->port('Port.plain'), Timeout => 5);
+    binmode $j;
+    syswrite($j, "\x02" . pack('N', 6) . "\x02mixed");
+    is(read_byte($j), 1, 'a joiner over plain TCP on another port is paired with it');
+    syswrite($j, 'plain to tls');
+    syswrite($to_tls, 'tls to plain');
+    is(read_all($j, 12, 5), 'tls to plain', 'bytes flow from the TLS side to the plain side');
+    $seen = '';
+    $until = time + 10;
+    while ($seen !~ /plain to tls/ && time < $until) {
+        next unless $sel->can_read(0.2);
+        sysread($from_tls, $seen, 4096, length $seen) or last;
+    }
+    like($seen, qr/plain to tls/, 'and from the plain side to the TLS side');
+    close $j;
+    kill 'TERM', $cli;
+    waitpid($cli, 0);
+    ok($m->wait_log(qr/protocol=relay tls=TLS1\.\d/), 'the TLS side is logged as a relay over TLS');
+}
 done_testing;
