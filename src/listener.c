@@ -522,6 +522,11 @@ static void *accepter_main(void *arg)
 		       "accepting at normal priority", listener->conf->name,
 		       listener->conf->accepter_priority, strerror(errno));
 
+	pthread_mutex_lock(&server->lock);
+	server->accepters_running++;
+	pthread_cond_broadcast(&server->changed);
+	pthread_mutex_unlock(&server->lock);
+
 	while (!atomic_load(&server->stopping))
 		accept_one(listener);
 	return NULL;
@@ -681,6 +686,11 @@ int np_server_start(struct np_server *server)
 			threads++;
 		}
 	}
+	/* "ready" means every accepter is named, prioritised and accepting. */
+	pthread_mutex_lock(&server->lock);
+	while (server->accepters_running < threads)
+		pthread_cond_wait(&server->changed, &server->lock);
+	pthread_mutex_unlock(&server->lock);
 	np_log(LOG_NOTICE, "ready: %zu port%s, %d accepter thread%s", server->listener_count,
 	       server->listener_count == 1 ? "" : "s", threads, threads == 1 ? "" : "s");
 	return 0;

@@ -74,6 +74,7 @@ struct np_server {
 	struct np_session *sessions;
 	size_t active;
 	uint64_t next_id;
+	int accepters_running;           /* accepters that reached accept() */
 	struct np_relay_waiter *relay_waiters; /* relay.c: parties waiting for a joiner */
 	pthread_cond_t relay_changed;    /* a relay pair finished its pump */
 
