@@ -9,6 +9,7 @@ use Test::More;
 use File::Copy qw(copy);
 use File::Temp qw(tempdir);
 use IO::Socket::IP;
+use POSIX ();
 use Time::HiRes qw(sleep time);
 
 my $pki = tempdir(CLEANUP => 1);
@@ -113,6 +114,38 @@ ok($d->wait_log(qr/sni=other\.test/), 'the SNI name is in the log line');
     is($cut, 40, 'every stalled handshake is cut after handshakeTimeout');
     ok(NpTest::wait_for(sub { threads_of($d->pid) == $base }, 5), "and the thread count is back at $base");
     ok($d->wait_log(qr/reason="TLS handshake timed out"/), 'the cut is logged');
+}
+
+# A real ClientHello, recorded from gnutls-cli, cut after every byte.
+{
+    my $rec = IO::Socket::IP->new(LocalHost => '127.0.0.1', LocalPort => 0, Listen => 1) or die;
+    my $rport = $rec->sockport;
+    my $cli = fork // die;
+    if ($cli == 0) {
+        open STDOUT, '>', '/dev/null';
+        open STDERR, '>', '/dev/null';
+        exec 'timeout', '5', 'gnutls-cli', '--insecure', '-p', $rport, '127.0.0.1';
+        POSIX::_exit(127);
+    }
+    my $c = $rec->accept;
+    my $hello = read_exact($c, 5, 5) // '';
+    my $len = length($hello) == 5 ? unpack('n', substr($hello, 3, 2)) : 0;
+    $hello .= read_exact($c, $len, 5) // '' if $len;
+    close $c;
+    kill 'TERM', $cli;
+    waitpid($cli, 0);
+    cmp_ok(length($hello), '>', 100, 'recorded a ClientHello of ' . length($hello) . ' bytes');
+    my $ended = 0;
+    for my $cut (1 .. length($hello) - 1) {
+        my $s = np_connect($d) or next;
+        syswrite($s, substr($hello, 0, $cut));
+        shutdown($s, 1);
+        $ended++ unless defined read_exact($s, 1, 5);
+        close $s;
+    }
+    is($ended, length($hello) - 1, 'a handshake cut after each byte of the ClientHello ends that connection');
+    my ($o) = npcat($d, ['--tls', '--ca', "$pki/ca.pem", '--sni', 'localhost'], 'after cuts');
+    is($o, "after cuts\n", 'and the port serves TLS clients after all of them');
 }
 
 sub threads_of {
