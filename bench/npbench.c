@@ -47,6 +47,7 @@ struct options {
 	double duration;
 	size_t size;
 	bool compress, tls, resume, json;
+	bool handshake_only;          /* no protocol byte, no transaction */
 	const char *priority;
 	long server_pid;
 	int protocol_byte;
@@ -222,6 +223,8 @@ static int conn_open(struct conn *c, const struct options *opt, gnutls_datum_t *
 			return -1;
 		}
 	}
+	if (opt->handshake_only)
+		return 0;
 	unsigned char byte = (unsigned char)opt->protocol_byte, answer = 0;
 	if (conn_write(c, &byte, 1) < 0 || conn_read(c, &answer, 1) < 0 || answer != 1) {
 		note_error(st, "protocol byte not accepted%s", "");
@@ -314,7 +317,7 @@ static void run_handshake(struct worker *w, const unsigned char *frame, size_t f
 		uint64_t t0 = now_ns();
 		if (conn_open(&c, w->opt, w->opt->resume ? &resume : NULL, &w->stats) < 0)
 			continue;
-		if (round_trip(&c, frame, frame_len, &buf, &cap, &w->stats) == 0) {
+		if (w->opt->handshake_only || round_trip(&c, frame, frame_len, &buf, &cap, &w->stats) == 0) {
 			w->stats.ops++;
 			hist_add(&w->stats.latency, now_ns() - t0);
 		}
@@ -405,6 +408,26 @@ static int proc_status(long pid, long *rss_kib, long *threads)
 	return 0;
 }
 
+/* The server's CPU time so far, in seconds (utime + stime). */
+static double proc_cpu(long pid)
+{
+	char path[64], text[1024];
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -1;
+	size_t n = fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	text[n] = '\0';
+	const char *p = strrchr(text, ')');
+	unsigned long utime, stime;
+	/* fields after the command: state ppid pgrp session tty tpgid flags
+	 * minflt cminflt majflt cmajflt utime stime */
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) != 2)
+		return -1;
+	return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+}
+
 /* --- main ------------------------------------------------------------------------ */
 
 static void usage(FILE *out)
@@ -419,8 +442,9 @@ static void usage(FILE *out)
 		"      --tls             TLS (server certificate not verified: a benchmark)\n"
 		"      --no-resume       full handshakes every time (default: resume with tickets)\n"
 		"      --priority STR    GnuTLS priority string for the client\n"
-		"  -p, --pid PID         server pid, for RSS and thread counts (idle)\n"
 		"  -b, --byte N          protocol byte (default 1)\n"
+		"      --handshake-only  handshake mode: connect and handshake only (any TLS server)\n"
+		"  -p, --pid PID         also report that server's CPU time per operation\n"
 		"      --json            one JSON object instead of the table\n");
 }
 
@@ -438,6 +462,7 @@ static int parse_options(int argc, char **argv, struct options *opt)
 		{ "pid", required_argument, NULL, 'p' },
 		{ "byte", required_argument, NULL, 'b' },
 		{ "json", no_argument, NULL, 'J' },
+		{ "handshake-only", no_argument, NULL, 'H' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -456,6 +481,7 @@ static int parse_options(int argc, char **argv, struct options *opt)
 		case 'p': opt->server_pid = atol(optarg); break;
 		case 'b': opt->protocol_byte = atoi(optarg); break;
 		case 'J': opt->json = true; break;
+		case 'H': opt->handshake_only = true; break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); return -1;
 		}
@@ -534,6 +560,7 @@ int main(int argc, char **argv)
 	if (opt.server_pid > 0 && proc_status(opt.server_pid, &rss_before, &threads_before) < 0)
 		fprintf(stderr, "npbench: cannot read /proc/%ld/status\n", opt.server_pid);
 
+	double cpu_before = opt.server_pid > 0 ? proc_cpu(opt.server_pid) : -1;
 	struct worker *workers = calloc((size_t)opt.threads, sizeof(*workers));
 	if (!workers)
 		return 2;
@@ -560,6 +587,7 @@ int main(int argc, char **argv)
 	} else {
 		usleep((useconds_t)(opt.duration * 1e6));
 	}
+	double cpu_after = opt.server_pid > 0 ? proc_cpu(opt.server_pid) : -1;
 	atomic_store(&stop_now, true);
 	for (int i = 0; i < opt.threads; i++)
 		pthread_join(workers[i].thread, NULL);
@@ -583,17 +611,21 @@ int main(int argc, char **argv)
 	double p99 = hist_percentile(&total.latency, 99) / 1e3, mx = (double)total.latency.max_ns / 1e3;
 	double rss_per = held > 0 && rss_after >= 0 ? (double)(rss_after - rss_before) / (double)held : -1;
 	double thr_per = held > 0 && threads_after >= 0 ? (double)(threads_after - threads_before) / (double)held : -1;
+	double cpu_us = cpu_before >= 0 && cpu_after >= 0 && total.ops ? (cpu_after - cpu_before) * 1e6 / (double)total.ops : -1;
+	double cpu_share = cpu_before >= 0 && cpu_after >= 0 ? (cpu_after - cpu_before) / seconds : -1;
 
 	if (opt.json) {
 		printf("{\"mode\":\"%s\",\"tls\":%s,\"resume\":%s,\"threads\":%d,\"connections\":%d,"
 		       "\"size\":%zu,\"compress\":%s,\"seconds\":%.3f,\"ops\":%llu,\"errors\":%llu,"
 		       "\"rate\":%.1f,\"mb_per_s\":%.2f,\"p50_us\":%.1f,\"p90_us\":%.1f,\"p99_us\":%.1f,"
 		       "\"max_us\":%.1f,\"sessions_held\":%ld,\"rss_kib_before\":%ld,\"rss_kib_after\":%ld,"
-		       "\"rss_kib_per_session\":%.2f,\"threads_per_session\":%.3f,\"first_error\":\"%s\"}\n",
+		       "\"rss_kib_per_session\":%.2f,\"threads_per_session\":%.3f,\"server_cpu_us_per_op\":%.1f,"
+		       "\"server_cpu_share\":%.2f,\"first_error\":\"%s\"}\n",
 		       opt.mode, opt.tls ? "true" : "false", opt.resume ? "true" : "false", opt.threads,
 		       opt.connections, opt.size, opt.compress ? "true" : "false", seconds,
 		       (unsigned long long)total.ops, (unsigned long long)total.errors, rate, mbps, p50,
-		       p90, p99, mx, held, rss_before, rss_after, rss_per, thr_per, total.first_error);
+		       p90, p99, mx, held, rss_before, rss_after, rss_per, thr_per, cpu_us, cpu_share,
+		       total.first_error);
 	} else {
 		printf("npbench %s %s:%s  %s%s  threads %d  connections %d  size %zu%s  %.1fs\n", opt.mode,
 		       opt.host, opt.port, opt.tls ? "TLS" : "plain",
@@ -611,6 +643,9 @@ int main(int argc, char **argv)
 			printf("  on the wire        %.2f MB/s each way\n", mbps);
 			printf("  latency            p50 %.1f us  p90 %.1f us  p99 %.1f us  max %.1f us\n", p50,
 			       p90, p99, mx);
+			if (cpu_us >= 0)
+				printf("  server CPU         %.1f us per operation, %.0f%% of one core\n", cpu_us,
+				       cpu_share * 100);
 		}
 		printf("  errors             %llu%s%s\n", (unsigned long long)total.errors,
 		       total.first_error[0] ? "  first: " : "", total.first_error);
