@@ -101,10 +101,10 @@ void np_comm_destroy(struct np_comm *comm)
 	memset(comm, 0, sizeof(*comm));
 }
 
-/* Waits for the first byte of the next transaction: the socket's
+/* Waits for the start of the next transaction's header: the socket's
  * timeout (readTimeout) bounds each wait, idleTimeout the time since the
  * last transaction either way (a write from another thread counts). */
-static int read_first_byte(struct np_comm *comm, unsigned char *byte)
+static ssize_t read_header_start(struct np_comm *comm, unsigned char *header)
 {
 	struct np_socket *s = comm->socket;
 	const int idle = comm->options.idle_timeout_ms;
@@ -113,10 +113,11 @@ static int read_first_byte(struct np_comm *comm, unsigned char *byte)
 		int64_t since = atomic_load(&comm->last_activity_ms);
 		if (idle > 0 && (outer == 0 || since + idle < outer))
 			s->deadline = since + idle;
-		ssize_t n = np_socket_read(s, byte, 1);
+		/* Up to the whole header in one read: usually one system call. */
+		ssize_t n = np_socket_read(s, header, NP_FRAME_HEADER_SIZE);
 		s->deadline = outer;
-		if (n == 1)
-			return 0;
+		if (n > 0)
+			return n;
 		if (s->error == NP_SOCK_EOF)
 			return fail(comm, NP_COMM_CLOSED, "closed by peer");
 		if (s->error != NP_SOCK_TIMEOUT)
@@ -138,7 +139,8 @@ static int read_first_byte(struct np_comm *comm, unsigned char *byte)
 static int read_header(struct np_comm *comm, uint32_t *length, bool *compressed)
 {
 	unsigned char header[NP_FRAME_HEADER_SIZE];
-	if (read_first_byte(comm, header) < 0)
+	ssize_t got = read_header_start(comm, header);
+	if (got < 0)
 		return -1;
 	/* A header dribbled a byte at a time must not hold the thread: once
 	 * it started, all of it comes within one wait (readTimeout). */
@@ -146,7 +148,8 @@ static int read_header(struct np_comm *comm, uint32_t *length, bool *compressed)
 	const int64_t outer = s->deadline;
 	if (s->timeout_ms > 0 && (outer == 0 || np_now_ms() + s->timeout_ms < outer))
 		s->deadline = np_now_ms() + s->timeout_ms;
-	int rc = np_socket_read_full(s, header + 1, sizeof(header) - 1);
+	int rc = got == NP_FRAME_HEADER_SIZE ? 0
+		 : np_socket_read_full(s, header + got, NP_FRAME_HEADER_SIZE - (size_t)got);
 	s->deadline = outer;
 	if (rc < 0)
 		return fail_io(comm, "the transaction header");

@@ -2,9 +2,11 @@
  * socket_tls.c - np_socket over a GnuTLS session (the Java SocketAdapter
  * around an SSLSocket), server side for the daemon, client side for npcat.
  *
- * The fd is non-blocking under GnuTLS; every wait goes through
- * np_socket_wait(), so the socket's timeout_ms and deadline bound the
- * handshake, each read and each write exactly as on a plain socket.
+ * The fd is non-blocking under GnuTLS while a timeout or deadline is in
+ * force (the handshake, readTimeout): every wait then goes through
+ * np_socket_wait(), so those bound the handshake, each read and each
+ * write exactly as on a plain socket.  A session without them blocks in
+ * recv() directly.
  * GnuTLS lets one thread receive while another sends on the same
  * session; writers are serialised by the caller (np_comm's write lock).
  * A foreign thread that wants a blocked reader gone shuts down the fd
@@ -30,6 +32,7 @@ struct tls_socket {
 	struct np_tls_context *ctx;            /* server side */
 	gnutls_certificate_credentials_t own;  /* client side */
 	bool established;
+	bool blocking;                         /* fd mode; changed by the reader only */
 	struct np_tls_info info;
 	char *subject;                         /* verified client certificate DN */
 	char server_name[256];
@@ -52,9 +55,23 @@ static int tls_wait(struct tls_socket *t)
 	return np_socket_wait(&t->base, gnutls_record_get_direction(t->session) ? POLLOUT : POLLIN);
 }
 
+/* Without a timeout or deadline the fd blocks, so waiting for data is one
+ * recv() rather than recv(), poll(), recv(); with one it does not, so
+ * every wait goes through np_socket_wait() and its bounds. */
+static void tls_mode(struct tls_socket *t, bool blocking)
+{
+	if (t->blocking == blocking)
+		return;
+	int fl = fcntl(t->base.fd, F_GETFL);
+	if (fl >= 0 && fcntl(t->base.fd, F_SETFL, blocking ? fl & ~O_NONBLOCK : fl | O_NONBLOCK) == 0)
+		t->blocking = blocking;
+}
+
 static ssize_t tls_read(struct np_socket *s, void *buf, size_t len)
 {
 	struct tls_socket *t = (struct tls_socket *)s;
+	if (t->established)
+		tls_mode(t, s->timeout_ms == 0 && s->deadline == 0);
 	for (;;) {
 		ssize_t n = gnutls_record_recv(t->session, buf, len);
 		if (n > 0) {

@@ -124,7 +124,7 @@ ok($d->wait_log(qr/sni=other\.test/), 'the SNI name is in the log line');
     if ($cli == 0) {
         open STDOUT, '>', '/dev/null';
         open STDERR, '>', '/dev/null';
-        exec 'timeout', '5', 'gnutls-cli', '--insecure', '-p', $rport, '127.0.0.1';
+        { exec 'timeout', '5', 'gnutls-cli', '--insecure', '-p', $rport, '127.0.0.1' }
         POSIX::_exit(127);
     }
     my $c = $rec->accept;
