@@ -19,6 +19,7 @@
 #include <string.h>
 #include <strings.h>
 #include <syslog.h>
+#include <unistd.h>
 
 #include "config.h"
 
@@ -301,7 +302,10 @@ static char *read_ini_line(char *str, int num, void *stream)
 	if (!starts_line)
 		return str;
 	ld->line++;
-	const char *p = skip_space(str);
+	const char *p = str;
+	if (ld->line == 1 && strncmp(p, "\xEF\xBB\xBF", 3) == 0)
+		p += 3; /* a UTF-8 byte order mark, as Windows editors write */
+	p = skip_space(p);
 	const char *close = *p == '[' ? strchr(p, ']') : NULL;
 	if (!close)
 		return str;
@@ -1101,6 +1105,51 @@ static int validate(struct loader *ld, struct np_config *cfg)
 
 /* --- public ------------------------------------------------------------------------ */
 
+/* A relative path is taken from the directory npsocketd starts in: made
+ * absolute now, so -D (which changes to /) and SIGHUP find the same file. */
+static void absolutize(struct loader *ld, char **path)
+{
+	char cwd[4096], *full;
+	if (!*path || (*path)[0] == '/')
+		return;
+	if (!getcwd(cwd, sizeof(cwd)) || asprintf(&full, "%s/%s", cwd, *path) < 0) {
+		report(ld, 0, false, "cannot make '%s' an absolute path: %s", *path, strerror(errno));
+		return;
+	}
+	free(*path);
+	*path = full;
+}
+
+/* Secrets stay in the structs but not in what -t prints. */
+static void hide_secret(config_setting_t *group, const char *key)
+{
+	config_setting_t *s = config_setting_get_member(group, key);
+	if (s && config_setting_type(s) == CONFIG_TYPE_STRING)
+		config_setting_set_string(s, "(hidden)");
+}
+
+static void finish(struct loader *ld, struct np_config *cfg)
+{
+	absolutize(ld, &cfg->server.pid_file);
+	for (size_t i = 0; i < cfg->port_count; i++)
+		absolutize(ld, &cfg->ports[i].module_path);
+	for (size_t i = 0; i < cfg->tls_count; i++) {
+		struct np_tls_conf *t = &cfg->tls[i];
+		for (size_t j = 0; j < t->cert_files.count; j++) {
+			absolutize(ld, &t->cert_files.items[j]);
+			absolutize(ld, &t->key_files.items[j]);
+		}
+		absolutize(ld, &t->key_store);
+		absolutize(ld, &t->ca_file);
+		absolutize(ld, &t->crl_file);
+		config_setting_t *group = config_lookup(ld->tree, t->name);
+		if (group) {
+			hide_secret(group, "keyPassword");
+			hide_secret(group, "keyStorePassword");
+		}
+	}
+}
+
 static bool libconfig_syntax(const char *path)
 {
 	size_t len = strlen(path);
@@ -1141,6 +1190,8 @@ struct np_config *np_config_load(const char *path, FILE *errors)
 	}
 	if (rc == 0)
 		validate(&ld, cfg);
+	if (rc == 0 && ld.error_count == 0)
+		finish(&ld, cfg);
 	free_ini(&ld);
 	if (rc < 0 || ld.error_count) {
 		np_config_free(cfg);

@@ -204,6 +204,17 @@ static int write_pid_file(const char *path)
 	return 0;
 }
 
+/* An absolute version of a path that may not exist yet. */
+static char *realpath_of(const char *path)
+{
+	char cwd[4096], *full = NULL;
+	if (path[0] == '/' || !getcwd(cwd, sizeof(cwd)))
+		return strdup(path);
+	if (asprintf(&full, "%s/%s", cwd, path) < 0)
+		return strdup(path);
+	return full;
+}
+
 /* -D: the caller waits for the daemon's start-up result on a pipe, so a
  * failed bind still gives the right exit status.  Returns the write end
  * in the daemon; the starting process exits inside. */
@@ -373,9 +384,13 @@ int main(int argc, char **argv)
 		return EX_OSERR;
 	}
 
+	/* -p is taken from the directory npsocketd starts in, like the paths
+	 * of the configuration, before -D changes to /. */
+	char *pid_file = opt.pid_file ? realpath_of(opt.pid_file) : NULL;
 	int status_fd = opt.detach ? detach() : -1;
 	np_log(LOG_NOTICE, "npsocketd %s starting with %s", NPSOCKETD_VERSION, config->path);
-	rc = serve(config, opt.pid_file ? opt.pid_file : config->server.pid_file, status_fd, &signals);
+	rc = serve(config, pid_file ? pid_file : config->server.pid_file, status_fd, &signals);
+	free(pid_file);
 	np_config_free(config);
 	np_tls_global_deinit();
 	return rc;
