@@ -1,32 +1,98 @@
 package NpTest;
 # The tests' small library: start the real npsocketd on a free loopback
-# port with a given configuration, always stop it, and talk the protocol.
+# port with a given configuration, always stop it (END, signals, and the
+# kernel's parent-death signal as a last resort), and talk the protocol.
+# Every wait here is bounded.
 use strict;
 use warnings;
 use Exporter 'import';
 use File::Temp qw(tempdir);
 use IO::Select;
 use IO::Socket::IP;
+use Socket qw(SOL_SOCKET SO_SNDTIMEO);
 use POSIX qw(WNOHANG _exit);
 use Compress::Zlib qw(compress uncompress);
 use Time::HiRes qw(time sleep);
 
-our @EXPORT = qw(start_daemon npcat np_connect send_frame read_frame read_exact wait_for);
+our @EXPORT = qw(start_daemon npcat np_connect send_frame read_frame read_exact wait_for
+                 wait_eof run_bounded);
+
+# A write to a socket the daemon has closed must fail, not kill the test
+# (and with it the END block that stops the daemon).
+$SIG{PIPE} = 'IGNORE';
+# A test killed by a signal or an alarm still stops its daemons: these
+# turn the signal into a normal exit, so END runs.
+for my $sig (qw(INT TERM HUP ALRM)) {
+    $SIG{$sig} = sub { print STDERR "# NpTest: caught SIG$sig, stopping daemons\n"; exit 1 }
+        if !defined $SIG{$sig} || $SIG{$sig} eq '' || $SIG{$sig} eq 'DEFAULT';
+}
 
 my @running;
-END { $_->stop for grep { $_->{pid} } @running }
+my $owner = $$;
+END {
+    my $status = $?;
+    # Forked children of a test never stop the parent's daemons.
+    if ($$ == $owner) { $_->stop for grep { $_->{pid} } @running }
+    $? = $status;
+}
 
+# Polls $cond every 50 ms until it returns true or $timeout seconds pass;
+# returns the true value, or undef.
 sub wait_for {
     my ($cond, $timeout) = @_;
     my $until = time + ($timeout // 10);
-    while (time < $until) {
+    while (1) {
         my $r = $cond->();
         return $r if $r;
+        return undef if time >= $until;
         sleep 0.05;
     }
-    return undef;
 }
 
+# Runs a command with stdout and stderr captured, killed after $timeout
+# seconds.  Returns ($stdout, $stderr, $exit_code); the code is
+# 128 + signal when it was killed (and 137 + a "timed out" note on stderr
+# when the timeout did it).
+sub run_bounded {
+    my ($cmd, %opt) = @_;
+    my $dir = tempdir('npsocketd-run-XXXXXX', TMPDIR => 1, CLEANUP => 1);
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        open STDIN, '<', $opt{stdin} // '/dev/null';
+        open STDOUT, '>', "$dir/out";
+        open STDERR, '>', "$dir/err";
+        { exec @$cmd }
+        print STDERR "exec $cmd->[0]: $!\n";
+        _exit(127);
+    }
+    my $done = wait_for(sub { waitpid($pid, WNOHANG) == $pid }, $opt{timeout} // 20);
+    my $status = $?;
+    if (!$done) {
+        kill 'KILL', $pid;
+        waitpid($pid, 0);
+        $status = $?;
+    }
+    local $/;
+    open my $o, '<', "$dir/out"; my $out = <$o> // '';
+    open my $e, '<', "$dir/err"; my $err = <$e> // '';
+    $err .= "\n[run_bounded: timed out after " . ($opt{timeout} // 20) . "s, killed]\n" unless $done;
+    my $rc = $status & 127 ? 128 + ($status & 127) : $status >> 8;
+    return ($out, $err, $rc);
+}
+
+# Asks the kernel to SIGKILL this (forked) process when its parent dies,
+# even by SIGKILL; Linux x86_64 and aarch64 only, silently nothing
+# elsewhere.  For the daemon, and for helper processes a test forks
+# (call NpTest::die_with_parent() first thing in the child).
+sub die_with_parent {
+    my %prctl = (x86_64 => 157, aarch64 => 167);
+    my $arch = (POSIX::uname())[4];
+    syscall($prctl{$arch}, 1, 9) if $prctl{$arch};    # PR_SET_PDEATHSIG, SIGKILL
+}
+
+# start_daemon(ini => TEXT | cfg => TEXT, name => FILE, args => [...],
+#              no_wait => 1, ready_timeout => S, stop_timeout => S,
+#              wrapper => [...], ulimit_nofile => N)
 sub start_daemon {
     my (%opt) = @_;
     my $dir = tempdir('npsocketd-test-XXXXXX', TMPDIR => 1, CLEANUP => !$ENV{NPTEST_KEEP});
@@ -35,9 +101,11 @@ sub start_daemon {
     print $fh $opt{ini} // $opt{cfg} // '';
     close $fh;
     my $log = "$dir/stderr.log";
-    my $self = bless { dir => $dir, config => $file, logfile => $log }, __PACKAGE__;
+    my $self = bless { dir => $dir, config => $file, logfile => $log,
+                       stop_timeout => $opt{stop_timeout} // ($opt{wrapper} ? 30 : 15) }, __PACKAGE__;
     my $pid = fork // die "fork: $!";
     if ($pid == 0) {
+        die_with_parent();
         open STDIN, '<', '/dev/null';
         open STDOUT, '>', "$dir/stdout.log";
         open STDERR, '>', $log;
@@ -58,7 +126,12 @@ sub start_daemon {
         return 2 if waitpid($pid, WNOHANG) == $pid && ($self->{status} = $?, delete $self->{pid});
         return 0;
     }, $opt{ready_timeout} // 15);
-    die "npsocketd did not start:\n" . $self->log_text unless $ready && $ready == 1;
+    if (!$ready || $ready != 1) {
+        my $text = $self->log_text;
+        $self->stop;
+        die "npsocketd did not start" . ($ready ? ' (it exited: status ' . ($self->{status} >> 8) . ')' : '')
+            . ":\n$text";
+    }
     my %ports = $self->log_text =~ /listening on \S+:(\d+) for \[([^\]]+)\]/g;
     $self->{ports} = { reverse %ports };
     return $self;
@@ -71,6 +144,7 @@ sub port {
 
 sub pid { $_[0]{pid} }
 sub dir { $_[0]{dir} }
+sub config { $_[0]{config} }
 
 sub log_text {
     my ($self) = @_;
@@ -79,18 +153,26 @@ sub log_text {
     return <$fh> // '';
 }
 
+# Polls the log until $re matches (bounded); returns the first capture
+# when it is a true value, else 1; undef when it never matched.
 sub wait_log {
     my ($self, $re, $timeout) = @_;
-    return wait_for(sub { my @m = $self->log_text =~ $re; @m ? ($m[0] // 1) : undef }, $timeout // 10);
+    my $found = wait_for(sub { my @m = $self->log_text =~ $re; @m ? [$m[0]] : undef }, $timeout // 10);
+    return undef unless $found;
+    return $found->[0] || 1;
 }
 
+# Sends $signal (TERM), waits stop_timeout seconds, then SIGKILL.  Returns
+# the wait status ($?: 0 for exit 0, code << 8 otherwise), -1 when it had
+# to be killed.
 sub stop {
     my ($self, $signal) = @_;
     my $pid = delete $self->{pid} or return $self->{status};
     kill $signal // 'TERM', $pid;
-    my $done = wait_for(sub { waitpid($pid, WNOHANG) == $pid }, 20);
+    my $done = wait_for(sub { waitpid($pid, WNOHANG) == $pid }, $self->{stop_timeout} // 15);
     $self->{status} = $?;
     if (!$done) {
+        print STDERR "# NpTest: npsocketd $pid did not stop within $self->{stop_timeout}s; SIGKILL\n";
         kill 'KILL', $pid;
         waitpid($pid, 0);
         $self->{status} = -1;
@@ -98,29 +180,35 @@ sub stop {
     return $self->{status};
 }
 
-sub npcat {
-    my ($d, $options, @payloads) = @_;
-    my $dir = $d->{dir};
-    my $pid = fork // die;
-    if ($pid == 0) {
-        open STDOUT, '>', "$dir/npcat.out";
-        open STDERR, '>', "$dir/npcat.err";
-        { exec 'build/npcat', '-w', 5, @$options, '127.0.0.1', $d->port, @payloads }
-        _exit(127);
-    }
-    waitpid($pid, 0);
-    my $rc = $? & 127 ? 128 + ($? & 127) : $? >> 8;
-    local $/;
-    open my $o, '<', "$dir/npcat.out"; my $out = <$o> // '';
-    open my $e, '<', "$dir/npcat.err"; my $err = <$e> // '';
-    return ($out, $err, $rc);
+# Waits (bounded) for the daemon to exit by itself, without a signal.
+# Returns the wait status, or undef when it is still running.
+sub wait_exit {
+    my ($self, $timeout) = @_;
+    my $pid = $self->{pid} or return $self->{status};
+    return undef unless wait_for(sub { waitpid($pid, WNOHANG) == $pid }, $timeout // 10);
+    $self->{status} = $?;
+    delete $self->{pid};
+    return $self->{status};
 }
 
+# npcat($d, [options], payloads...): build/npcat -w 5 OPTIONS 127.0.0.1 PORT
+# PAYLOADS, bounded.  Returns ($stdout, $stderr, $exit_code).
+sub npcat {
+    my ($d, $options, @payloads) = @_;
+    return run_bounded(['build/npcat', '-w', 5, @$options, '127.0.0.1', $d->port, @payloads],
+                       timeout => 30);
+}
+
+# np_connect($d, byte => B, port => P, host => H, timeout => S)
+# Connects (writes time out after 10 s); with byte, sends it and reads the
+# one-byte answer.  List context: ($socket, $answer or undef); scalar:
+# the socket.  Returns nothing when the connection fails.
 sub np_connect {
     my ($d, %opt) = @_;
     my $s = IO::Socket::IP->new(PeerHost => $opt{host} // '127.0.0.1',
                                 PeerPort => $opt{port} // $d->port, Timeout => 5) or return;
     binmode $s;
+    setsockopt($s, SOL_SOCKET, SO_SNDTIMEO, pack('l!l!', 10, 0));
     my $answer;
     if (defined $opt{byte}) {
         syswrite($s, chr($opt{byte}));
@@ -130,6 +218,8 @@ sub np_connect {
     return wantarray ? ($s, $answer) : $s;
 }
 
+# Reads exactly $n bytes within $timeout seconds; undef on EOF, error or
+# timeout.
 sub read_exact {
     my ($s, $n, $timeout) = @_;
     my $buf = '';
@@ -144,6 +234,24 @@ sub read_exact {
     return $buf;
 }
 
+# Reads and discards until the peer closes.  Returns 'eof' (orderly
+# close), 'reset' (a read error such as ECONNRESET) or undef when the
+# connection is still open after $timeout seconds.
+sub wait_eof {
+    my ($s, $timeout) = @_;
+    my $sel = IO::Select->new($s);
+    my $until = time + ($timeout // 5);
+    while ((my $left = $until - time) > 0) {
+        next unless $sel->can_read($left);
+        my $r = sysread($s, my $junk, 65536);
+        return 'reset' unless defined $r;
+        return 'eof' if $r == 0;
+    }
+    return undef;
+}
+
+# One transaction: 4-byte big-endian header (bit 31 = zlib, RFC 1950),
+# then the payload.  Returns 1, or 0 when a write failed.
 sub send_frame {
     my ($s, $payload, %opt) = @_;
     my $wire = $opt{compress} ? compress($payload) : $payload;
@@ -157,6 +265,8 @@ sub send_frame {
     return 1;
 }
 
+# Returns ($payload, $was_compressed), or the empty list on EOF, timeout
+# or an answer that does not inflate.
 sub read_frame {
     my ($s, %opt) = @_;
     my $h = read_exact($s, 4, $opt{timeout} // 5);
@@ -166,7 +276,10 @@ sub read_frame {
     my $body = $len ? read_exact($s, $len, $opt{timeout} // 5) : '';
     return unless defined $body;
     my $compressed = ($w & 0x80000000) ? 1 : 0;
-    $body = uncompress($body) if $compressed;
+    if ($compressed) {
+        $body = uncompress($body);
+        return unless defined $body;
+    }
     return ($body, $compressed);
 }
 
