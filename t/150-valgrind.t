@@ -8,7 +8,7 @@ use NpTest;
 use Test::More;
 
 plan skip_all => 'valgrind is not installed' unless `sh -c 'command -v valgrind'`;
-plan skip_all => 'not under a sanitizer build' if `nm build/npsocketd 2>/dev/null` =~ /__asan|__tsan/;
+plan skip_all => 'a sanitizer build: valgrind does not run it' if `nm build/npsocketd 2>/dev/null` =~ /__asan|__tsan/;
 
 my $d = start_daemon(
     ini => "[Port]\nport = 0\nbindAddress = 127.0.0.1\ncompressionThreshold = 100\nhandshakeTimeout = 2\n",
