@@ -87,10 +87,10 @@ $(B)/npcat: $(B)/npcat.o $(B)/libnp.a
 $(B)/t/%: t/unit/%.c t/unit/tap.h $(B)/libnp.a | $(B)/t
 	$(CC) $(CPPFLAGS) -It/unit $(CFLAGS) $(LDFLAGS) -o $@ $< $(B)/libnp.a $(LDLIBS)
 
-# Installs the Debian packages that are missing: as root through apt-get,
-# otherwise it prints the command to run.
+# Installs the Debian packages that are missing (and DEB_EXTRA): as root
+# through apt-get, with one apt-get update; otherwise it prints the command.
 deps:
-	@missing=""; for p in $(DEB_PACKAGES); do \
+	@missing=""; for p in $(DEB_PACKAGES) $(DEB_EXTRA); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
 	done; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
