@@ -98,9 +98,45 @@ static ssize_t tls_read(struct np_socket *s, void *buf, size_t len)
 	}
 }
 
+/* Sends one buffer uncorked, record by record. */
+static int tls_send_all(struct tls_socket *t, const char *p, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = gnutls_record_send(t->session, p, len);
+		if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED) {
+			if (np_socket_wait(&t->base, POLLOUT) < 0)
+				return -1;
+			/* GnuTLS wants the same call again after E_AGAIN. */
+			continue;
+		}
+		if (n < 0) {
+			tls_fail(t, "TLS write", (int)n);
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Small writes are corked into one record with their header; a large
+ * payload goes out record by record from where it is, since corking would
+ * first copy all of it into GnuTLS. */
+#define CORK_LIMIT (64 * 1024)
+
 static int tls_writev_all(struct np_socket *s, const struct iovec *iov, int iovcnt)
 {
 	struct tls_socket *t = (struct tls_socket *)s;
+	size_t total = 0;
+	for (int i = 0; i < iovcnt; i++)
+		total += iov[i].iov_len;
+	if (total > CORK_LIMIT) {
+		for (int i = 0; i < iovcnt; i++)
+			if (tls_send_all(t, iov[i].iov_base, iov[i].iov_len) < 0)
+				return -1;
+		s->bytes_out += total;
+		return 0;
+	}
 	gnutls_record_cork(t->session);
 	for (int i = 0; i < iovcnt; i++) {
 		/* Corked: this only copies into GnuTLS's buffer. */

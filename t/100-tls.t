@@ -73,6 +73,16 @@ for my $old ('TLS1.0', 'TLS1.1') {
 my ($out, $err, $rc) = npcat($d, ['--tls', '--ca', "$pki/ca.pem", '--sni', 'localhost', '-v'], 'over tls');
 is($out, "over tls\n", 'npcat --tls exchanges transactions');
 like($err, qr/npcat: TLS TLS1\.3, cipher \S+/, 'npcat -v prints the TLS version and cipher');
+{
+    my $big = join '', map { chr(int rand 256) } 1 .. 3_000_000;
+    open my $fh, '>', "$pki/big.bin" or die;
+    binmode $fh;
+    print $fh $big;
+    close $fh;
+    ($out) = npcat($d, ['-r', '--tls', '--ca', "$pki/ca.pem", '--sni', 'localhost', '-f', "$pki/big.bin",
+                        '-f', "$pki/big.bin"]);
+    ok($out eq $big . $big, 'two 3 MB transactions over TLS come back byte for byte');
+}
 ($out, $err, $rc) = npcat($d, ['--tls', '--ca', "$pki/ca.pem", '--sni', 'other.test'], 'sni');
 is($out, "sni\n", 'SNI other.test gets the certificate for other.test (verified by name)');
 ($out, $err, $rc) = npcat($d, ['--tls', '--ca', "$pki/ca.pem", '--sni', 'unknown.test'], 'x');
