@@ -62,12 +62,16 @@ static int broadcast_session(void *state, struct np_session *session)
 	struct np_comm *comm = np_session_comm(session);
 	struct np_transaction t;
 
+	/* Listed and answered 1 under the list lock: a client that has its
+	 * answer receives every transaction sent after it, and nothing can
+	 * reach it before the answer. */
 	pthread_mutex_lock(&b->lock);
 	self.next = b->members;
 	b->members = &self;
+	int accepted = np_session_accept(session);
 	pthread_mutex_unlock(&b->lock);
 
-	while (np_comm_read_transaction(comm, &t) == 0)
+	while (accepted == 0 && np_comm_read_transaction(comm, &t) == 0)
 		send_to_others(b, &self, &t);
 
 	pthread_mutex_lock(&b->lock);
@@ -82,6 +86,7 @@ static int broadcast_session(void *state, struct np_session *session)
 
 const struct np_handler np_handler_descriptor = {
 	.abi_version = NP_HANDLER_ABI_VERSION,
+	.flags = NP_HANDLER_ANSWERS_ITSELF,
 	.name = "broadcast",
 	.init = broadcast_init,
 	.shutdown = broadcast_shutdown,
