@@ -71,7 +71,7 @@ static const char *waiter_early_input(struct np_session *session)
 		return "waiting party left before a joiner came";
 	if (n < 0)
 		return NULL; /* spurious wake-up */
-	return "waiting party sent data before it was paired";
+	return "relay refused: waiting party sent data before it was paired";
 }
 
 static void run_waiter(struct np_session *session, const char *key)
@@ -99,6 +99,11 @@ static void run_waiter(struct np_session *session, const char *key)
 		int64_t left = give_up - np_now_ms();
 		if (left <= 0) {
 			why = "relay refused: no joiner within relayTimeout";
+			break;
+		}
+		if (np_socket_buffered(session->socket) > 0) {
+			/* Read ahead with the relay header: poll() cannot see it. */
+			why = "relay refused: waiting party sent data before it was paired";
 			break;
 		}
 		pthread_mutex_unlock(&server->lock);

@@ -173,11 +173,11 @@ is(read_byte($s), 1, 'the daemon still serves clients after all of it');
 
 # --- a waiter over TLS (gnutls-cli) and a joiner over plain TCP, on two ports ------------
 SKIP: {
-    skip 'gnutls-cli is not installed', 5 unless `sh -c 'command -v gnutls-cli'`;
+    skip 'gnutls-cli is not installed', 7 unless `sh -c 'command -v gnutls-cli'`;
     require File::Temp;
     require IPC::Open2;
     my $pki = File::Temp::tempdir(CLEANUP => 1);
-    system('sh', 't/lib/make-certs.sh', $pki) == 0 or skip 'cannot make certificates', 5;
+    system('sh', 't/lib/make-certs.sh', $pki) == 0 or skip 'cannot make certificates', 7;
     my $m = start_daemon(ini => "[Port.plain]\nport = 0\nbindAddress = 127.0.0.1\n"
         . "[Port.tls]\nport = 0\nbindAddress = 127.0.0.1\nsslSection = SSL\n"
         . "[SSL]\ncertFile = $pki/server.pem\nkeyFile = $pki/server.key\n");
@@ -211,5 +211,34 @@ SKIP: {
     kill 'TERM', $cli;
     waitpid($cli, 0);
     ok($m->wait_log(qr/protocol=relay tls=TLS1\.\d/), 'the TLS side is logged as a relay over TLS');
+
+    # Data right behind the relay header, in the same TLS record: the
+    # daemon holds it decrypted or read ahead, where poll() cannot see it.
+    $cli = IPC::Open2::open2($from_tls, $to_tls, 'gnutls-cli', '--x509cafile', "$pki/ca.pem",
+                             '-p', $m->port('Port.tls'), 'localhost');
+    binmode $_ for $from_tls, $to_tls;
+    $sel = IO::Select->new($from_tls);
+    syswrite($to_tls, "\x02" . pack("N", 6) . "\x01early" . "too soon");
+    $seen = '';
+    $until = time + 10;
+    while ($seen !~ /\x02\x00/ && time < $until) {
+        next unless $sel->can_read(0.2);
+        sysread($from_tls, $seen, 4096, length $seen) or last;
+    }
+    like($seen, qr/\x02\x00/, 'a TLS waiter that sends data with its header waits, then is refused');
+    ok($m->wait_log(qr/relay refused: waiting party sent data before it was paired/),
+       'and the log says why');
+    kill 'TERM', $cli;
+    waitpid($cli, 0);
+}
+
+# --- the same over plain TCP ----------------------------------------------------
+{
+    my $s = IO::Socket::IP->new(PeerHost => '127.0.0.1', PeerPort => $d->port, Timeout => 5) or die;
+    binmode $s;
+    syswrite($s, chr(2) . pack('N', 6) . "\x01early" . 'too soon');
+    is(read_byte($s), 2, 'a plain waiter that sends data with its header is told it waits');
+    is(read_byte($s), 0, '... and then refused');
+    ok($d->wait_log(qr/relay refused: waiting party sent data before it was paired/), 'and the log says why');
 }
 done_testing;
