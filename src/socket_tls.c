@@ -11,11 +11,20 @@
  * session; writers are serialised by the caller (np_comm's write lock).
  * A foreign thread that wants a blocked reader gone shuts down the fd
  * only, never the GnuTLS session.
+ *
+ * GnuTLS asks its transport for each record's 5-byte header and then for
+ * the rest: two recv() calls per record.  The pull function here reads
+ * ahead instead, up to READ_AHEAD bytes at once, so a record of that size
+ * (and whatever follows it) costs one system call.  The read-ahead buffer
+ * exists only while it holds bytes GnuTLS has not taken, so an idle
+ * session holds none; a request as large as the buffer, with nothing
+ * buffered, is read straight into GnuTLS's own buffer.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,9 +35,14 @@
 #include "tls.h"
 #include "tls_internal.h"
 
+/* One TLS record at its largest (RFC 8446 5.2: 2^14 + 256 + header). */
+#define READ_AHEAD (16384 + 256 + 5)
+
 struct tls_socket {
 	struct np_socket base;                 /* first: the ops see this */
 	gnutls_session_t session;
+	unsigned char *ahead;                  /* read ahead, not yet taken; reader only */
+	size_t ahead_pos, ahead_len;
 	struct np_tls_context *ctx;            /* server side */
 	gnutls_certificate_credentials_t own;  /* client side */
 	bool established;
@@ -49,10 +63,69 @@ static void tls_fail(struct tls_socket *t, const char *what, int rc)
 		snprintf(s->error_text, sizeof(s->error_text), "%s: %s", what, gnutls_strerror(rc));
 }
 
+/* GnuTLS's transport.  errno is left as the system call set it: GnuTLS
+ * reads it from there, and it is per thread while the session is not. */
+static ssize_t tls_pull(gnutls_transport_ptr_t ptr, void *data, size_t len)
+{
+	struct tls_socket *t = ptr;
+	if (t->ahead_len == 0) {
+		if (len >= READ_AHEAD)
+			return recv(t->base.fd, data, len, 0);
+		if (!t->ahead && !(t->ahead = malloc(READ_AHEAD)))
+			return recv(t->base.fd, data, len, 0); /* no memory: no read-ahead */
+		ssize_t n = recv(t->base.fd, t->ahead, READ_AHEAD, 0);
+		if (n <= 0) {
+			int saved = errno;
+			free(t->ahead);
+			t->ahead = NULL;
+			errno = saved;
+			return n;
+		}
+		t->ahead_pos = 0;
+		t->ahead_len = (size_t)n;
+	}
+	size_t take = len < t->ahead_len ? len : t->ahead_len;
+	memcpy(data, t->ahead + t->ahead_pos, take);
+	t->ahead_pos += take;
+	t->ahead_len -= take;
+	if (t->ahead_len == 0) {
+		free(t->ahead);
+		t->ahead = NULL;
+	}
+	return (ssize_t)take;
+}
+
+static int tls_pull_timeout(gnutls_transport_ptr_t ptr, unsigned ms)
+{
+	struct tls_socket *t = ptr;
+	if (t->ahead_len > 0)
+		return 1;
+	struct pollfd pfd = { .fd = t->base.fd, .events = POLLIN };
+	return poll(&pfd, 1, ms == GNUTLS_INDEFINITE_TIMEOUT || ms > INT_MAX ? -1 : (int)ms);
+}
+
+static ssize_t tls_push(gnutls_transport_ptr_t ptr, const giovec_t *iov, int iovcnt)
+{
+	struct tls_socket *t = ptr;
+	struct msghdr msg = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt };
+	return sendmsg(t->base.fd, &msg, MSG_NOSIGNAL);
+}
+
+/* Waits until GnuTLS can go on.  GnuTLS also says "again" after a record
+ * that completes nothing (a handshake message's first fragment, a
+ * post-handshake message), and the next record may be read ahead already,
+ * where poll() cannot see it: then there is nothing to wait for. */
+static int tls_wait_for(struct tls_socket *t, short events)
+{
+	if (events == POLLIN && t->ahead_len > 0)
+		return 0;
+	return np_socket_wait(&t->base, events);
+}
+
 /* Waits in the direction GnuTLS is blocked on. */
 static int tls_wait(struct tls_socket *t)
 {
-	return np_socket_wait(&t->base, gnutls_record_get_direction(t->session) ? POLLOUT : POLLIN);
+	return tls_wait_for(t, gnutls_record_get_direction(t->session) ? POLLOUT : POLLIN);
 }
 
 /* Without a timeout or deadline the fd blocks, so waiting for data is one
@@ -83,7 +156,7 @@ static ssize_t tls_read(struct np_socket *s, void *buf, size_t len)
 			return -1;
 		}
 		if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED) {
-			if (np_socket_wait(s, POLLIN) < 0)
+			if (tls_wait_for(t, POLLIN) < 0)
 				return -1;
 			continue;
 		}
@@ -176,6 +249,7 @@ static void tls_close(struct np_socket *s)
 	if (t->established)
 		(void)gnutls_bye(t->session, GNUTLS_SHUT_WR); /* close_notify if it fits, no wait */
 	gnutls_deinit(t->session);
+	free(t->ahead);
 	if (t->ctx)
 		np_tls_context_unref(t->ctx);
 	if (t->own)
@@ -192,9 +266,17 @@ static const struct np_tls_info *tls_info(const struct np_socket *s)
 	return t->established ? &t->info : NULL;
 }
 
+/* Decrypted bytes, or a whole record read ahead: what a read gets
+ * without waiting though poll() on the fd would not say so. */
 static size_t tls_buffered(const struct np_socket *s)
 {
-	return gnutls_record_check_pending(((const struct tls_socket *)s)->session);
+	const struct tls_socket *t = (const struct tls_socket *)s;
+	size_t pending = gnutls_record_check_pending(t->session);
+	if (pending > 0 || t->ahead_len < 5)
+		return pending;
+	const unsigned char *h = t->ahead + t->ahead_pos;
+	size_t record = 5 + ((size_t)h[3] << 8 | h[4]);
+	return t->ahead_len >= record ? t->ahead_len : 0;
 }
 
 static const struct np_socket_ops tls_ops = {
@@ -219,7 +301,10 @@ static struct tls_socket *tls_socket_new(int fd, unsigned flags)
 		errno = ENOMEM;
 		return NULL;
 	}
-	gnutls_transport_set_int(t->session, fd);
+	gnutls_transport_set_ptr(t->session, t);
+	gnutls_transport_set_pull_function(t->session, tls_pull);
+	gnutls_transport_set_pull_timeout_function(t->session, tls_pull_timeout);
+	gnutls_transport_set_vec_push_function(t->session, tls_push);
 	t->base.ops = &tls_ops;
 	t->base.fd = fd;
 	t->base.secure = true;

@@ -102,7 +102,10 @@ ok($d->wait_log(qr/sni=other\.test/), 'the SNI name is in the log line');
        'a plain client on a TLS port is told apart at once');
     my $g = np_connect($d);
     syswrite($g, "\x16\x03\x01\x00\x05hello garbage after a handshake record header");
-    ok(NpTest::wait_for(sub { $d->log_text =~ /TLS handshake failed: / }, 5), 'garbage instead of a ClientHello fails the handshake');
+    # The garbage is all read at once: the handshake must fail on it,
+    # not wait for more until handshakeTimeout.
+    ok(NpTest::wait_for(sub { $d->log_text =~ /reason="TLS handshake failed: An unexpected TLS packet/ }, 5),
+       'garbage instead of a ClientHello fails the handshake at once');
     my $plain = start_daemon(ini => "[Port]\nport = 0\nbindAddress = 127.0.0.1\n");
     my $o = `timeout 10 gnutls-cli --insecure -p @{[ $plain->port ]} 127.0.0.1 </dev/null 2>&1`;
     ok($? != 0, 'a TLS client on a plain port fails');
