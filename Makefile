@@ -51,7 +51,7 @@ MODULES      := $(MODULE_SRCS:modules/%.c=$(B)/modules/%.so)
 # The Debian packages the build, the tests and `make run` need.
 DEB_PACKAGES := build-essential pkg-config libgnutls28-dev zlib1g-dev libconfig-dev \
                 libinih-dev gnutls-bin openssl perl mandoc man-db procps sslscan \
-                valgrind default-jdk-headless
+                valgrind default-jdk-headless libio-socket-ssl-perl
 
 .PHONY: all test run bench install uninstall clean deps lint-man
 

@@ -26,6 +26,8 @@
 #include <gnutls/x509.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,13 +38,22 @@
 #include "tls_internal.h"
 
 /* One TLS record at its largest (RFC 8446 5.2: 2^14 + 256 + header). */
-#define READ_AHEAD (16384 + 256 + 5)
+#define RECORD_PAYLOAD 16384
+#define READ_AHEAD (RECORD_PAYLOAD + 256 + 5)
+/* What a write of several records hands the kernel at once. */
+#define WRITE_BATCH (64 * 1024)
+/* Above this a write is not corked (copied whole into GnuTLS) first. */
+#define CORK_LIMIT (64 * 1024)
 
 struct tls_socket {
 	struct np_socket base;                 /* first: the ops see this */
 	gnutls_session_t session;
 	unsigned char *ahead;                  /* read ahead, not yet taken; reader only */
 	size_t ahead_pos, ahead_len;
+	unsigned char *batch;                  /* records made, not yet sent; writer only */
+	size_t batch_len, batch_sent;
+	pthread_t batch_owner;
+	atomic_bool batching;                  /* set and cleared by the writer */
 	struct np_tls_context *ctx;            /* server side */
 	gnutls_certificate_credentials_t own;  /* client side */
 	bool established;
@@ -104,9 +115,44 @@ static int tls_pull_timeout(gnutls_transport_ptr_t ptr, unsigned ms)
 	return poll(&pfd, 1, ms == GNUTLS_INDEFINITE_TIMEOUT || ms > INT_MAX ? -1 : (int)ms);
 }
 
+/* Sends what is batched: 0, or -1 with errno (EAGAIN when the fd is
+ * non-blocking and full; what went stays gone). */
+static int batch_flush(struct tls_socket *t)
+{
+	while (t->batch_sent < t->batch_len) {
+		ssize_t n = send(t->base.fd, t->batch + t->batch_sent, t->batch_len - t->batch_sent, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		t->batch_sent += (size_t)n;
+	}
+	t->batch_len = t->batch_sent = 0;
+	return 0;
+}
+
+/* While the writer batches, a record is copied behind the ones before it
+ * and all go out together when WRITE_BATCH is full or the write ends; a
+ * push from another thread (GnuTLS answering a post-handshake message
+ * from the reader) goes out directly. */
 static ssize_t tls_push(gnutls_transport_ptr_t ptr, const giovec_t *iov, int iovcnt)
 {
 	struct tls_socket *t = ptr;
+	if (atomic_load_explicit(&t->batching, memory_order_acquire) &&
+	    pthread_equal(t->batch_owner, pthread_self())) {
+		size_t total = 0;
+		for (int i = 0; i < iovcnt; i++)
+			total += iov[i].iov_len;
+		if (t->batch_len + total > WRITE_BATCH && batch_flush(t) < 0)
+			return -1;
+		if (total <= WRITE_BATCH) {
+			for (int i = 0; i < iovcnt; i++) {
+				memcpy(t->batch + t->batch_len, iov[i].iov_base, iov[i].iov_len);
+				t->batch_len += iov[i].iov_len;
+			}
+			return (ssize_t)total;
+		}
+	}
 	struct msghdr msg = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt };
 	return sendmsg(t->base.fd, &msg, MSG_NOSIGNAL);
 }
@@ -192,24 +238,50 @@ static int tls_send_all(struct tls_socket *t, const char *p, size_t len)
 	return 0;
 }
 
-/* Small writes are corked into one record with their header; a large
- * payload goes out record by record from where it is, since corking would
- * first copy all of it into GnuTLS. */
-#define CORK_LIMIT (64 * 1024)
-
-static int tls_writev_all(struct np_socket *s, const struct iovec *iov, int iovcnt)
+/* A write of more than one record batches them (see tls_push). */
+static bool batch_begin(struct tls_socket *t)
 {
-	struct tls_socket *t = (struct tls_socket *)s;
-	size_t total = 0;
-	for (int i = 0; i < iovcnt; i++)
-		total += iov[i].iov_len;
-	if (total > CORK_LIMIT) {
-		for (int i = 0; i < iovcnt; i++)
-			if (tls_send_all(t, iov[i].iov_base, iov[i].iov_len) < 0)
-				return -1;
-		s->bytes_out += total;
-		return 0;
+	if (!t->batch && !(t->batch = malloc(WRITE_BATCH)))
+		return false; /* no memory: record by record */
+	t->batch_owner = pthread_self();
+	atomic_store_explicit(&t->batching, true, memory_order_release);
+	return true;
+}
+
+/* Sends the rest of the batch if the write went well, frees it anyway. */
+static int batch_end(struct tls_socket *t, int rc)
+{
+	struct np_socket *s = &t->base;
+	atomic_store_explicit(&t->batching, false, memory_order_release);
+	while (rc == 0 && batch_flush(t) < 0) {
+		if (errno != EAGAIN && errno != EWOULDBLOCK) {
+			s->error = errno == ECONNRESET || errno == EPIPE ? NP_SOCK_RESET : NP_SOCK_SYSTEM;
+			s->sys_errno = errno;
+			rc = -1;
+		} else if (np_socket_wait(s, POLLOUT) < 0) {
+			rc = -1;
+		}
 	}
+	free(t->batch);
+	t->batch = NULL;
+	t->batch_len = t->batch_sent = 0;
+	return rc;
+}
+
+/* Large payloads go out record by record from where they are, since
+ * corking would first copy all of it into GnuTLS. */
+static int send_records(struct tls_socket *t, const struct iovec *iov, int iovcnt)
+{
+	for (int i = 0; i < iovcnt; i++)
+		if (tls_send_all(t, iov[i].iov_base, iov[i].iov_len) < 0)
+			return -1;
+	return 0;
+}
+
+/* Small writes are corked into one record with their header. */
+static int send_corked(struct tls_socket *t, const struct iovec *iov, int iovcnt)
+{
+	struct np_socket *s = &t->base;
 	gnutls_record_cork(t->session);
 	for (int i = 0; i < iovcnt; i++) {
 		/* Corked: this only copies into GnuTLS's buffer. */
@@ -230,9 +302,22 @@ static int tls_writev_all(struct np_socket *s, const struct iovec *iov, int iovc
 		if (np_socket_wait(s, POLLOUT) < 0)
 			return -1;
 	}
-	for (int i = 0; i < iovcnt; i++)
-		s->bytes_out += iov[i].iov_len;
 	return 0;
+}
+
+static int tls_writev_all(struct np_socket *s, const struct iovec *iov, int iovcnt)
+{
+	struct tls_socket *t = (struct tls_socket *)s;
+	size_t total = 0;
+	for (int i = 0; i < iovcnt; i++)
+		total += iov[i].iov_len;
+	bool batched = total > RECORD_PAYLOAD && batch_begin(t);
+	int rc = total > CORK_LIMIT ? send_records(t, iov, iovcnt) : send_corked(t, iov, iovcnt);
+	if (batched)
+		rc = batch_end(t, rc);
+	if (rc == 0)
+		s->bytes_out += total;
+	return rc;
 }
 
 static void tls_shutdown(struct np_socket *s, int how)
@@ -250,6 +335,7 @@ static void tls_close(struct np_socket *s)
 		(void)gnutls_bye(t->session, GNUTLS_SHUT_WR); /* close_notify if it fits, no wait */
 	gnutls_deinit(t->session);
 	free(t->ahead);
+	free(t->batch);
 	if (t->ctx)
 		np_tls_context_unref(t->ctx);
 	if (t->own)

@@ -14,7 +14,7 @@ use POSIX qw(WNOHANG _exit);
 use Compress::Zlib qw(compress uncompress);
 use Time::HiRes qw(time sleep);
 
-our @EXPORT = qw(start_daemon npcat np_connect send_frame read_frame read_exact wait_for
+our @EXPORT = qw(start_daemon npcat np_connect send_frame write_all read_frame read_exact wait_for
                  wait_eof run_bounded);
 
 # A write to a socket the daemon has closed must fail, not kill the test
@@ -255,7 +255,13 @@ sub wait_eof {
 sub send_frame {
     my ($s, $payload, %opt) = @_;
     my $wire = $opt{compress} ? compress($payload) : $payload;
-    my $data = pack('N', length($wire) | ($opt{compress} ? 0x80000000 : 0)) . $wire;
+    return write_all($s, pack('N', length($wire) | ($opt{compress} ? 0x80000000 : 0)) . $wire);
+}
+
+# Writes all of $data (any handle syswrite works on, TLS ones too);
+# 1, or 0 when a write failed.
+sub write_all {
+    my ($s, $data) = @_;
     my $off = 0;
     while ($off < length $data) {
         my $n = syswrite($s, $data, length($data) - $off, $off);
