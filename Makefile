@@ -72,9 +72,10 @@ $(B)/libnp.a: $(LIB_OBJS)
 $(B)/npsocketd: $(B)/npsocketd.o $(LIB_OBJS)
 	$(CC) $(LDFLAGS) -rdynamic -o $@ $^ $(LDLIBS) -ldl
 
-# The load generator (bench/): its own client, GnuTLS directly.
-$(B)/npbench: bench/npbench.c | $(B)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS)
+# The load generator (bench/): its own client, GnuTLS directly, over the
+# daemon's TLS transport (read-ahead, batched writes).
+$(B)/npbench: bench/npbench.c $(B)/libnp.a | $(B)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(B)/libnp.a $(LDLIBS)
 
 # Session-handler modules: position independent, resolved against the
 # daemon at dlopen() time.

@@ -11,23 +11,14 @@
  * session; writers are serialised by the caller (np_comm's write lock).
  * A foreign thread that wants a blocked reader gone shuts down the fd
  * only, never the GnuTLS session.
- *
- * GnuTLS asks its transport for each record's 5-byte header and then for
- * the rest: two recv() calls per record.  The pull function here reads
- * ahead instead, up to READ_AHEAD bytes at once, so a record of that size
- * (and whatever follows it) costs one system call.  The read-ahead buffer
- * exists only while it holds bytes GnuTLS has not taken, so an idle
- * session holds none; a request as large as the buffer, with nothing
- * buffered, is read straight into GnuTLS's own buffer.
+ * The transport under GnuTLS reads ahead and gathers large writes: see
+ * tls_transport.c.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
-#include <limits.h>
 #include <poll.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,24 +27,15 @@
 
 #include "tls.h"
 #include "tls_internal.h"
+#include "tls_transport.h"
 
-/* One TLS record at its largest (RFC 8446 5.2: 2^14 + 256 + header). */
-#define RECORD_PAYLOAD 16384
-#define READ_AHEAD (RECORD_PAYLOAD + 256 + 5)
-/* What a write of several records hands the kernel at once. */
-#define WRITE_BATCH (64 * 1024)
 /* Above this a write is not corked (copied whole into GnuTLS) first. */
 #define CORK_LIMIT (64 * 1024)
 
 struct tls_socket {
 	struct np_socket base;                 /* first: the ops see this */
 	gnutls_session_t session;
-	unsigned char *ahead;                  /* read ahead, not yet taken; reader only */
-	size_t ahead_pos, ahead_len;
-	unsigned char *batch;                  /* records made, not yet sent; writer only */
-	size_t batch_len, batch_sent;
-	pthread_t batch_owner;
-	atomic_bool batching;                  /* set and cleared by the writer */
+	struct np_tls_transport transport;
 	struct np_tls_context *ctx;            /* server side */
 	gnutls_certificate_credentials_t own;  /* client side */
 	bool established;
@@ -74,96 +56,13 @@ static void tls_fail(struct tls_socket *t, const char *what, int rc)
 		snprintf(s->error_text, sizeof(s->error_text), "%s: %s", what, gnutls_strerror(rc));
 }
 
-/* GnuTLS's transport.  errno is left as the system call set it: GnuTLS
- * reads it from there, and it is per thread while the session is not. */
-static ssize_t tls_pull(gnutls_transport_ptr_t ptr, void *data, size_t len)
-{
-	struct tls_socket *t = ptr;
-	if (t->ahead_len == 0) {
-		if (len >= READ_AHEAD)
-			return recv(t->base.fd, data, len, 0);
-		if (!t->ahead && !(t->ahead = malloc(READ_AHEAD)))
-			return recv(t->base.fd, data, len, 0); /* no memory: no read-ahead */
-		ssize_t n = recv(t->base.fd, t->ahead, READ_AHEAD, 0);
-		if (n <= 0) {
-			int saved = errno;
-			free(t->ahead);
-			t->ahead = NULL;
-			errno = saved;
-			return n;
-		}
-		t->ahead_pos = 0;
-		t->ahead_len = (size_t)n;
-	}
-	size_t take = len < t->ahead_len ? len : t->ahead_len;
-	memcpy(data, t->ahead + t->ahead_pos, take);
-	t->ahead_pos += take;
-	t->ahead_len -= take;
-	if (t->ahead_len == 0) {
-		free(t->ahead);
-		t->ahead = NULL;
-	}
-	return (ssize_t)take;
-}
-
-static int tls_pull_timeout(gnutls_transport_ptr_t ptr, unsigned ms)
-{
-	struct tls_socket *t = ptr;
-	if (t->ahead_len > 0)
-		return 1;
-	struct pollfd pfd = { .fd = t->base.fd, .events = POLLIN };
-	return poll(&pfd, 1, ms == GNUTLS_INDEFINITE_TIMEOUT || ms > INT_MAX ? -1 : (int)ms);
-}
-
-/* Sends what is batched: 0, or -1 with errno (EAGAIN when the fd is
- * non-blocking and full; what went stays gone). */
-static int batch_flush(struct tls_socket *t)
-{
-	while (t->batch_sent < t->batch_len) {
-		ssize_t n = send(t->base.fd, t->batch + t->batch_sent, t->batch_len - t->batch_sent, MSG_NOSIGNAL);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		t->batch_sent += (size_t)n;
-	}
-	t->batch_len = t->batch_sent = 0;
-	return 0;
-}
-
-/* While the writer batches, a record is copied behind the ones before it
- * and all go out together when WRITE_BATCH is full or the write ends; a
- * push from another thread (GnuTLS answering a post-handshake message
- * from the reader) goes out directly. */
-static ssize_t tls_push(gnutls_transport_ptr_t ptr, const giovec_t *iov, int iovcnt)
-{
-	struct tls_socket *t = ptr;
-	if (atomic_load_explicit(&t->batching, memory_order_acquire) &&
-	    pthread_equal(t->batch_owner, pthread_self())) {
-		size_t total = 0;
-		for (int i = 0; i < iovcnt; i++)
-			total += iov[i].iov_len;
-		if (t->batch_len + total > WRITE_BATCH && batch_flush(t) < 0)
-			return -1;
-		if (total <= WRITE_BATCH) {
-			for (int i = 0; i < iovcnt; i++) {
-				memcpy(t->batch + t->batch_len, iov[i].iov_base, iov[i].iov_len);
-				t->batch_len += iov[i].iov_len;
-			}
-			return (ssize_t)total;
-		}
-	}
-	struct msghdr msg = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt };
-	return sendmsg(t->base.fd, &msg, MSG_NOSIGNAL);
-}
-
 /* Waits until GnuTLS can go on.  GnuTLS also says "again" after a record
  * that completes nothing (a handshake message's first fragment, a
  * post-handshake message), and the next record may be read ahead already,
  * where poll() cannot see it: then there is nothing to wait for. */
 static int tls_wait_for(struct tls_socket *t, short events)
 {
-	if (events == POLLIN && t->ahead_len > 0)
+	if (events == POLLIN && np_tls_transport_holds(&t->transport))
 		return 0;
 	return np_socket_wait(&t->base, events);
 }
@@ -238,22 +137,11 @@ static int tls_send_all(struct tls_socket *t, const char *p, size_t len)
 	return 0;
 }
 
-/* A write of more than one record batches them (see tls_push). */
-static bool batch_begin(struct tls_socket *t)
-{
-	if (!t->batch && !(t->batch = malloc(WRITE_BATCH)))
-		return false; /* no memory: record by record */
-	t->batch_owner = pthread_self();
-	atomic_store_explicit(&t->batching, true, memory_order_release);
-	return true;
-}
-
-/* Sends the rest of the batch if the write went well, frees it anyway. */
+/* Sends the rest of a batched write if it went well; drops it anyway. */
 static int batch_end(struct tls_socket *t, int rc)
 {
 	struct np_socket *s = &t->base;
-	atomic_store_explicit(&t->batching, false, memory_order_release);
-	while (rc == 0 && batch_flush(t) < 0) {
+	while (rc == 0 && np_tls_transport_batch_flush(&t->transport) < 0) {
 		if (errno != EAGAIN && errno != EWOULDBLOCK) {
 			s->error = errno == ECONNRESET || errno == EPIPE ? NP_SOCK_RESET : NP_SOCK_SYSTEM;
 			s->sys_errno = errno;
@@ -262,9 +150,7 @@ static int batch_end(struct tls_socket *t, int rc)
 			rc = -1;
 		}
 	}
-	free(t->batch);
-	t->batch = NULL;
-	t->batch_len = t->batch_sent = 0;
+	np_tls_transport_batch_end(&t->transport);
 	return rc;
 }
 
@@ -311,7 +197,8 @@ static int tls_writev_all(struct np_socket *s, const struct iovec *iov, int iovc
 	size_t total = 0;
 	for (int i = 0; i < iovcnt; i++)
 		total += iov[i].iov_len;
-	bool batched = total > RECORD_PAYLOAD && batch_begin(t);
+	/* More than one record: they go to the kernel together. */
+	bool batched = total > NP_TLS_RECORD_PAYLOAD && np_tls_transport_batch_begin(&t->transport);
 	int rc = total > CORK_LIMIT ? send_records(t, iov, iovcnt) : send_corked(t, iov, iovcnt);
 	if (batched)
 		rc = batch_end(t, rc);
@@ -334,8 +221,7 @@ static void tls_close(struct np_socket *s)
 	if (t->established)
 		(void)gnutls_bye(t->session, GNUTLS_SHUT_WR); /* close_notify if it fits, no wait */
 	gnutls_deinit(t->session);
-	free(t->ahead);
-	free(t->batch);
+	np_tls_transport_release(&t->transport);
 	if (t->ctx)
 		np_tls_context_unref(t->ctx);
 	if (t->own)
@@ -358,11 +244,9 @@ static size_t tls_buffered(const struct np_socket *s)
 {
 	const struct tls_socket *t = (const struct tls_socket *)s;
 	size_t pending = gnutls_record_check_pending(t->session);
-	if (pending > 0 || t->ahead_len < 5)
-		return pending;
-	const unsigned char *h = t->ahead + t->ahead_pos;
-	size_t record = 5 + ((size_t)h[3] << 8 | h[4]);
-	return t->ahead_len >= record ? t->ahead_len : 0;
+	if (pending == 0 && np_tls_transport_has_record(&t->transport))
+		pending = 1;
+	return pending;
 }
 
 static const struct np_socket_ops tls_ops = {
@@ -387,10 +271,7 @@ static struct tls_socket *tls_socket_new(int fd, unsigned flags)
 		errno = ENOMEM;
 		return NULL;
 	}
-	gnutls_transport_set_ptr(t->session, t);
-	gnutls_transport_set_pull_function(t->session, tls_pull);
-	gnutls_transport_set_pull_timeout_function(t->session, tls_pull_timeout);
-	gnutls_transport_set_vec_push_function(t->session, tls_push);
+	np_tls_transport_attach(&t->transport, t->session, fd);
 	t->base.ops = &tls_ops;
 	t->base.fd = fd;
 	t->base.secure = true;

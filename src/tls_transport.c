@@ -1,0 +1,159 @@
+/*
+ * tls_transport.c - GnuTLS's transport over a TCP fd.
+ *
+ * Reading: GnuTLS asks for each record's 5-byte header and then for the
+ * rest, two recv() calls per record.  The pull function reads ahead
+ * instead, a record's worth at a time (four while data streams in), so a
+ * small record and whatever follows it cost one system call.  The
+ * read-ahead buffer exists only while it holds bytes GnuTLS has not
+ * taken, so a session waiting for data holds none; a request as large as
+ * the buffer, with nothing buffered, goes straight into GnuTLS's buffer.
+ *
+ * Writing: GnuTLS pushes every record it makes on its own.  While the
+ * writer batches, records are gathered behind each other and go out
+ * together when WRITE_BATCH is full or the writer flushes; a push from
+ * another thread (GnuTLS answering a post-handshake message on the
+ * reader's side) goes out directly.
+ *
+ * errno is left as the system call set it: GnuTLS reads it from there,
+ * and it is per thread while the session is not.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "tls_transport.h"
+
+/* One record at its largest (RFC 8446 5.2: payload + 256 + header), and
+ * what a read takes once a record filled the buffer. */
+#define READ_AHEAD (NP_TLS_RECORD_PAYLOAD + 256 + 5)
+#define READ_AHEAD_STREAM (4 * READ_AHEAD)
+#define WRITE_BATCH (64 * 1024)
+
+static void drop_ahead(struct np_tls_transport *tr)
+{
+	free(tr->ahead);
+	tr->ahead = NULL;
+	tr->ahead_pos = tr->ahead_len = 0;
+}
+
+static ssize_t transport_pull(gnutls_transport_ptr_t ptr, void *data, size_t len)
+{
+	struct np_tls_transport *tr = ptr;
+	if (tr->ahead_len == 0) {
+		if (!tr->ahead_size)
+			tr->ahead_size = READ_AHEAD;
+		if (len >= tr->ahead_size)
+			return recv(tr->fd, data, len, 0);
+		if (!tr->ahead && !(tr->ahead = malloc(tr->ahead_size)))
+			return recv(tr->fd, data, len, 0); /* no memory: no read-ahead */
+		ssize_t n = recv(tr->fd, tr->ahead, tr->ahead_size, 0);
+		if (n <= 0) {
+			int saved = errno;
+			drop_ahead(tr);
+			errno = saved;
+			return n;
+		}
+		/* A full buffer means more is coming: take more next time;
+		 * less than a record means it is not streaming. */
+		tr->ahead_size = (size_t)n == tr->ahead_size ? READ_AHEAD_STREAM
+			       : (size_t)n < READ_AHEAD ? READ_AHEAD : tr->ahead_size;
+		tr->ahead_pos = 0;
+		tr->ahead_len = (size_t)n;
+	}
+	size_t take = len < tr->ahead_len ? len : tr->ahead_len;
+	memcpy(data, tr->ahead + tr->ahead_pos, take);
+	tr->ahead_pos += take;
+	tr->ahead_len -= take;
+	if (tr->ahead_len == 0)
+		drop_ahead(tr);
+	return (ssize_t)take;
+}
+
+static int transport_pull_timeout(gnutls_transport_ptr_t ptr, unsigned ms)
+{
+	struct np_tls_transport *tr = ptr;
+	if (tr->ahead_len > 0)
+		return 1;
+	struct pollfd pfd = { .fd = tr->fd, .events = POLLIN };
+	return poll(&pfd, 1, ms == GNUTLS_INDEFINITE_TIMEOUT || ms > INT_MAX ? -1 : (int)ms);
+}
+
+static ssize_t transport_push(gnutls_transport_ptr_t ptr, const giovec_t *iov, int iovcnt)
+{
+	struct np_tls_transport *tr = ptr;
+	if (atomic_load_explicit(&tr->batching, memory_order_acquire) &&
+	    pthread_equal(tr->batch_owner, pthread_self())) {
+		size_t total = 0;
+		for (int i = 0; i < iovcnt; i++)
+			total += iov[i].iov_len;
+		if (tr->batch_len + total > WRITE_BATCH && np_tls_transport_batch_flush(tr) < 0)
+			return -1;
+		if (total <= WRITE_BATCH) {
+			for (int i = 0; i < iovcnt; i++) {
+				memcpy(tr->batch + tr->batch_len, iov[i].iov_base, iov[i].iov_len);
+				tr->batch_len += iov[i].iov_len;
+			}
+			return (ssize_t)total;
+		}
+	}
+	struct msghdr msg = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt };
+	return sendmsg(tr->fd, &msg, MSG_NOSIGNAL);
+}
+
+void np_tls_transport_attach(struct np_tls_transport *tr, gnutls_session_t session, int fd)
+{
+	tr->fd = fd;
+	gnutls_transport_set_ptr(session, tr);
+	gnutls_transport_set_pull_function(session, transport_pull);
+	gnutls_transport_set_pull_timeout_function(session, transport_pull_timeout);
+	gnutls_transport_set_vec_push_function(session, transport_push);
+}
+
+void np_tls_transport_release(struct np_tls_transport *tr)
+{
+	drop_ahead(tr);
+	np_tls_transport_batch_end(tr);
+}
+
+bool np_tls_transport_has_record(const struct np_tls_transport *tr)
+{
+	if (tr->ahead_len < 5)
+		return false;
+	const unsigned char *h = tr->ahead + tr->ahead_pos;
+	return tr->ahead_len >= 5 + ((size_t)h[3] << 8 | h[4]);
+}
+
+bool np_tls_transport_batch_begin(struct np_tls_transport *tr)
+{
+	if (!tr->batch && !(tr->batch = malloc(WRITE_BATCH)))
+		return false;
+	tr->batch_owner = pthread_self();
+	atomic_store_explicit(&tr->batching, true, memory_order_release);
+	return true;
+}
+
+int np_tls_transport_batch_flush(struct np_tls_transport *tr)
+{
+	while (tr->batch_sent < tr->batch_len) {
+		ssize_t n = send(tr->fd, tr->batch + tr->batch_sent, tr->batch_len - tr->batch_sent, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		tr->batch_sent += (size_t)n;
+	}
+	tr->batch_len = tr->batch_sent = 0;
+	return 0;
+}
+
+void np_tls_transport_batch_end(struct np_tls_transport *tr)
+{
+	atomic_store_explicit(&tr->batching, false, memory_order_release);
+	free(tr->batch);
+	tr->batch = NULL;
+	tr->batch_len = tr->batch_sent = 0;
+}
