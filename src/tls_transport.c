@@ -3,11 +3,12 @@
  *
  * Reading: GnuTLS asks for each record's 5-byte header and then for the
  * rest, two recv() calls per record.  The pull function reads ahead
- * instead, a record's worth at a time (four while data streams in), so a
- * small record and whatever follows it cost one system call.  The
- * read-ahead buffer exists only while it holds bytes GnuTLS has not
- * taken, so a session waiting for data holds none; a request as large as
- * the buffer, with nothing buffered, goes straight into GnuTLS's buffer.
+ * instead, so a small record and whatever follows it cost one system
+ * call: 2 KiB into the stack while nothing is known to be coming (a
+ * session waiting for data holds no buffer), a record's worth at a time
+ * once that filled up, four while data streams in.  Bytes GnuTLS has not
+ * taken yet stay on the heap until it takes them; a request as large as
+ * the buffer, with nothing held, goes straight into GnuTLS's buffer.
  *
  * Writing: GnuTLS pushes every record it makes on its own.  While the
  * writer batches, records are gathered behind each other and go out
@@ -28,9 +29,11 @@
 #include "tls_transport.h"
 
 /* One record at its largest (RFC 8446 5.2: payload + 256 + header), and
- * what a read takes once a record filled the buffer. */
+ * what a read takes once a record filled the buffer.  A read with
+ * nothing known to be coming uses FIRST_READ bytes of stack. */
 #define READ_AHEAD (NP_TLS_RECORD_PAYLOAD + 256 + 5)
 #define READ_AHEAD_STREAM (4 * READ_AHEAD)
+#define FIRST_READ 2048
 #define WRITE_BATCH (64 * 1024)
 
 static void drop_ahead(struct np_tls_transport *tr)
@@ -40,16 +43,44 @@ static void drop_ahead(struct np_tls_transport *tr)
 	tr->ahead_pos = tr->ahead_len = 0;
 }
 
+/* Nothing is known to be coming: wait with a small buffer on the stack,
+ * so that a session waiting for data holds no heap buffer, and keep on
+ * the heap only what GnuTLS did not take. */
+static ssize_t pull_first(struct np_tls_transport *tr, void *data, size_t len)
+{
+	unsigned char first[FIRST_READ];
+	if (len >= sizeof(first))
+		return recv(tr->fd, data, len, 0);
+	ssize_t n = recv(tr->fd, first, sizeof(first), 0);
+	if (n <= 0)
+		return n;
+	size_t take = (size_t)n < len ? (size_t)n : len;
+	size_t rest = (size_t)n - take;
+	if (rest > 0) {
+		if (!(tr->ahead = malloc(rest))) {
+			errno = ENOMEM; /* the bytes are read: the session cannot go on */
+			return -1;
+		}
+		memcpy(tr->ahead, first + take, rest);
+		tr->ahead_pos = 0;
+		tr->ahead_len = rest;
+	}
+	memcpy(data, first, take);
+	if ((size_t)n == sizeof(first))
+		tr->ahead_size = READ_AHEAD; /* more is likely on its way */
+	return (ssize_t)take;
+}
+
 static ssize_t transport_pull(gnutls_transport_ptr_t ptr, void *data, size_t len)
 {
 	struct np_tls_transport *tr = ptr;
 	if (tr->ahead_len == 0) {
 		if (!tr->ahead_size)
-			tr->ahead_size = READ_AHEAD;
-		if (len >= tr->ahead_size)
+			return pull_first(tr, data, len);
+		/* Data is streaming in: a record, or four, at once; a large
+		 * request (or no memory) goes straight into GnuTLS's buffer. */
+		if (len >= tr->ahead_size || !(tr->ahead = malloc(tr->ahead_size)))
 			return recv(tr->fd, data, len, 0);
-		if (!tr->ahead && !(tr->ahead = malloc(tr->ahead_size)))
-			return recv(tr->fd, data, len, 0); /* no memory: no read-ahead */
 		ssize_t n = recv(tr->fd, tr->ahead, tr->ahead_size, 0);
 		if (n <= 0) {
 			int saved = errno;
@@ -57,10 +88,12 @@ static ssize_t transport_pull(gnutls_transport_ptr_t ptr, void *data, size_t len
 			errno = saved;
 			return n;
 		}
-		/* A full buffer means more is coming: take more next time;
-		 * less than a record means it is not streaming. */
-		tr->ahead_size = (size_t)n == tr->ahead_size ? READ_AHEAD_STREAM
-			       : (size_t)n < READ_AHEAD ? READ_AHEAD : tr->ahead_size;
+		/* A full buffer: take more next time; less than a record: the
+		 * stream has paused, wait on the stack again. */
+		if ((size_t)n == tr->ahead_size)
+			tr->ahead_size = READ_AHEAD_STREAM;
+		else if ((size_t)n < READ_AHEAD)
+			tr->ahead_size = 0;
 		tr->ahead_pos = 0;
 		tr->ahead_len = (size_t)n;
 	}
