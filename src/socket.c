@@ -47,6 +47,18 @@ int np_socket_wait(struct np_socket *s, short events)
 	}
 }
 
+void np_socket_set_errno(struct np_socket *s, int err)
+{
+	if (err == ECONNRESET || err == EPIPE) {
+		s->error = NP_SOCK_RESET;
+	} else if (err == EAGAIN || err == EWOULDBLOCK || err == ETIMEDOUT) {
+		s->error = NP_SOCK_TIMEOUT;
+	} else {
+		s->error = NP_SOCK_SYSTEM;
+		s->sys_errno = err;
+	}
+}
+
 int np_socket_wait_either(struct np_socket *a, struct np_socket *b, int timeout_ms)
 {
 	int ready = (a && np_socket_buffered(a) ? 1 : 0) | (b && np_socket_buffered(b) ? 2 : 0);

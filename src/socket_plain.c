@@ -10,18 +10,6 @@
 
 #include "npsocket/socket.h"
 
-static void record_errno(struct np_socket *s, int err)
-{
-	if (err == ECONNRESET || err == EPIPE) {
-		s->error = NP_SOCK_RESET;
-	} else if (err == EAGAIN || err == EWOULDBLOCK || err == ETIMEDOUT) {
-		s->error = NP_SOCK_TIMEOUT;
-	} else {
-		s->error = NP_SOCK_SYSTEM;
-		s->sys_errno = err;
-	}
-}
-
 static ssize_t plain_read(struct np_socket *s, void *buf, size_t len)
 {
 	for (;;) {
@@ -38,7 +26,7 @@ static ssize_t plain_read(struct np_socket *s, void *buf, size_t len)
 		}
 		if (errno == EINTR)
 			continue;
-		record_errno(s, errno);
+		np_socket_set_errno(s, errno);
 		return -1;
 	}
 }
@@ -62,7 +50,7 @@ static int plain_writev_all(struct np_socket *s, const struct iovec *iov_in, int
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			record_errno(s, errno);
+			np_socket_set_errno(s, errno);
 			return -1;
 		}
 		s->bytes_out += (uint64_t)n;

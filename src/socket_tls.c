@@ -143,8 +143,7 @@ static int batch_end(struct tls_socket *t, int rc)
 	struct np_socket *s = &t->base;
 	while (rc == 0 && np_tls_transport_batch_flush(&t->transport) < 0) {
 		if (errno != EAGAIN && errno != EWOULDBLOCK) {
-			s->error = errno == ECONNRESET || errno == EPIPE ? NP_SOCK_RESET : NP_SOCK_SYSTEM;
-			s->sys_errno = errno;
+			np_socket_set_errno(s, errno);
 			rc = -1;
 		} else if (np_socket_wait(s, POLLOUT) < 0) {
 			rc = -1;

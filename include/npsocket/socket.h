@@ -118,6 +118,10 @@ const char *np_socket_strerror(const struct np_socket *s);
  * For socket implementations. */
 int np_socket_wait(struct np_socket *s, short events);
 
+/* Records a failed system call's errno as the socket's error: reset,
+ * timed out, or the errno itself.  For socket implementations. */
+void np_socket_set_errno(struct np_socket *s, int err);
+
 /* CLOCK_MONOTONIC in milliseconds. */
 int64_t np_now_ms(void);
 
