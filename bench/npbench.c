@@ -170,12 +170,13 @@ static int conn_io(struct conn *c, void *buf, size_t len, bool writing)
  * time, as the daemon sends them. */
 static int conn_write(struct conn *c, const void *buf, size_t len)
 {
-	if (!c->tls || len <= NP_TLS_RECORD_PAYLOAD || !np_tls_transport_batch_begin(c->transport))
-		return conn_io(c, (void *)buf, len, true);
+	bool batched = c->tls && len > NP_TLS_RECORD_PAYLOAD && np_tls_transport_batch_begin(c->transport);
 	int rc = conn_io(c, (void *)buf, len, true);
-	if (rc == 0)
-		rc = np_tls_transport_batch_flush(c->transport);
-	np_tls_transport_batch_end(c->transport);
+	if (batched) {
+		if (rc == 0)
+			rc = np_tls_transport_batch_flush(c->transport);
+		np_tls_transport_batch_end(c->transport);
+	}
 	return rc;
 }
 
