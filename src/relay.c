@@ -62,6 +62,8 @@ static struct np_relay_waiter **find_waiter(struct np_server *server, const char
 	return w;
 }
 
+static const char EARLY_DATA[] = "relay refused: waiting party sent data before it was paired";
+
 /* What a readable socket means for a waiter nobody has joined yet. */
 static const char *waiter_early_input(struct np_session *session)
 {
@@ -71,7 +73,7 @@ static const char *waiter_early_input(struct np_session *session)
 		return "waiting party left before a joiner came";
 	if (n < 0)
 		return NULL; /* spurious wake-up */
-	return "relay refused: waiting party sent data before it was paired";
+	return EARLY_DATA;
 }
 
 static void run_waiter(struct np_session *session, const char *key)
@@ -103,7 +105,7 @@ static void run_waiter(struct np_session *session, const char *key)
 		}
 		if (np_socket_buffered(session->socket) > 0) {
 			/* Read ahead with the relay header: poll() cannot see it. */
-			why = "relay refused: waiting party sent data before it was paired";
+			why = EARLY_DATA;
 			break;
 		}
 		pthread_mutex_unlock(&server->lock);
