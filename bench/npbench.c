@@ -6,10 +6,12 @@
  *   npbench [options] MODE HOST PORT
  *   modes: handshake | echo | bulk | idle
  *
- * Each client thread owns its connections and blocks on them, like the
- * server it measures; latencies go into a per-thread log-linear histogram
- * so millions of samples cost a few kilobytes.  Errors are counted and
- * printed, never dropped.
+ * Each client thread owns its connections.  In echo every session keeps
+ * one transaction in flight, as that many interactive clients would, and
+ * the thread waits for the answers in epoll_wait(); the other modes block
+ * on one connection at a time.  Latencies go into a per-thread log-linear
+ * histogram so millions of samples cost a few kilobytes.  Errors are
+ * counted and printed, never dropped.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -26,6 +28,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -143,7 +148,27 @@ static void note_error(struct stats *st, const char *fmt, const char *detail)
 		snprintf(st->first_error, sizeof(st->first_error), fmt, detail);
 }
 
-/* Moves exactly len bytes one way; -1 on EOF or an error. */
+/* The fd said "again": waits until it can go on (TLS: in the direction
+ * GnuTLS was blocked in), at most 10 s.  GnuTLS also says "again" after a
+ * record that gave the caller nothing (a session ticket), with the next
+ * one perhaps read ahead already: then there is nothing to wait for. */
+static int conn_wait(struct conn *c, bool writing)
+{
+	if (c->tls) {
+		writing = gnutls_record_get_direction(c->tls) == 1;
+		if (!writing && np_tls_transport_holds(c->transport))
+			return 0;
+	}
+	struct pollfd pfd = { .fd = c->fd, .events = writing ? POLLOUT : POLLIN };
+	int n;
+	do
+		n = poll(&pfd, 1, 10000);
+	while (n < 0 && errno == EINTR);
+	return n > 0 ? 0 : -1;
+}
+
+/* Moves exactly len bytes one way; -1 on EOF or an error.  Works on
+ * blocking and non-blocking fds. */
 static int conn_io(struct conn *c, void *buf, size_t len, bool writing)
 {
 	char *p = buf;
@@ -156,7 +181,10 @@ static int conn_io(struct conn *c, void *buf, size_t len, bool writing)
 		if (n == 0 && !writing)
 			return -1;
 		if (n < 0) {
-			if (c->tls ? (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED) : errno == EINTR)
+			bool again = c->tls ? n == GNUTLS_E_AGAIN : errno == EAGAIN || errno == EWOULDBLOCK;
+			if (again && conn_wait(c, writing) < 0)
+				return -1;
+			if (again || (c->tls ? n == GNUTLS_E_INTERRUPTED : errno == EINTR))
 				continue;
 			return -1;
 		}
@@ -346,7 +374,8 @@ static void run_handshake(struct worker *w, const unsigned char *frame, size_t f
 	free(buf);
 }
 
-static void run_echo(struct worker *w, const unsigned char *frame, size_t frame_len)
+/* bulk: the thread's sessions take turns, one transaction at a time. */
+static void run_bulk(struct worker *w, const unsigned char *frame, size_t frame_len)
 {
 	int mine = w->opt->connections / w->opt->threads +
 		   (w->index < w->opt->connections % w->opt->threads);
@@ -373,6 +402,128 @@ static void run_echo(struct worker *w, const unsigned char *frame, size_t frame_
 		conn_close(&conns[i]);
 	free(conns);
 	free(buf);
+}
+
+/* echo: every session keeps one transaction in flight, as that many
+ * clients would; the thread sleeps in epoll_wait() until answers come. */
+struct flight {
+	struct conn c;
+	uint64_t sent_at;
+	unsigned char header[4];
+	size_t got, want;            /* answer bytes so far, and in all */
+};
+
+static int flight_send(struct flight *f, const unsigned char *frame, size_t frame_len)
+{
+	f->got = 0;
+	f->want = 4;
+	f->sent_at = now_ns();
+	return conn_write(&f->c, frame, frame_len);
+}
+
+/* Reads what has come of f's answer without waiting: 1 when it is
+ * complete, 0 when more is to come, -1 on EOF or an error. */
+static int flight_read(struct flight *f, unsigned char *scratch, size_t scratch_size)
+{
+	for (;;) {
+		unsigned char *into = f->got < 4 ? f->header + f->got : scratch;
+		size_t len = f->got < 4 ? 4 - f->got : f->want - f->got;
+		if (len > scratch_size && f->got >= 4)
+			len = scratch_size;
+		ssize_t n = f->c.tls ? gnutls_record_recv(f->c.tls, into, len) : recv(f->c.fd, into, len, 0);
+		if (n == 0)
+			return -1;
+		if (n < 0) {
+			if (f->c.tls ? n == GNUTLS_E_AGAIN : errno == EAGAIN || errno == EWOULDBLOCK)
+				return 0;
+			if (f->c.tls ? n == GNUTLS_E_INTERRUPTED : errno == EINTR)
+				continue;
+			return -1;
+		}
+		f->got += (size_t)n;
+		if (f->got == 4) {
+			uint32_t word = (uint32_t)f->header[0] << 24 | (uint32_t)f->header[1] << 16 |
+					(uint32_t)f->header[2] << 8 | f->header[3];
+			f->want = 4 + (word & 0x7fffffffu);
+		}
+		if (f->got >= 4 && f->got == f->want)
+			return 1;
+	}
+}
+
+static void run_echo(struct worker *w, const unsigned char *frame, size_t frame_len)
+{
+	int mine = w->opt->connections / w->opt->threads +
+		   (w->index < w->opt->connections % w->opt->threads);
+	struct flight *flights = calloc((size_t)(mine ? mine : 1), sizeof(*flights));
+	unsigned char scratch[16384];
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	if (!flights || ep < 0) {
+		note_error(&w->stats, "echo set-up: %s", strerror(errno));
+		free(flights);
+		if (ep >= 0)
+			close(ep);
+		return;
+	}
+	int open = 0;
+	for (int i = 0; i < mine; i++) {
+		struct flight *f = &flights[i];
+		f->c.fd = -1;
+		if (conn_open(&f->c, w->opt, NULL, &w->stats) < 0)
+			continue;
+		int flags = fcntl(f->c.fd, F_GETFL);
+		struct epoll_event ev = { .events = EPOLLIN, .data.ptr = f };
+		if (flags < 0 || fcntl(f->c.fd, F_SETFL, flags | O_NONBLOCK) < 0 ||
+		    epoll_ctl(ep, EPOLL_CTL_ADD, f->c.fd, &ev) < 0) {
+			note_error(&w->stats, "echo set-up: %s", strerror(errno));
+			conn_close(&f->c);
+			continue;
+		}
+		open++;
+	}
+	for (int i = 0; i < mine; i++)
+		if (flights[i].c.fd >= 0 && flight_send(&flights[i], frame, frame_len) < 0) {
+			note_error(&w->stats, "transaction failed: %s", "connection closed");
+			conn_close(&flights[i].c);
+			open--;
+		}
+	struct epoll_event events[64];
+	while (!atomic_load(&stop_now) && open > 0) {
+		int n = epoll_wait(ep, events, 64, 100);
+		if (n < 0 && errno != EINTR) {
+			note_error(&w->stats, "epoll_wait: %s", strerror(errno));
+			break;
+		}
+		for (int i = 0; i < n; i++) {
+			struct flight *f = events[i].data.ptr;
+			int rc;
+			/* Answers GnuTLS or the read-ahead hold are not seen by epoll. */
+			while ((rc = flight_read(f, scratch, sizeof(scratch))) == 1) {
+				w->stats.ops++;
+				w->stats.bytes += frame_len + f->want;
+				hist_add(&w->stats.latency, now_ns() - f->sent_at);
+				if (atomic_load(&stop_now))
+					break;
+				if (flight_send(f, frame, frame_len) < 0) {
+					rc = -1;
+					break;
+				}
+				if (!f->c.tls || (!gnutls_record_check_pending(f->c.tls) &&
+						  !np_tls_transport_holds(f->c.transport)))
+					break;
+			}
+			if (rc < 0) {
+				note_error(&w->stats, "transaction failed: %s", "connection closed");
+				conn_close(&f->c);
+				open--;
+			}
+		}
+	}
+	for (int i = 0; i < mine; i++)
+		if (flights[i].c.fd >= 0)
+			conn_close(&flights[i].c);
+	close(ep);
+	free(flights);
 }
 
 static void run_idle(struct worker *w)
@@ -404,8 +555,10 @@ static void *worker_main(void *arg)
 		run_handshake(w, shared_frame, shared_frame_len);
 	else if (strcmp(mode, "idle") == 0)
 		run_idle(w);
-	else
+	else if (strcmp(mode, "echo") == 0)
 		run_echo(w, shared_frame, shared_frame_len);
+	else
+		run_bulk(w, shared_frame, shared_frame_len);
 	return NULL;
 }
 
@@ -447,14 +600,26 @@ static double proc_cpu(long pid)
 	return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
 }
 
+/* This process's CPU time so far, in seconds: whether npbench itself was
+ * the limit. */
+static double self_cpu(void)
+{
+	struct rusage ru;
+	if (getrusage(RUSAGE_SELF, &ru) < 0)
+		return -1;
+	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
 /* --- main ------------------------------------------------------------------------ */
 
 static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: npbench [options] handshake|echo|bulk|idle HOST PORT\n"
-		"  -t, --threads N       client threads (default 1; echo: one per connection if 0)\n"
-		"  -c, --connections N   sessions (echo, bulk, idle; default 1)\n"
+		"  -t, --threads N       client threads (default: one per session; handshake 1)\n"
+		"  -c, --connections N   sessions (echo, bulk, idle; default 1); echo keeps a\n"
+		"                        transaction in flight on every session at once\n"
 		"  -d, --duration SEC    how long to run (default 10)\n"
 		"  -s, --size BYTES      transaction payload size (default 64; bulk 1048576)\n"
 		"  -z, --compress        send transactions deflated\n"
@@ -580,6 +745,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "npbench: cannot read /proc/%ld/status\n", opt.server_pid);
 
 	double cpu_before = opt.server_pid > 0 ? proc_cpu(opt.server_pid) : -1;
+	double self_before = self_cpu();
 	struct worker *workers = calloc((size_t)opt.threads, sizeof(*workers));
 	if (!workers)
 		return 2;
@@ -607,6 +773,7 @@ int main(int argc, char **argv)
 		usleep((useconds_t)(opt.duration * 1e6));
 	}
 	double cpu_after = opt.server_pid > 0 ? proc_cpu(opt.server_pid) : -1;
+	double self_after = self_cpu();
 	atomic_store(&stop_now, true);
 	for (int i = 0; i < opt.threads; i++)
 		pthread_join(workers[i].thread, NULL);
@@ -632,6 +799,7 @@ int main(int argc, char **argv)
 	double thr_per = held > 0 && threads_after >= 0 ? (double)(threads_after - threads_before) / (double)held : -1;
 	double cpu_us = cpu_before >= 0 && cpu_after >= 0 && total.ops ? (cpu_after - cpu_before) * 1e6 / (double)total.ops : -1;
 	double cpu_share = cpu_before >= 0 && cpu_after >= 0 ? (cpu_after - cpu_before) / seconds : -1;
+	double self_share = self_before >= 0 && self_after >= 0 ? (self_after - self_before) / seconds : -1;
 
 	if (opt.json) {
 		printf("{\"mode\":\"%s\",\"tls\":%s,\"resume\":%s,\"threads\":%d,\"connections\":%d,"
@@ -639,12 +807,12 @@ int main(int argc, char **argv)
 		       "\"rate\":%.1f,\"mb_per_s\":%.2f,\"p50_us\":%.1f,\"p90_us\":%.1f,\"p99_us\":%.1f,"
 		       "\"max_us\":%.1f,\"sessions_held\":%ld,\"rss_kib_before\":%ld,\"rss_kib_after\":%ld,"
 		       "\"rss_kib_per_session\":%.2f,\"threads_per_session\":%.3f,\"server_cpu_us_per_op\":%.1f,"
-		       "\"server_cpu_share\":%.2f,\"first_error\":\"%s\"}\n",
+		       "\"server_cpu_share\":%.2f,\"client_cpu_share\":%.2f,\"first_error\":\"%s\"}\n",
 		       opt.mode, opt.tls ? "true" : "false", opt.resume ? "true" : "false", opt.threads,
 		       opt.connections, opt.size, opt.compress ? "true" : "false", seconds,
 		       (unsigned long long)total.ops, (unsigned long long)total.errors, rate, mbps, p50,
 		       p90, p99, mx, held, rss_before, rss_after, rss_per, thr_per, cpu_us, cpu_share,
-		       total.first_error);
+		       self_share, total.first_error);
 	} else {
 		printf("npbench %s %s:%s  %s%s  threads %d  connections %d  size %zu%s  %.1fs\n", opt.mode,
 		       opt.host, opt.port, opt.tls ? "TLS" : "plain",
@@ -665,6 +833,8 @@ int main(int argc, char **argv)
 			if (cpu_us >= 0)
 				printf("  server CPU         %.1f us per operation, %.0f%% of one core\n", cpu_us,
 				       cpu_share * 100);
+			if (self_share >= 0)
+				printf("  npbench CPU        %.0f%% of one core\n", self_share * 100);
 		}
 		printf("  errors             %llu%s%s\n", (unsigned long long)total.errors,
 		       total.first_error[0] ? "  first: " : "", total.first_error);
