@@ -22,16 +22,22 @@ struct direction {
 /* Moves what `from` has to `to`; -1 with the reason on an error. */
 static int pump_once(struct direction *d, unsigned char *buf, char *reason, size_t reason_size)
 {
-	/* One read: the socket's own buffer (TLS) may hold more, the loop
-	 * comes back for it. */
+	/* One read of what has arrived, without waiting: the socket's own
+	 * buffer (TLS) may hold more, the loop comes back for it, and a TLS
+	 * record that came in part waits for its rest in the poll() on both
+	 * sides, so it cannot hold up the other direction. */
 	int saved_timeout = d->from->timeout_ms;
 	int64_t saved_deadline = d->from->deadline;
 	d->from->timeout_ms = 0;
 	d->from->deadline = 0;
+	d->from->no_wait = true;
 	ssize_t n = np_socket_read(d->from, buf, PUMP_BUFFER);
 	d->from->timeout_ms = saved_timeout;
 	d->from->deadline = saved_deadline;
+	d->from->no_wait = false;
 	if (n < 0) {
+		if (d->from->error == NP_SOCK_TIMEOUT)
+			return 0; /* nothing whole yet */
 		if (d->from->error == NP_SOCK_EOF) {
 			d->open = false;
 			np_socket_shutdown(d->to, SHUT_WR);

@@ -20,7 +20,9 @@ int np_socket_wait(struct np_socket *s, short events)
 {
 	for (;;) {
 		int wait_ms = -1;
-		if (s->timeout_ms > 0)
+		if (s->no_wait)
+			wait_ms = 0;
+		else if (s->timeout_ms > 0)
 			wait_ms = s->timeout_ms;
 		if (s->deadline > 0) {
 			int64_t left = s->deadline - np_now_ms();

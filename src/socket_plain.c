@@ -13,9 +13,9 @@
 static ssize_t plain_read(struct np_socket *s, void *buf, size_t len)
 {
 	for (;;) {
-		if ((s->timeout_ms > 0 || s->deadline > 0) && np_socket_wait(s, POLLIN) < 0)
+		if (!s->no_wait && (s->timeout_ms > 0 || s->deadline > 0) && np_socket_wait(s, POLLIN) < 0)
 			return -1;
-		ssize_t n = recv(s->fd, buf, len, 0);
+		ssize_t n = recv(s->fd, buf, len, s->no_wait ? MSG_DONTWAIT : 0);
 		if (n > 0) {
 			s->bytes_in += (uint64_t)n;
 			return n;

@@ -89,7 +89,7 @@ static ssize_t tls_read(struct np_socket *s, void *buf, size_t len)
 {
 	struct tls_socket *t = (struct tls_socket *)s;
 	if (t->established)
-		tls_mode(t, s->timeout_ms == 0 && s->deadline == 0);
+		tls_mode(t, s->timeout_ms == 0 && s->deadline == 0 && !s->no_wait);
 	for (;;) {
 		ssize_t n = gnutls_record_recv(t->session, buf, len);
 		if (n > 0) {

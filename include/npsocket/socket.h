@@ -5,7 +5,9 @@
  * Every operation blocks.  Reads wait at most `timeout_ms` (0 = for ever)
  * for data, and never past `deadline` (a CLOCK_MONOTONIC time in ms, 0 =
  * none), so a caller can bound a whole exchange (handshake + protocol byte)
- * as well as each wait.
+ * as well as each wait.  With `no_wait` a read does not wait at all: it
+ * takes what has arrived, or fails with NP_SOCK_TIMEOUT (a TLS record
+ * that came in part is kept until the rest comes).
  */
 #ifndef NPSOCKET_SOCKET_H
 #define NPSOCKET_SOCKET_H
@@ -58,6 +60,7 @@ struct np_socket {
 	int fd;
 	int timeout_ms;             /* longest wait for data, 0 = none */
 	int64_t deadline;           /* monotonic ms, 0 = none */
+	bool no_wait;               /* reads never wait (see above) */
 	bool secure;                /* TLS here, or terminated in front (externalSSL) */
 	enum np_socket_error error;
 	int sys_errno;              /* with NP_SOCK_SYSTEM */
