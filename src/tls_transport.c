@@ -30,61 +30,33 @@
 
 /* One record at its largest (RFC 8446 5.2: payload + 256 + header), and
  * what a read takes once a record filled the buffer.  A read with
- * nothing known to be coming uses FIRST_READ bytes of stack. */
+ * nothing known to be coming uses NP_READ_AHEAD_FIRST bytes of stack. */
 #define READ_AHEAD (NP_TLS_RECORD_PAYLOAD + 256 + 5)
 #define READ_AHEAD_STREAM (4 * READ_AHEAD)
-#define FIRST_READ 2048
 #define WRITE_BATCH (64 * 1024)
-
-static void drop_ahead(struct np_tls_transport *tr)
-{
-	free(tr->ahead);
-	tr->ahead = NULL;
-	tr->ahead_pos = tr->ahead_len = 0;
-}
-
-/* Nothing is known to be coming: wait with a small buffer on the stack,
- * so that a session waiting for data holds no heap buffer, and keep on
- * the heap only what GnuTLS did not take. */
-static ssize_t pull_first(struct np_tls_transport *tr, void *data, size_t len)
-{
-	unsigned char first[FIRST_READ];
-	if (len >= sizeof(first))
-		return recv(tr->fd, data, len, 0);
-	ssize_t n = recv(tr->fd, first, sizeof(first), 0);
-	if (n <= 0)
-		return n;
-	size_t take = (size_t)n < len ? (size_t)n : len;
-	size_t rest = (size_t)n - take;
-	if (rest > 0) {
-		if (!(tr->ahead = malloc(rest))) {
-			errno = ENOMEM; /* the bytes are read: the session cannot go on */
-			return -1;
-		}
-		memcpy(tr->ahead, first + take, rest);
-		tr->ahead_pos = 0;
-		tr->ahead_len = rest;
-	}
-	memcpy(data, first, take);
-	if ((size_t)n == sizeof(first))
-		tr->ahead_size = READ_AHEAD; /* more is likely on its way */
-	return (ssize_t)take;
-}
 
 static ssize_t transport_pull(gnutls_transport_ptr_t ptr, void *data, size_t len)
 {
 	struct np_tls_transport *tr = ptr;
-	if (tr->ahead_len == 0) {
-		if (!tr->ahead_size)
-			return pull_first(tr, data, len);
+	struct np_read_ahead *ra = &tr->ahead;
+	if (!np_read_ahead_holds(ra)) {
+		if (!tr->ahead_size) {
+			/* Nothing is known to be coming: wait with a small
+			 * buffer on the stack. */
+			bool full;
+			ssize_t n = np_read_ahead_recv(ra, tr->fd, data, len, 0, &full);
+			if (full)
+				tr->ahead_size = READ_AHEAD; /* more is likely on its way */
+			return n;
+		}
 		/* Data is streaming in: a record, or four, at once; a large
 		 * request (or no memory) goes straight into GnuTLS's buffer. */
-		if (len >= tr->ahead_size || !(tr->ahead = malloc(tr->ahead_size)))
+		if (len >= tr->ahead_size || !(ra->data = malloc(tr->ahead_size)))
 			return recv(tr->fd, data, len, 0);
-		ssize_t n = recv(tr->fd, tr->ahead, tr->ahead_size, 0);
+		ssize_t n = recv(tr->fd, ra->data, tr->ahead_size, 0);
 		if (n <= 0) {
 			int saved = errno;
-			drop_ahead(tr);
+			np_read_ahead_drop(ra);
 			errno = saved;
 			return n;
 		}
@@ -94,22 +66,16 @@ static ssize_t transport_pull(gnutls_transport_ptr_t ptr, void *data, size_t len
 			tr->ahead_size = READ_AHEAD_STREAM;
 		else if ((size_t)n < READ_AHEAD)
 			tr->ahead_size = 0;
-		tr->ahead_pos = 0;
-		tr->ahead_len = (size_t)n;
+		ra->pos = 0;
+		ra->len = (size_t)n;
 	}
-	size_t take = len < tr->ahead_len ? len : tr->ahead_len;
-	memcpy(data, tr->ahead + tr->ahead_pos, take);
-	tr->ahead_pos += take;
-	tr->ahead_len -= take;
-	if (tr->ahead_len == 0)
-		drop_ahead(tr);
-	return (ssize_t)take;
+	return (ssize_t)np_read_ahead_take(ra, data, len);
 }
 
 static int transport_pull_timeout(gnutls_transport_ptr_t ptr, unsigned ms)
 {
 	struct np_tls_transport *tr = ptr;
-	if (tr->ahead_len > 0)
+	if (np_read_ahead_holds(&tr->ahead))
 		return 1;
 	struct pollfd pfd = { .fd = tr->fd, .events = POLLIN };
 	return poll(&pfd, 1, ms == GNUTLS_INDEFINITE_TIMEOUT || ms > INT_MAX ? -1 : (int)ms);
@@ -148,16 +114,17 @@ void np_tls_transport_attach(struct np_tls_transport *tr, gnutls_session_t sessi
 
 void np_tls_transport_release(struct np_tls_transport *tr)
 {
-	drop_ahead(tr);
+	np_read_ahead_drop(&tr->ahead);
 	np_tls_transport_batch_end(tr);
 }
 
 bool np_tls_transport_has_record(const struct np_tls_transport *tr)
 {
-	if (tr->ahead_len < 5)
+	const struct np_read_ahead *ra = &tr->ahead;
+	if (ra->len < 5)
 		return false;
-	const unsigned char *h = tr->ahead + tr->ahead_pos;
-	return tr->ahead_len >= 5 + ((size_t)h[3] << 8 | h[4]);
+	const unsigned char *h = ra->data + ra->pos;
+	return ra->len >= 5 + ((size_t)h[3] << 8 | h[4]);
 }
 
 bool np_tls_transport_batch_begin(struct np_tls_transport *tr)

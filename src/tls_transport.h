@@ -12,13 +12,15 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "read_ahead.h"
+
 /* The largest payload of one TLS record (RFC 8446 5.1). */
 #define NP_TLS_RECORD_PAYLOAD 16384
 
 struct np_tls_transport {
 	int fd;
-	unsigned char *ahead;        /* read ahead, not yet taken; reader only */
-	size_t ahead_size, ahead_pos, ahead_len;
+	struct np_read_ahead ahead;  /* read, not yet taken; reader only */
+	size_t ahead_size;           /* next read's size; 0: NP_READ_AHEAD_FIRST */
 	unsigned char *batch;        /* records made, not yet sent; writer only */
 	size_t batch_len, batch_sent;
 	pthread_t batch_owner;
@@ -34,7 +36,7 @@ void np_tls_transport_release(struct np_tls_transport *tr);
 /* Bytes read ahead: poll() on the fd cannot see them. */
 static inline bool np_tls_transport_holds(const struct np_tls_transport *tr)
 {
-	return tr->ahead_len > 0;
+	return np_read_ahead_holds(&tr->ahead);
 }
 /* Whether a whole record is read ahead (decrypting it needs no wait). */
 bool np_tls_transport_has_record(const struct np_tls_transport *tr);

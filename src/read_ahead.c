@@ -1,0 +1,56 @@
+/*
+ * read_ahead.c - bytes read before the reader asked for them (see
+ * read_ahead.h).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "read_ahead.h"
+
+void np_read_ahead_drop(struct np_read_ahead *ra)
+{
+	free(ra->data);
+	ra->data = NULL;
+	ra->pos = ra->len = 0;
+}
+
+size_t np_read_ahead_take(struct np_read_ahead *ra, void *buf, size_t len)
+{
+	size_t take = len < ra->len ? len : ra->len;
+	memcpy(buf, ra->data + ra->pos, take);
+	ra->pos += take;
+	ra->len -= take;
+	if (ra->len == 0)
+		np_read_ahead_drop(ra);
+	return take;
+}
+
+ssize_t np_read_ahead_recv(struct np_read_ahead *ra, int fd, void *buf, size_t len, int flags,
+			   bool *full)
+{
+	unsigned char first[NP_READ_AHEAD_FIRST];
+	if (full)
+		*full = false;
+	if (len >= sizeof(first))
+		return recv(fd, buf, len, flags);
+	ssize_t n = recv(fd, first, sizeof(first), flags);
+	if (full)
+		*full = n > 0 && (size_t)n == sizeof(first);
+	if (n <= 0)
+		return n;
+	size_t take = (size_t)n < len ? (size_t)n : len;
+	size_t rest = (size_t)n - take;
+	if (rest > 0) {
+		if (!(ra->data = malloc(rest))) {
+			errno = ENOMEM;
+			return -1;
+		}
+		memcpy(ra->data, first + take, rest);
+		ra->pos = 0;
+		ra->len = rest;
+	}
+	memcpy(buf, first, take);
+	return (ssize_t)take;
+}
