@@ -1,6 +1,10 @@
 /*
  * socket_plain.c - np_socket over a plain TCP fd (the Java SocketAdapter
  * around a java.net.Socket).
+ *
+ * A small read with nothing held takes what has come, up to 2 KiB, so a
+ * transaction's header and a small body cost one recv(); the rest waits
+ * on the heap for the next read (read_ahead.h).
  */
 #include <errno.h>
 #include <poll.h>
@@ -9,13 +13,25 @@
 #include <unistd.h>
 
 #include "npsocket/socket.h"
+#include "read_ahead.h"
+
+struct plain_socket {
+	struct np_socket base;
+	struct np_read_ahead ahead;  /* reader only */
+};
 
 static ssize_t plain_read(struct np_socket *s, void *buf, size_t len)
 {
+	struct plain_socket *p = (struct plain_socket *)s;
+	if (np_read_ahead_holds(&p->ahead)) {
+		size_t n = np_read_ahead_take(&p->ahead, buf, len);
+		s->bytes_in += n;
+		return (ssize_t)n;
+	}
 	for (;;) {
 		if (!s->no_wait && (s->timeout_ms > 0 || s->deadline > 0) && np_socket_wait(s, POLLIN) < 0)
 			return -1;
-		ssize_t n = recv(s->fd, buf, len, s->no_wait ? MSG_DONTWAIT : 0);
+		ssize_t n = np_read_ahead_recv(&p->ahead, s->fd, buf, len, s->no_wait ? MSG_DONTWAIT : 0, NULL);
 		if (n > 0) {
 			s->bytes_in += (uint64_t)n;
 			return n;
@@ -76,9 +92,16 @@ static void plain_shutdown(struct np_socket *s, int how)
 
 static void plain_close(struct np_socket *s)
 {
+	struct plain_socket *p = (struct plain_socket *)s;
+	np_read_ahead_drop(&p->ahead);
 	if (s->fd >= 0)
 		close(s->fd);
-	free(s);
+	free(p);
+}
+
+static size_t plain_buffered(const struct np_socket *s)
+{
+	return ((const struct plain_socket *)s)->ahead.len;
 }
 
 static const struct np_socket_ops plain_ops = {
@@ -87,14 +110,15 @@ static const struct np_socket_ops plain_ops = {
 	.shutdown = plain_shutdown,
 	.close = plain_close,
 	.tls_info = NULL,
+	.buffered = plain_buffered,
 };
 
 struct np_socket *np_socket_plain_new(int fd)
 {
-	struct np_socket *s = calloc(1, sizeof(*s));
-	if (!s)
+	struct plain_socket *p = calloc(1, sizeof(*p));
+	if (!p)
 		return NULL;
-	s->ops = &plain_ops;
-	s->fd = fd;
-	return s;
+	p->base.ops = &plain_ops;
+	p->base.fd = fd;
+	return &p->base;
 }

@@ -50,8 +50,8 @@ struct np_socket_ops {
 	void (*shutdown)(struct np_socket *s, int how);
 	void (*close)(struct np_socket *s);
 	const struct np_tls_info *(*tls_info)(const struct np_socket *s);
-	/* Bytes already received and decoded but not yet read (TLS records):
-	 * poll() cannot see them.  NULL = none ever (plain sockets). */
+	/* Bytes received (and decrypted) but not yet read: poll() cannot
+	 * see them.  NULL = none ever. */
 	size_t (*buffered)(const struct np_socket *s);
 };
 

@@ -1,0 +1,105 @@
+/*
+ * read_ahead_test.c - the read-ahead under the plain socket and the TLS
+ * transport (src/read_ahead.c), over a socketpair: what a small read
+ * takes and holds, the heap buffer freed once empty, large reads
+ * straight through, EOF, MSG_DONTWAIT, and np_socket's plain reads and
+ * np_socket_buffered() on top of it.
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "npsocket/socket.h"
+#include "read_ahead.h"
+#include "tap.h"
+
+static void fill(unsigned char *p, size_t n, unsigned seed)
+{
+	for (size_t i = 0; i < n; i++)
+		p[i] = (unsigned char)(i * 7 + seed);
+}
+
+static void send_all(int fd, const void *p, size_t n)
+{
+	if (send(fd, p, n, 0) != (ssize_t)n) {
+		perror("send");
+		_exit(2);
+	}
+}
+
+int main(void)
+{
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0) {
+		perror("socketpair");
+		return 2;
+	}
+	struct np_read_ahead ra = { 0 };
+	unsigned char out[6000], in[6000];
+	fill(out, sizeof(out), 1);
+
+	/* A 4-byte read when 100 bytes came: one recv, 96 held. */
+	send_all(sv[1], out, 100);
+	bool full = true;
+	ssize_t n = np_read_ahead_recv(&ra, sv[0], in, 4, 0, &full);
+	is_int(n, 4, "a 4-byte read gets 4 bytes");
+	ok(memcmp(in, out, 4) == 0, "the first 4");
+	ok(np_read_ahead_holds(&ra) && ra.len == 96, "the other 96 are held");
+	ok(!full, "100 bytes did not fill the 2 KiB: nothing more is known to come");
+	is_int(np_read_ahead_take(&ra, in + 4, 50), 50, "take 50 of them");
+	is_int(np_read_ahead_take(&ra, in + 54, 1000), 46, "then the 46 left, though 1000 were asked for");
+	ok(memcmp(in, out, 100) == 0, "all 100 in order");
+	ok(!np_read_ahead_holds(&ra) && ra.data == NULL, "empty: the heap buffer is gone");
+
+	/* Exactly what was asked for: nothing held, no heap. */
+	send_all(sv[1], out, 10);
+	n = np_read_ahead_recv(&ra, sv[0], in, 10, 0, NULL);
+	ok(n == 10 && !np_read_ahead_holds(&ra) && ra.data == NULL, "a read of all that came holds nothing");
+
+	/* More than 2 KiB waiting: the stack buffer fills and says so. */
+	send_all(sv[1], out, 5000);
+	n = np_read_ahead_recv(&ra, sv[0], in, 1, 0, &full);
+	ok(n == 1 && full && ra.len == NP_READ_AHEAD_FIRST - 1, "5000 waiting: a 1-byte read takes 2 KiB, says full");
+	size_t got = 1;
+	got += np_read_ahead_take(&ra, in + 1, sizeof(in));
+	is_int(got, NP_READ_AHEAD_FIRST, "the held part taken in one go");
+	/* A large read goes straight into the caller's buffer. */
+	n = np_read_ahead_recv(&ra, sv[0], in + got, 5000 - got, 0, &full);
+	is_int(n, 5000 - NP_READ_AHEAD_FIRST, "a read of 2 KiB or more goes straight to the caller");
+	ok(!np_read_ahead_holds(&ra) && !full, "and holds nothing");
+	ok(memcmp(in, out, 5000) == 0, "all 5000 in order");
+
+	/* Nothing there, MSG_DONTWAIT: EAGAIN, nothing held. */
+	errno = 0;
+	n = np_read_ahead_recv(&ra, sv[0], in, 4, MSG_DONTWAIT, NULL);
+	ok(n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK), "MSG_DONTWAIT with nothing there: EAGAIN");
+
+	/* The plain np_socket on top: a header and body in one recv, the
+	 * held bytes visible to np_socket_buffered(). */
+	struct np_socket *s = np_socket_plain_new(sv[0]);
+	if (!s)
+		return 2;
+	s->timeout_ms = 5000;
+	send_all(sv[1], out, 1028);
+	unsigned char header[4], body[1024];
+	ok(np_socket_read_full(s, header, 4) == 0 && memcmp(header, out, 4) == 0, "np_socket: a 4-byte header");
+	is_int(np_socket_buffered(s), 1024, "np_socket_buffered: the 1024-byte body is held");
+	ok(np_socket_read_full(s, body, 1024) == 0 && memcmp(body, out + 4, 1024) == 0, "the body, from what was held");
+	is_int(np_socket_buffered(s), 0, "nothing held after it");
+	is_int(s->bytes_in, 1028, "bytes_in counts held bytes when they are read");
+
+	/* no_wait: nothing there is NP_SOCK_TIMEOUT at once, not a wait. */
+	s->no_wait = true;
+	ok(np_socket_read(s, in, 4) == -1 && s->error == NP_SOCK_TIMEOUT, "no_wait with nothing there: timed out");
+	send_all(sv[1], out, 8);
+	ok(np_socket_read(s, in, 4) == 4 && np_socket_buffered(s) == 4, "no_wait: what came is read and held");
+	s->no_wait = false;
+
+	/* Held bytes come before EOF. */
+	close(sv[1]);
+	ok(np_socket_read(s, in, 100) == 4 && memcmp(in, out + 4, 4) == 0, "held bytes still come after the peer closed");
+	ok(np_socket_read(s, in, 100) == -1 && s->error == NP_SOCK_EOF, "then EOF");
+	np_socket_close(s);
+	return done_testing();
+}
