@@ -5,6 +5,7 @@
 #   make run                  the same install step, build, start npsocketd on etc/npsocketd.ini
 #   make install              PREFIX=/usr/local DESTDIR=
 #   make SANITIZE=address     build with ASan + UBSan (or SANITIZE=thread)
+#   make fuzz                 libFuzzer (clang) on fuzz/*_fuzz.c, FUZZ_TIME=60 s each
 #   make CC=clang             any C11 compiler
 
 PREFIX     ?= /usr/local
@@ -30,6 +31,9 @@ LDLIBS   += $(PKG_LIBS) -lpthread -lm
 ifeq ($(SANITIZE),address)
 CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS += -fsanitize=address,undefined
+else ifeq ($(SANITIZE),fuzzer)
+CFLAGS  += -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
 else ifeq ($(SANITIZE),thread)
 CFLAGS  += -fsanitize=thread -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=thread
@@ -45,6 +49,8 @@ LIB_OBJS     := $(LIB_SRCS:src/%.c=$(B)/%.o)
 UNIT_SRCS    := $(wildcard t/unit/*_test.c)
 UNIT_BINS    := $(UNIT_SRCS:t/unit/%.c=$(B)/t/%)
 PROGRAMS     := $(B)/npsocketd $(B)/npcat
+FUZZ_TARGETS := $(patsubst fuzz/%_fuzz.c,%,$(wildcard fuzz/*_fuzz.c))
+FUZZ_REPLAYS := $(FUZZ_TARGETS:%=$(B)/fuzz/%-replay)
 MODULE_SRCS  := $(wildcard modules/*.c)
 MODULES      := $(MODULE_SRCS:modules/%.c=$(B)/modules/%.so)
 
@@ -53,11 +59,11 @@ DEB_PACKAGES := build-essential pkg-config libgnutls28-dev zlib1g-dev libconfig-
                 libinih-dev gnutls-bin openssl perl mandoc man-db procps sslscan \
                 valgrind default-jdk-headless libio-socket-ssl-perl
 
-.PHONY: all test run bench install uninstall clean deps lint-man
+.PHONY: all test run bench fuzz install uninstall clean deps lint-man
 
-all: $(PROGRAMS) $(UNIT_BINS) $(MODULES) $(B)/npbench
+all: $(PROGRAMS) $(UNIT_BINS) $(MODULES) $(B)/npbench $(FUZZ_REPLAYS)
 
-$(B) $(B)/t $(B)/modules:
+$(B) $(B)/t $(B)/modules $(B)/fuzz:
 	mkdir -p $@
 
 $(B)/%.o: src/%.c $(wildcard src/*.h include/npsocket/*.h) | $(B)
@@ -87,6 +93,27 @@ $(B)/npcat: $(B)/npcat.o $(B)/libnp.a
 
 $(B)/t/%: t/unit/%.c t/unit/tap.h $(B)/libnp.a | $(B)/t
 	$(CC) $(CPPFLAGS) -It/unit $(CFLAGS) $(LDFLAGS) -o $@ $< $(B)/libnp.a $(LDLIBS)
+
+# Fuzz targets (fuzz/): each one's corpus replayed by t/08-fuzz-replay.t
+# with any compiler; `make fuzz` runs them under libFuzzer (clang) with
+# ASan + UBSan for FUZZ_TIME seconds each, new inputs in $(FB)/corpus/.
+$(B)/fuzz/%-replay: fuzz/%_fuzz.c fuzz/replay.c fuzz/fuzz.h $(B)/libnp.a | $(B)/fuzz
+	$(CC) $(CPPFLAGS) -Ifuzz $(CFLAGS) $(LDFLAGS) -o $@ $< fuzz/replay.c $(B)/libnp.a $(LDLIBS)
+
+$(B)/fuzz/%-fuzzer: fuzz/%_fuzz.c fuzz/fuzz.h $(B)/libnp.a | $(B)/fuzz
+	$(CC) $(CPPFLAGS) -Ifuzz $(CFLAGS) -fsanitize=fuzzer $(LDFLAGS) -o $@ $< $(B)/libnp.a $(LDLIBS)
+
+FUZZ_TIME ?= 60
+FB := build-fuzz
+fuzz:
+	$(MAKE) deps DEB_EXTRA=clang
+	$(MAKE) B=$(FB) CC=clang SANITIZE=fuzzer $(FUZZ_TARGETS:%=$(FB)/fuzz/%-fuzzer)
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $(FB)/corpus/$$t && \
+	  echo "== $$t: $(FUZZ_TIME) s" && \
+	  LSAN_OPTIONS=suppressions=fuzz/lsan.supp $(FB)/fuzz/$$t-fuzzer -max_total_time=$(FUZZ_TIME) -max_len=65536 -timeout=10 \
+	    -artifact_prefix=$(FB)/ $(FB)/corpus/$$t fuzz/corpus/$$t || exit 1; \
+	done
 
 # Installs the Debian packages that are missing (and DEB_EXTRA): as root
 # through apt-get, with one apt-get update; otherwise it prints the command.
@@ -151,4 +178,4 @@ uninstall:
 	  $(DESTDIR)$(SYSCONFDIR)/npsocketd/npsocketd.ini.example
 
 clean:
-	rm -rf $(B)
+	rm -rf $(B) $(FB)
