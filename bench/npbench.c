@@ -513,7 +513,10 @@ static void run_echo(struct worker *w, const unsigned char *frame, size_t frame_
 					break;
 			}
 			if (rc < 0) {
-				note_error(&w->stats, "transaction failed: %s", "connection closed");
+				/* Once the run is over, a close is the peer's answer
+				 * to another thread closing its sessions. */
+				if (!atomic_load(&stop_now))
+					note_error(&w->stats, "transaction failed: %s", "connection closed");
 				conn_close(&f->c);
 				open--;
 			}

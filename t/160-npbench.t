@@ -101,7 +101,8 @@ sub barrier_server {
 
 my ($bpid, $bport) = barrier_server(8);
 ($r, $err, $rc) = npbench('-c', 8, '-t', 2, '-d', 1, 'echo', '127.0.0.1', $bport);
-ok($r->{ops} >= 8 && $r->{errors} == 0, "echo: 8 sessions on 2 threads all in flight at once ($r->{ops} transactions)");
+ok($r->{ops} >= 8 && $r->{errors} == 0, "echo: 8 sessions on 2 threads all in flight at once ($r->{ops} transactions)")
+    or diag("errors $r->{errors}, first: $r->{first_error}");
 kill 'KILL', $bpid;
 waitpid($bpid, 0);
 
