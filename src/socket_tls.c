@@ -48,6 +48,17 @@ struct tls_socket {
 static void tls_fail(struct tls_socket *t, const char *what, int rc)
 {
 	struct np_socket *s = &t->base;
+	/* The transport failed: the system call's errno says more than
+	 * "Error in the push function", or than "non-properly terminated"
+	 * for a write the peer reset (errno is this thread's, and GnuTLS
+	 * returned straight after the call that set it). */
+	int err = errno;
+	if (((rc == GNUTLS_E_PUSH_ERROR || rc == GNUTLS_E_PULL_ERROR) && err != 0 && err != EAGAIN &&
+	     err != EWOULDBLOCK) ||
+	    (rc == GNUTLS_E_PREMATURE_TERMINATION && (err == ECONNRESET || err == EPIPE))) {
+		np_socket_set_errno(s, err);
+		return;
+	}
 	s->error = NP_SOCK_TLS;
 	if (rc == GNUTLS_E_WARNING_ALERT_RECEIVED || rc == GNUTLS_E_FATAL_ALERT_RECEIVED)
 		snprintf(s->error_text, sizeof(s->error_text), "%s: %s (alert: %s)", what, gnutls_strerror(rc),

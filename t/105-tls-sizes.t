@@ -15,7 +15,7 @@ use Digest::MD5 qw(md5_hex);
 use File::Temp qw(tempdir);
 use IO::Select;
 use IO::Socket::IP;
-use Socket qw(SOL_SOCKET SO_RCVBUF);
+use Socket qw(SOL_SOCKET SO_LINGER SO_RCVBUF);
 use Time::HiRes qw(time sleep);
 
 eval { require IO::Socket::SSL; 1 } or plan skip_all => 'IO::Socket::SSL (libio-socket-ssl-perl) is not installed';
@@ -138,4 +138,22 @@ write_all($alive, frame('still here', 0));
 is(read_tx($alive), 'still here', 'the daemon serves on afterwards');
 close $alive;
 unlike($d->log_text, qr/error|assert/i, 'no errors logged');
+
+# A client that resets the connection while the daemon writes its 6 MiB
+# answer: the session ends with the system's reason, not GnuTLS's "Error
+# in the push function".
+my $resets = 0;
+for my $port (qw(blocking timeout)) {
+    my $s = tls_connect($port, rcvbuf => 16384);
+    write_all($s, frame(noise(6 << 20), 0));
+    sleep 0.5;
+    setsockopt($s, SOL_SOCKET, SO_LINGER, pack('ii', 1, 0)) or die "SO_LINGER: $!";
+    $s->close(SSL_no_shutdown => 1);
+    $resets++;
+    my @why;
+    wait_for(sub { @why = $d->log_text =~ /reason="(write failed: [^"]*)"/g; @why >= $resets }, 10);
+    my $why = $why[$resets - 1] // 'nothing';
+    like($why, qr/^write failed: (connection reset by peer|Broken pipe)$/,
+         "$port port: a reset during a TLS write is logged as such ($why)");
+}
 done_testing;
