@@ -26,14 +26,8 @@ static int pump_once(struct direction *d, unsigned char *buf, char *reason, size
 	 * buffer (TLS) may hold more, the loop comes back for it, and a TLS
 	 * record that came in part waits for its rest in the poll() on both
 	 * sides, so it cannot hold up the other direction. */
-	int saved_timeout = d->from->timeout_ms;
-	int64_t saved_deadline = d->from->deadline;
-	d->from->timeout_ms = 0;
-	d->from->deadline = 0;
 	d->from->no_wait = true;
 	ssize_t n = np_socket_read(d->from, buf, PUMP_BUFFER);
-	d->from->timeout_ms = saved_timeout;
-	d->from->deadline = saved_deadline;
 	d->from->no_wait = false;
 	if (n < 0) {
 		if (d->from->error == NP_SOCK_TIMEOUT)

@@ -21,10 +21,10 @@ int np_socket_wait(struct np_socket *s, short events)
 	for (;;) {
 		int wait_ms = -1;
 		if (s->no_wait)
-			wait_ms = 0;
+			wait_ms = 0; /* only whether something has come: no bound applies */
 		else if (s->timeout_ms > 0)
 			wait_ms = s->timeout_ms;
-		if (s->deadline > 0) {
+		if (s->deadline > 0 && !s->no_wait) {
 			int64_t left = s->deadline - np_now_ms();
 			if (left <= 0) {
 				s->error = NP_SOCK_TIMEOUT;

@@ -5,9 +5,10 @@
  * Every operation blocks.  Reads wait at most `timeout_ms` (0 = for ever)
  * for data, and never past `deadline` (a CLOCK_MONOTONIC time in ms, 0 =
  * none), so a caller can bound a whole exchange (handshake + protocol byte)
- * as well as each wait.  With `no_wait` a read does not wait at all: it
- * takes what has arrived, or fails with NP_SOCK_TIMEOUT (a TLS record
- * that came in part is kept until the rest comes).
+ * as well as each wait.  With `no_wait` a read does not wait at all,
+ * whatever the timeout and deadline: it takes what has arrived, or fails
+ * with NP_SOCK_TIMEOUT (a TLS record that came in part is kept until the
+ * rest comes).
  */
 #ifndef NPSOCKET_SOCKET_H
 #define NPSOCKET_SOCKET_H

@@ -6,6 +6,7 @@
  * np_socket_buffered() on top of it.
  */
 #include <errno.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -94,6 +95,13 @@ int main(void)
 	ok(np_socket_read(s, in, 4) == -1 && s->error == NP_SOCK_TIMEOUT, "no_wait with nothing there: timed out");
 	send_all(sv[1], out, 8);
 	ok(np_socket_read(s, in, 4) == 4 && np_socket_buffered(s) == 4, "no_wait: what came is read and held");
+	/* np_socket_wait() under no_wait only looks: a deadline long past
+	 * does not turn what has come into a timeout. */
+	s->deadline = np_now_ms() - 1000;
+	ok(np_socket_wait(s, POLLOUT) == 0, "no_wait, deadline passed: a writable fd is ready");
+	ok(np_socket_wait(s, POLLIN) == -1 && s->error == NP_SOCK_TIMEOUT,
+	   "no_wait, deadline passed, nothing in the kernel: timed out at once");
+	s->deadline = 0;
 	s->no_wait = false;
 
 	/* Held bytes come before EOF. */
