@@ -38,6 +38,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "npsocket/comm.h"
 #include "tls_transport.h"
 
 #define HIST_SUB 64                 /* buckets per power of two */
@@ -298,9 +299,10 @@ static int round_trip(struct conn *c, const unsigned char *frame, size_t frame_l
 		note_error(st, "transaction failed: %s", "connection closed");
 		return -1;
 	}
-	uint32_t word = (uint32_t)header[0] << 24 | (uint32_t)header[1] << 16 |
-			(uint32_t)header[2] << 8 | header[3];
-	size_t len = word & 0x7fffffffu;
+	uint32_t length;
+	bool compressed;
+	np_frame_header_decode(header, &length, &compressed);
+	size_t len = length;
 	if (len > *cap) {
 		unsigned char *grown = realloc(*buf, len);
 		if (!grown) {
@@ -342,11 +344,7 @@ static unsigned char *make_frame(const struct options *opt, size_t *frame_len)
 	} else {
 		memcpy(frame + 4, payload, size);
 	}
-	uint32_t word = (uint32_t)body | (packed ? 0x80000000u : 0);
-	frame[0] = (unsigned char)(word >> 24);
-	frame[1] = (unsigned char)(word >> 16);
-	frame[2] = (unsigned char)(word >> 8);
-	frame[3] = (unsigned char)word;
+	np_frame_header_encode(frame, (uint32_t)body, packed);
 	free(payload);
 	*frame_len = 4 + body;
 	return frame;
@@ -442,9 +440,10 @@ static int flight_read(struct flight *f, unsigned char *scratch, size_t scratch_
 		}
 		f->got += (size_t)n;
 		if (f->got == 4) {
-			uint32_t word = (uint32_t)f->header[0] << 24 | (uint32_t)f->header[1] << 16 |
-					(uint32_t)f->header[2] << 8 | f->header[3];
-			f->want = 4 + (word & 0x7fffffffu);
+			uint32_t length;
+			bool compressed;
+			np_frame_header_decode(f->header, &length, &compressed);
+			f->want = 4 + (size_t)length;
 		}
 		if (f->got >= 4 && f->got == f->want)
 			return 1;
