@@ -20,26 +20,19 @@ static int replay_file(const char *path)
 		fprintf(stderr, "replay: %s: %s\n", path, strerror(errno));
 		return -1;
 	}
-	size_t cap = 4096, len = 0;
-	unsigned char *data = malloc(cap);
-	size_t n;
-	while (data && (n = fread(data + len, 1, cap - len, f)) > 0) {
-		len += n;
-		if (len == cap) {
-			unsigned char *grown = realloc(data, cap * 2);
-			if (!grown) {
-				free(data);
-				data = NULL;
-				break;
-			}
-			data = grown;
-			cap *= 2;
-		}
-	}
-	int failed = ferror(f);
+	struct stat st;
+	unsigned char *data = NULL;
+	size_t len = 0;
+	const char *why = NULL;
+	if (fstat(fileno(f), &st) < 0)
+		why = strerror(errno);
+	else if (!(data = malloc(st.st_size > 0 ? (size_t)st.st_size : 1)))
+		why = "out of memory";
+	else if ((len = fread(data, 1, (size_t)st.st_size, f)) != (size_t)st.st_size)
+		why = "short read";
 	fclose(f);
-	if (!data || failed) {
-		fprintf(stderr, "replay: %s: %s\n", path, data ? "read error" : "out of memory");
+	if (why) {
+		fprintf(stderr, "replay: %s: %s\n", path, why);
 		free(data);
 		return -1;
 	}
