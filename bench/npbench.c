@@ -43,6 +43,7 @@
 
 #define HIST_SUB 64                 /* buckets per power of two */
 #define HIST_POW 40                 /* up to 2^40 ns ~ 18 minutes */
+#define NPBENCH_MAX_DEPTH 16        /* --depth: transactions in flight per bulk session */
 
 struct histogram {
 	uint64_t count[HIST_POW * HIST_SUB];
@@ -59,6 +60,7 @@ struct options {
 	const char *priority;
 	long server_pid;
 	int protocol_byte;
+	int depth;                    /* bulk: transactions in flight per session */
 };
 
 struct stats {
@@ -290,13 +292,13 @@ static int conn_open(struct conn *c, const struct options *opt, gnutls_datum_t *
 	return 0;
 }
 
-/* One transaction out, one back; the answer's length is checked. */
-static int round_trip(struct conn *c, const unsigned char *frame, size_t frame_len,
-		      unsigned char **buf, size_t *cap, struct stats *st)
+/* Reads one answer into *buf (grown as needed); its length, or -1 with
+ * *why saying what failed. */
+static ssize_t read_answer(struct conn *c, unsigned char **buf, size_t *cap, const char **why)
 {
 	unsigned char header[4];
-	if (conn_write(c, frame, frame_len) < 0 || conn_read(c, header, 4) < 0) {
-		note_error(st, "transaction failed: %s", "connection closed");
+	if (conn_read(c, header, 4) < 0) {
+		*why = "connection closed";
 		return -1;
 	}
 	uint32_t length;
@@ -306,17 +308,34 @@ static int round_trip(struct conn *c, const unsigned char *frame, size_t frame_l
 	if (len > *cap) {
 		unsigned char *grown = realloc(*buf, len);
 		if (!grown) {
-			note_error(st, "out of memory%s", "");
+			*why = "out of memory";
 			return -1;
 		}
 		*buf = grown;
 		*cap = len;
 	}
 	if (conn_read(c, *buf, len) < 0) {
-		note_error(st, "answer truncated%s", "");
+		*why = "answer truncated";
 		return -1;
 	}
-	st->bytes += frame_len + 4 + len;
+	return (ssize_t)len;
+}
+
+/* One transaction out, one back. */
+static int round_trip(struct conn *c, const unsigned char *frame, size_t frame_len,
+		      unsigned char **buf, size_t *cap, struct stats *st)
+{
+	if (conn_write(c, frame, frame_len) < 0) {
+		note_error(st, "transaction failed: %s", "connection closed");
+		return -1;
+	}
+	const char *why = NULL;
+	ssize_t len = read_answer(c, buf, cap, &why);
+	if (len < 0) {
+		note_error(st, "transaction failed: %s", why);
+		return -1;
+	}
+	st->bytes += frame_len + 4 + (size_t)len;
 	return 0;
 }
 
@@ -399,6 +418,168 @@ static void run_bulk(struct worker *w, const unsigned char *frame, size_t frame_
 	for (int i = 0; i < open; i++)
 		conn_close(&conns[i]);
 	free(conns);
+	free(buf);
+}
+
+/* bulk with --depth N > 1: a sender thread per session keeps N
+ * transactions on the way while the worker reads the answers (GnuTLS lets
+ * one thread send while another receives), so the server finds the next
+ * transaction waiting when it has answered one and the figure is its
+ * own, not the client's round trip. */
+struct pipeline {
+	struct conn c;
+	const unsigned char *frame;
+	size_t frame_len;
+	int depth;
+	pthread_t sender;
+	bool started, finished;      /* worker only */
+	pthread_mutex_t lock;
+	pthread_cond_t changed;
+	int in_flight;               /* sent or being sent, not yet answered */
+	unsigned oldest;             /* sent_at index of the oldest of them */
+	uint64_t sent_at[NPBENCH_MAX_DEPTH];
+	bool sending;                /* the sender has not stopped */
+	bool failed;                 /* the session broke: nothing more to count */
+	struct stats *errors;        /* the sender's own, merged at the end */
+};
+
+/* Ends the session's traffic from either side: the other one, blocked in
+ * a read or a write, gets an error it then does not count. */
+static void pipeline_fail(struct pipeline *p)
+{
+	p->failed = true;
+	pthread_cond_broadcast(&p->changed);
+	shutdown(p->c.fd, SHUT_RDWR);
+}
+
+static void *pipeline_sender(void *arg)
+{
+	struct pipeline *p = arg;
+	pthread_mutex_lock(&p->lock);
+	for (;;) {
+		while (p->in_flight >= p->depth && !p->failed && !atomic_load(&stop_now))
+			pthread_cond_wait(&p->changed, &p->lock);
+		if (p->failed || atomic_load(&stop_now))
+			break;
+		p->sent_at[(p->oldest + (unsigned)p->in_flight) % NPBENCH_MAX_DEPTH] = now_ns();
+		p->in_flight++;
+		pthread_cond_broadcast(&p->changed);
+		pthread_mutex_unlock(&p->lock);
+		int rc = conn_write(&p->c, p->frame, p->frame_len);
+		pthread_mutex_lock(&p->lock);
+		if (rc < 0) {
+			if (!p->failed && !atomic_load(&stop_now))
+				note_error(p->errors, "transaction failed: %s", "connection closed");
+			pipeline_fail(p);
+			break;
+		}
+	}
+	p->sending = false;
+	pthread_cond_broadcast(&p->changed);
+	pthread_mutex_unlock(&p->lock);
+	return NULL;
+}
+
+/* Reads the session's next answer: 1, or 0 when the session is done
+ * (its sender stopped with nothing left to answer, or it broke). */
+static int pipeline_take(struct worker *w, struct pipeline *p, unsigned char **buf, size_t *cap)
+{
+	pthread_mutex_lock(&p->lock);
+	while (p->in_flight == 0 && p->sending)
+		pthread_cond_wait(&p->changed, &p->lock);
+	bool expect = p->in_flight > 0 && !p->failed;
+	pthread_mutex_unlock(&p->lock);
+	if (!expect)
+		return 0;
+	const char *why = NULL;
+	ssize_t len = read_answer(&p->c, buf, cap, &why);
+	pthread_mutex_lock(&p->lock);
+	if (len < 0) {
+		/* After the run, a close is the server's answer to the end. */
+		if (!p->failed && !atomic_load(&stop_now))
+			note_error(&w->stats, "transaction failed: %s", why);
+		pipeline_fail(p);
+		pthread_mutex_unlock(&p->lock);
+		return 0;
+	}
+	uint64_t sent_at = p->sent_at[p->oldest];
+	p->oldest = (p->oldest + 1) % NPBENCH_MAX_DEPTH;
+	p->in_flight--;
+	pthread_cond_broadcast(&p->changed);
+	pthread_mutex_unlock(&p->lock);
+	w->stats.ops++;
+	w->stats.bytes += p->frame_len + 4 + (size_t)len;
+	hist_add(&w->stats.latency, now_ns() - sent_at);
+	return 1;
+}
+
+static void run_bulk_pipelined(struct worker *w, const unsigned char *frame, size_t frame_len)
+{
+	int mine = w->opt->connections / w->opt->threads +
+		   (w->index < w->opt->connections % w->opt->threads);
+	struct pipeline *ps = calloc((size_t)(mine ? mine : 1), sizeof(*ps));
+	struct stats *sender_errors = calloc(1, sizeof(*sender_errors));
+	if (!ps || !sender_errors) {
+		note_error(&w->stats, "bulk set-up: %s", strerror(errno));
+		free(ps);
+		free(sender_errors);
+		return;
+	}
+	int running = 0;
+	for (int i = 0; i < mine; i++) {
+		struct pipeline *p = &ps[i];
+		if (conn_open(&p->c, w->opt, NULL, &w->stats) < 0)
+			continue;
+		p->frame = frame;
+		p->frame_len = frame_len;
+		p->depth = w->opt->depth;
+		p->sending = true;
+		p->errors = sender_errors;
+		pthread_attr_t attr;
+		int rc = pthread_mutex_init(&p->lock, NULL);
+		if (rc == 0 && (rc = pthread_cond_init(&p->changed, NULL)) != 0)
+			pthread_mutex_destroy(&p->lock);
+		if (rc == 0 && (rc = pthread_attr_init(&attr)) == 0) {
+			pthread_attr_setstacksize(&attr, 256 * 1024);
+			rc = pthread_create(&p->sender, &attr, pipeline_sender, p);
+			pthread_attr_destroy(&attr);
+			if (rc) {
+				pthread_cond_destroy(&p->changed);
+				pthread_mutex_destroy(&p->lock);
+			}
+		}
+		if (rc) {
+			note_error(&w->stats, "bulk sender thread: %s", strerror(rc));
+			conn_close(&p->c);
+			continue;
+		}
+		p->started = true;
+		running++;
+	}
+	unsigned char *buf = NULL;
+	size_t cap = 0;
+	/* The sessions' answers in turn: a session whose answer waits holds
+	 * only its own sender, which stops at depth. */
+	while (running > 0)
+		for (int i = 0; i < mine; i++)
+			if (ps[i].started && !ps[i].finished && pipeline_take(w, &ps[i], &buf, &cap) == 0) {
+				ps[i].finished = true;
+				running--;
+			}
+	for (int i = 0; i < mine; i++) {
+		struct pipeline *p = &ps[i];
+		if (!p->started)
+			continue;
+		pthread_join(p->sender, NULL);
+		pthread_cond_destroy(&p->changed);
+		pthread_mutex_destroy(&p->lock);
+		conn_close(&p->c);
+	}
+	w->stats.errors += sender_errors->errors;
+	if (!w->stats.first_error[0])
+		memcpy(w->stats.first_error, sender_errors->first_error, sizeof(w->stats.first_error));
+	free(sender_errors);
+	free(ps);
 	free(buf);
 }
 
@@ -559,6 +740,8 @@ static void *worker_main(void *arg)
 		run_idle(w);
 	else if (strcmp(mode, "echo") == 0)
 		run_echo(w, shared_frame, shared_frame_len);
+	else if (w->opt->depth > 1)
+		run_bulk_pipelined(w, shared_frame, shared_frame_len);
 	else
 		run_bulk(w, shared_frame, shared_frame_len);
 	return NULL;
@@ -625,6 +808,8 @@ static void usage(FILE *out)
 		"  -d, --duration SEC    how long to run (default 10)\n"
 		"  -s, --size BYTES      transaction payload size (default 64; bulk 1048576)\n"
 		"  -z, --compress        send transactions deflated\n"
+		"      --depth N         bulk: keep N transactions in flight per session, sent by\n"
+		"                        a thread of its own (default 1: one round trip at a time)\n"
 		"      --tls             TLS (server certificate not verified: a benchmark)\n"
 		"      --no-resume       full handshakes every time (default: resume with tickets)\n"
 		"      --priority STR    GnuTLS priority string for the client\n"
@@ -649,6 +834,7 @@ static int parse_options(int argc, char **argv, struct options *opt)
 		{ "byte", required_argument, NULL, 'b' },
 		{ "json", no_argument, NULL, 'J' },
 		{ "handshake-only", no_argument, NULL, 'H' },
+		{ "depth", required_argument, NULL, 'D' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -668,6 +854,7 @@ static int parse_options(int argc, char **argv, struct options *opt)
 		case 'b': opt->protocol_byte = atoi(optarg); break;
 		case 'J': opt->json = true; break;
 		case 'H': opt->handshake_only = true; break;
+		case 'D': opt->depth = atoi(optarg); break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); return -1;
 		}
@@ -682,6 +869,14 @@ static int parse_options(int argc, char **argv, struct options *opt)
 	if (strcmp(opt->mode, "handshake") && strcmp(opt->mode, "echo") && strcmp(opt->mode, "bulk") &&
 	    strcmp(opt->mode, "idle")) {
 		fprintf(stderr, "npbench: unknown mode '%s'\n", opt->mode);
+		return -1;
+	}
+	if (opt->depth < 1 || opt->depth > NPBENCH_MAX_DEPTH) {
+		fprintf(stderr, "npbench: --depth must be 1 to %d\n", NPBENCH_MAX_DEPTH);
+		return -1;
+	}
+	if (opt->depth > 1 && strcmp(opt->mode, "bulk") != 0) {
+		fprintf(stderr, "npbench: --depth applies to bulk only\n");
 		return -1;
 	}
 	if (strcmp(opt->mode, "bulk") == 0 && !size_given)
@@ -715,7 +910,7 @@ static int setup_tls(const struct options *opt)
 int main(int argc, char **argv)
 {
 	struct options opt = { .threads = 0, .connections = 1, .duration = 10, .size = 64,
-			       .resume = true, .protocol_byte = 1 };
+			       .resume = true, .protocol_byte = 1, .depth = 1 };
 	if (parse_options(argc, argv, &opt) < 0)
 		return 2;
 	if (signal(SIGPIPE, SIG_IGN) == SIG_ERR) {
@@ -805,21 +1000,24 @@ int main(int argc, char **argv)
 
 	if (opt.json) {
 		printf("{\"mode\":\"%s\",\"tls\":%s,\"resume\":%s,\"threads\":%d,\"connections\":%d,"
-		       "\"size\":%zu,\"compress\":%s,\"seconds\":%.3f,\"ops\":%llu,\"errors\":%llu,"
+		       "\"size\":%zu,\"depth\":%d,\"compress\":%s,\"seconds\":%.3f,\"ops\":%llu,\"errors\":%llu,"
 		       "\"rate\":%.1f,\"mb_per_s\":%.2f,\"p50_us\":%.1f,\"p90_us\":%.1f,\"p99_us\":%.1f,"
 		       "\"max_us\":%.1f,\"sessions_held\":%ld,\"rss_kib_before\":%ld,\"rss_kib_after\":%ld,"
 		       "\"rss_kib_per_session\":%.2f,\"threads_per_session\":%.3f,\"server_cpu_us_per_op\":%.1f,"
 		       "\"server_cpu_share\":%.2f,\"client_cpu_share\":%.2f,\"first_error\":\"%s\"}\n",
 		       opt.mode, opt.tls ? "true" : "false", opt.resume ? "true" : "false", opt.threads,
-		       opt.connections, opt.size, opt.compress ? "true" : "false", seconds,
+		       opt.connections, opt.size, opt.depth, opt.compress ? "true" : "false", seconds,
 		       (unsigned long long)total.ops, (unsigned long long)total.errors, rate, mbps, p50,
 		       p90, p99, mx, held, rss_before, rss_after, rss_per, thr_per, cpu_us, cpu_share,
 		       self_share, total.first_error);
 	} else {
-		printf("npbench %s %s:%s  %s%s  threads %d  connections %d  size %zu%s  %.1fs\n", opt.mode,
+		char depth_note[32] = "";
+		if (opt.depth > 1)
+			snprintf(depth_note, sizeof(depth_note), "  depth %d", opt.depth);
+		printf("npbench %s %s:%s  %s%s  threads %d  connections %d  size %zu%s%s  %.1fs\n", opt.mode,
 		       opt.host, opt.port, opt.tls ? "TLS" : "plain",
 		       opt.tls ? (opt.resume ? " (resumption)" : " (full handshakes)") : "", opt.threads,
-		       opt.connections, opt.size, opt.compress ? " deflated" : "", seconds);
+		       opt.connections, opt.size, opt.compress ? " deflated" : "", depth_note, seconds);
 		if (strcmp(opt.mode, "idle") == 0) {
 			printf("  sessions held      %ld\n", held);
 			if (rss_per >= 0)

@@ -1,9 +1,9 @@
 #!/usr/bin/perl
 # npbench, the load generator of `make bench`, against the real daemon:
 # every mode plain and over TLS, its JSON, its figures from /proc, errors
-# counted rather than hidden, and echo keeping every session's
-# transaction in flight at once (checked against a server that answers
-# only when all of them have arrived).
+# counted rather than hidden, echo keeping every session's transaction in
+# flight at once and bulk --depth keeping N on one session (each checked
+# against a server that answers only when all of them have arrived).
 use strict;
 use warnings;
 use lib 't/lib';
@@ -54,6 +54,11 @@ for my $tls (0, 1) {
     ok($rc == 0 && $r->{ops} > 0 && $r->{errors} == 0 && $r->{mb_per_s} > 0,
        "$what bulk 300 KB: $r->{mb_per_s} MB/s, no error");
 
+    ($r, $err, $rc) = npbench(@t, '-s', 300000, '-c', 2, '-t', 1, '--depth', 3, '-d', 1, 'bulk', @target);
+    ok($rc == 0 && $r->{ops} > 0 && $r->{errors} == 0 && $r->{depth} == 3,
+       "$what bulk, 3 in flight on each of 2 sessions: $r->{ops} transactions, no error")
+        or diag("errors $r->{errors}, first: $r->{first_error}");
+
     ($r, $err, $rc) = npbench(@t, '-c', 20, '-t', 4, '-d', 0.5, '-p', $d->pid, 'idle', @target);
     is($r->{sessions_held}, 20, "$what idle: 20 sessions held");
     is($r->{threads_per_session}, '1.000', "$what idle: one daemon thread per session, read from /proc");
@@ -64,11 +69,12 @@ my ($plain_port) = $d->port('Port.plain');
 my ($r, $err, $rc) = npbench('-d', 0.5, 'echo', '127.0.0.1', $plain_port);
 ok($rc == 0 && $r->{errors} == 0, 'the daemon serves on after all of it');
 
-# A server that answers nothing until every one of $n sessions has sent
-# its transaction: a client with one transaction in flight per thread
-# would wait for ever here.
-sub barrier_server {
-    my ($n) = @_;
+# A server that takes $sessions sessions and then answers nothing until
+# $frames transactions have come on every one of them (with $hang_up it
+# hangs up instead of answering).  A client that keeps fewer transactions
+# in flight than that waits for ever here.
+sub batch_server {
+    my ($sessions, $frames, $hang_up) = @_;
     my $listen = IO::Socket::IP->new(LocalHost => '127.0.0.1', LocalPort => 0, Listen => 64)
         or die "listen: $!";
     my $pid = fork // die "fork: $!";
@@ -76,21 +82,25 @@ sub barrier_server {
         NpTest::die_with_parent();
         alarm 20;
         my @c;
-        for (1 .. $n) {
+        for (1 .. $sessions) {
             my $s = $listen->accept or POSIX::_exit(1);
             NpTest::read_exact($s, 1, 5) // POSIX::_exit(1);
             syswrite($s, "\x01") == 1 or POSIX::_exit(1);
             push @c, $s;
         }
         for (1 .. 1_000_000) {
-            my @frames;
+            my @answers;
             for my $s (@c) {
-                my $h = NpTest::read_exact($s, 4, 10) // POSIX::_exit(0);
-                my $len = unpack('N', $h) & 0x7fffffff;
-                my $body = $len ? NpTest::read_exact($s, $len, 10) // POSIX::_exit(0) : '';
-                push @frames, $h . $body;
+                my $batch = '';
+                for (1 .. $frames) {
+                    my $h = NpTest::read_exact($s, 4, 10) // POSIX::_exit(0);
+                    my $len = unpack('N', $h) & 0x7fffffff;
+                    $batch .= $h . ($len ? NpTest::read_exact($s, $len, 10) // POSIX::_exit(0) : '');
+                }
+                push @answers, $batch;
             }
-            NpTest::write_all($c[$_], $frames[$_]) or POSIX::_exit(0) for 0 .. $#c;
+            POSIX::_exit(0) if $hang_up;
+            NpTest::write_all($c[$_], $answers[$_]) or POSIX::_exit(0) for 0 .. $#c;
         }
         POSIX::_exit(0);
     }
@@ -99,12 +109,27 @@ sub barrier_server {
     return ($pid, $port);
 }
 
-my ($bpid, $bport) = barrier_server(8);
-($r, $err, $rc) = npbench('-c', 8, '-t', 2, '-d', 1, 'echo', '127.0.0.1', $bport);
+# npbench(ARGS..., '127.0.0.1', port) against batch_server(@$server),
+# which is stopped after.
+sub against_batch_server {
+    my ($server, @args) = @_;
+    my ($pid, $port) = batch_server(@$server);
+    my @result = npbench(@args, '127.0.0.1', $port);
+    kill 'KILL', $pid;
+    waitpid($pid, 0);
+    return @result;
+}
+
+($r, $err, $rc) = against_batch_server([8, 1, 0], '-c', 8, '-t', 2, '-d', 1, 'echo');
 ok($r->{ops} >= 8 && $r->{errors} == 0, "echo: 8 sessions on 2 threads all in flight at once ($r->{ops} transactions)")
     or diag("errors $r->{errors}, first: $r->{first_error}");
-kill 'KILL', $bpid;
-waitpid($bpid, 0);
+($r, $err, $rc) = against_batch_server([1, 3, 0], '-s', 20000, '--depth', 3, '-d', 1, 'bulk');
+ok($r->{ops} >= 3 && $r->{errors} == 0, "bulk --depth 3: 3 transactions on the way at once ($r->{ops} answered)")
+    or diag("errors $r->{errors}, first: $r->{first_error}");
+($r, $err, $rc) = against_batch_server([1, 2, 1], '-s', 20000, '--depth', 2, '-d', 2, 'bulk');
+ok($r->{errors} == 1 && $r->{ops} == 0, "bulk --depth 2, server hangs up: the one error counted, npbench ends")
+    or diag("errors $r->{errors}, ops $r->{ops}, exit $rc");
+like($r->{first_error}, qr/connection closed/, 'and named');
 
 # A server that takes the protocol byte and hangs up: errors counted,
 # the first one shown, exit 1.
@@ -130,6 +155,12 @@ waitpid($cpid, 0);
 my ($out, $err2, $rc2) = run_bounded(['build/npbench', 'sideways', '127.0.0.1', 1]);
 is($rc2, 2, 'an unknown mode: exit 2');
 like($err2, qr/unknown mode 'sideways'/, 'and says which');
+for (['--depth', 0, 'bulk'], ['--depth', 17, 'bulk']) {
+    ($out, $err2, $rc2) = run_bounded(['build/npbench', @$_, '127.0.0.1', 1]);
+    ok($rc2 == 2 && $err2 =~ /--depth must be 1 to 16/, "@$_: refused, exit 2");
+}
+($out, $err2, $rc2) = run_bounded(['build/npbench', '--depth', 2, 'echo', '127.0.0.1', 1]);
+ok($rc2 == 2 && $err2 =~ /--depth applies to bulk only/, '--depth with echo: refused, exit 2');
 
 is($d->stop, 0, 'the daemon stops cleanly');
 done_testing;
