@@ -39,7 +39,7 @@ static int fail(struct np_comm *comm, enum np_comm_error error, const char *fmt,
 static int fail_io(struct np_comm *comm, const char *where)
 {
 	struct np_socket *s = comm->socket;
-	if (s->error == NP_SOCK_EOF)
+	if (s->rd.error == NP_SOCK_EOF)
 		return fail(comm, NP_COMM_TRUNCATED, "connection closed inside a transaction (%s)", where);
 	return fail(comm, NP_COMM_IO, "read failed in %s: %s", where, np_socket_strerror(s));
 }
@@ -118,9 +118,9 @@ static ssize_t read_header_start(struct np_comm *comm, unsigned char *header)
 		s->deadline = outer;
 		if (n > 0)
 			return n;
-		if (s->error == NP_SOCK_EOF)
+		if (s->rd.error == NP_SOCK_EOF)
 			return fail(comm, NP_COMM_CLOSED, "closed by peer");
-		if (s->error != NP_SOCK_TIMEOUT)
+		if (s->rd.error != NP_SOCK_TIMEOUT)
 			return fail_io(comm, "the transaction header");
 		if (outer > 0 && np_now_ms() >= outer)
 			return fail(comm, NP_COMM_IO, "timed out waiting for a transaction");

@@ -26,7 +26,7 @@ static int echo_session(void *state, struct np_session *session)
 	while (np_comm_read_transaction(comm, &t) == 0) {
 		if (np_comm_write_transaction(comm, t.payload, t.length) < 0) {
 			np_session_set_end_reason(session, "write failed: %s",
-						  np_socket_strerror(comm->socket));
+						  np_socket_write_strerror(comm->socket));
 			return -1;
 		}
 	}
@@ -61,7 +61,10 @@ static struct np_socket *upstream_open(struct np_session *session, unsigned char
 	}
 	unsigned char answer = 0;
 	up->deadline = np_now_ms() + port->upstream_connect_timeout_ms;
-	if (np_socket_write_all(up, &byte, 1) < 0 || np_socket_read(up, &answer, 1) < 0) {
+	if (np_socket_write_all(up, &byte, 1) < 0) {
+		np_session_set_end_reason(session, "upstream %s: sending the protocol byte failed: %s",
+					  port->upstream, np_socket_write_strerror(up));
+	} else if (np_socket_read(up, &answer, 1) < 0) {
 		np_session_set_end_reason(session, "upstream %s did not answer the protocol byte: %s",
 					  port->upstream, np_socket_strerror(up));
 	} else if (answer != 1) {
@@ -91,7 +94,7 @@ static int forward_one(struct np_session *session, struct np_comm *from, struct 
 	}
 	if (np_comm_write_raw(to, t.payload, t.length, t.was_compressed) < 0) {
 		np_session_set_end_reason(session, "write to %s failed: %s", to_name,
-					  np_socket_strerror(to->socket));
+					  np_socket_write_strerror(to->socket));
 		return -1;
 	}
 	return 0;
@@ -220,7 +223,7 @@ void np_web_upstream(struct np_session *session, const unsigned char *first, siz
 	upstream->timeout_ms = port->read_timeout_ms;
 	if (np_socket_write_all(upstream, first, length) < 0) {
 		np_session_set_end_reason(session, "webUpstream %s: write failed: %s", port->web_upstream,
-					  np_socket_strerror(upstream));
+					  np_socket_write_strerror(upstream));
 	} else if (np_pump(session->socket, upstream, port->read_timeout_ms, err, sizeof(err)) < 0) {
 		np_session_set_end_reason(session, "webUpstream %s: %s", port->web_upstream, err);
 	} else {

@@ -71,7 +71,7 @@ int np_session_accept(struct np_session *session)
 		return 0;
 	if (np_socket_write_all(session->socket, &accepted, 1) < 0) {
 		np_session_set_end_reason(session, "writing the accept byte failed: %s",
-					  np_socket_strerror(session->socket));
+					  np_socket_write_strerror(session->socket));
 		return -1;
 	}
 	session->accepted = true;
@@ -316,7 +316,7 @@ static void dispatch(struct np_session *session)
 	struct np_socket *socket = session->socket;
 
 	if (np_socket_read(socket, &byte, 1) < 0) {
-		if (socket->error == NP_SOCK_EOF) {
+		if (socket->rd.error == NP_SOCK_EOF) {
 			session->quiet_end = true;
 			np_session_set_end_reason(session, "closed before the protocol byte");
 		} else {

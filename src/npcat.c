@@ -269,7 +269,7 @@ static int send_one(struct sender *s, const unsigned char *data, size_t length)
 	}
 	if (rc < 0) {
 		fprintf(stderr, "npcat: sending transaction %ld failed: %s\n", s->sent + 1,
-			np_socket_strerror(s->comm->socket));
+			np_socket_write_strerror(s->comm->socket));
 		return -1;
 	}
 	pthread_mutex_lock(&s->lock);
@@ -336,7 +336,7 @@ static int run_raw(struct np_socket *s, const struct options *opt)
 {
 	for (size_t i = 0; i < opt->payload_count; i++)
 		if (np_socket_write_all(s, opt->payloads[i].data, opt->payloads[i].length) < 0) {
-			fprintf(stderr, "npcat: write failed: %s\n", np_socket_strerror(s));
+			fprintf(stderr, "npcat: write failed: %s\n", np_socket_write_strerror(s));
 			return EXIT_PROTOCOL;
 		}
 	np_socket_shutdown(s, SHUT_WR);
@@ -345,7 +345,7 @@ static int run_raw(struct np_socket *s, const struct options *opt)
 	while ((n = np_socket_read(s, buf, sizeof(buf))) > 0)
 		fwrite(buf, 1, (size_t)n, stdout);
 	/* The server closing on us, even with a reset, is how this ends. */
-	if (s->error != NP_SOCK_EOF && s->error != NP_SOCK_TIMEOUT && s->error != NP_SOCK_RESET) {
+	if (s->rd.error != NP_SOCK_EOF && s->rd.error != NP_SOCK_TIMEOUT && s->rd.error != NP_SOCK_RESET) {
 		fprintf(stderr, "npcat: %s\n", np_socket_strerror(s));
 		return EXIT_PROTOCOL;
 	}
@@ -357,7 +357,7 @@ static int run(struct np_socket *s, const struct options *opt)
 	unsigned char byte = (unsigned char)opt->byte, answer;
 	s->timeout_ms = opt->timeout_ms;
 	if (np_socket_write_all(s, &byte, 1) < 0) {
-		fprintf(stderr, "npcat: sending the protocol byte failed: %s\n", np_socket_strerror(s));
+		fprintf(stderr, "npcat: sending the protocol byte failed: %s\n", np_socket_write_strerror(s));
 		return EXIT_PROTOCOL;
 	}
 	if (opt->byte != 1 && opt->byte != 3)
@@ -401,10 +401,10 @@ static int run(struct np_socket *s, const struct options *opt)
 	for (got = 0; answer_owed(&sender, got); got++) {
 		struct np_transaction t;
 		if (np_comm_read_transaction(&comm, &t) < 0) {
-			if (comm.error == NP_COMM_CLOSED || s->error == NP_SOCK_RESET)
+			if (comm.error == NP_COMM_CLOSED || s->rd.error == NP_SOCK_RESET)
 				fprintf(stderr, "npcat: server closed the connection after %ld of %ld answers%s\n", got,
 					opt->expect >= 0 ? opt->expect : sender.sent,
-					s->error == NP_SOCK_RESET ? " (reset)" : "");
+					s->rd.error == NP_SOCK_RESET ? " (reset)" : "");
 			else
 				fprintf(stderr, "npcat: answer %ld: %s\n", got + 1, comm.error_text);
 			rc = EXIT_PROTOCOL;

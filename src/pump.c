@@ -30,9 +30,9 @@ static int pump_once(struct direction *d, unsigned char *buf, char *reason, size
 	ssize_t n = np_socket_read(d->from, buf, PUMP_BUFFER);
 	d->from->no_wait = false;
 	if (n < 0) {
-		if (d->from->error == NP_SOCK_TIMEOUT)
+		if (d->from->rd.error == NP_SOCK_TIMEOUT)
 			return 0; /* nothing whole yet */
-		if (d->from->error == NP_SOCK_EOF) {
+		if (d->from->rd.error == NP_SOCK_EOF) {
 			d->open = false;
 			np_socket_shutdown(d->to, SHUT_WR);
 			return 0;
@@ -43,7 +43,7 @@ static int pump_once(struct direction *d, unsigned char *buf, char *reason, size
 	}
 	if (np_socket_write_all(d->to, buf, (size_t)n) < 0) {
 		snprintf(reason, reason_size, "write to %s failed: %s", d->to_name,
-			 np_socket_strerror(d->to));
+			 np_socket_write_strerror(d->to));
 		return -1;
 	}
 	return 0;

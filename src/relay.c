@@ -157,12 +157,12 @@ static void run_joiner(struct np_session *session, const char *key)
 	int rc;
 	if (np_socket_write_all(other, &paired, 1) < 0) {
 		snprintf(result, sizeof(result), "ended: the waiting party is gone (%s)",
-			 np_socket_strerror(other));
+			 np_socket_write_strerror(other));
 		answer(session, NP_RELAY_REFUSED);
 		rc = -1;
 	} else if (np_socket_write_all(session->socket, &paired, 1) < 0) {
 		snprintf(result, sizeof(result), "ended: the joining party is gone (%s)",
-			 np_socket_strerror(session->socket));
+			 np_socket_write_strerror(session->socket));
 		np_socket_shutdown(other, SHUT_RDWR);
 		rc = -1;
 	} else {

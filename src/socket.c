@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <string.h>
 #include <time.h>
 
@@ -16,18 +17,19 @@ int64_t np_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int np_socket_wait(struct np_socket *s, short events)
+/* Polls the fd within the socket's bounds; a failure goes into f. */
+static int wait_fd(struct np_socket *s, short events, bool no_wait, struct np_socket_fault *f)
 {
 	for (;;) {
 		int wait_ms = -1;
-		if (s->no_wait)
+		if (no_wait)
 			wait_ms = 0; /* only whether something has come: no bound applies */
 		else if (s->timeout_ms > 0)
 			wait_ms = s->timeout_ms;
-		if (s->deadline > 0 && !s->no_wait) {
+		if (s->deadline > 0 && !no_wait) {
 			int64_t left = s->deadline - np_now_ms();
 			if (left <= 0) {
-				s->error = NP_SOCK_TIMEOUT;
+				f->error = NP_SOCK_TIMEOUT;
 				return -1;
 			}
 			if (wait_ms < 0 || left < wait_ms)
@@ -38,26 +40,35 @@ int np_socket_wait(struct np_socket *s, short events)
 		if (n > 0)
 			return 0; /* readable, writable, or an error the next call reports */
 		if (n == 0) {
-			s->error = NP_SOCK_TIMEOUT;
+			f->error = NP_SOCK_TIMEOUT;
 			return -1;
 		}
 		if (errno != EINTR) {
-			s->error = NP_SOCK_SYSTEM;
-			s->sys_errno = errno;
+			np_socket_set_errno(f, errno);
 			return -1;
 		}
 	}
 }
 
-void np_socket_set_errno(struct np_socket *s, int err)
+int np_socket_wait(struct np_socket *s, short events)
+{
+	return wait_fd(s, events, s->no_wait, &s->rd);
+}
+
+int np_socket_wait_writable(struct np_socket *s)
+{
+	return wait_fd(s, POLLOUT, false, &s->wr);
+}
+
+void np_socket_set_errno(struct np_socket_fault *f, int err)
 {
 	if (err == ECONNRESET || err == EPIPE) {
-		s->error = NP_SOCK_RESET;
+		f->error = NP_SOCK_RESET;
 	} else if (err == EAGAIN || err == EWOULDBLOCK || err == ETIMEDOUT) {
-		s->error = NP_SOCK_TIMEOUT;
+		f->error = NP_SOCK_TIMEOUT;
 	} else {
-		s->error = NP_SOCK_SYSTEM;
-		s->sys_errno = err;
+		f->error = NP_SOCK_SYSTEM;
+		f->sys_errno = err;
 	}
 }
 
@@ -98,15 +109,25 @@ int np_socket_write_all(struct np_socket *s, const void *buf, size_t len)
 	return np_socket_writev_all(s, &iov, 1);
 }
 
-const char *np_socket_strerror(const struct np_socket *s)
+static const char *fault_str(const struct np_socket_fault *f)
 {
-	switch (s->error) {
+	switch (f->error) {
 	case NP_SOCK_OK: return "no error";
 	case NP_SOCK_EOF: return "closed by peer";
 	case NP_SOCK_TIMEOUT: return "timed out";
 	case NP_SOCK_RESET: return "connection reset by peer";
-	case NP_SOCK_SYSTEM: return strerror(s->sys_errno);
-	case NP_SOCK_TLS: return s->error_text;
+	case NP_SOCK_SYSTEM: return strerror(f->sys_errno);
+	case NP_SOCK_TLS: return f->text;
 	}
 	return "unknown error";
+}
+
+const char *np_socket_strerror(const struct np_socket *s)
+{
+	return fault_str(&s->rd);
+}
+
+const char *np_socket_write_strerror(const struct np_socket *s)
+{
+	return fault_str(&s->wr);
 }

@@ -37,12 +37,12 @@ static ssize_t plain_read(struct np_socket *s, void *buf, size_t len)
 			return n;
 		}
 		if (n == 0) {
-			s->error = NP_SOCK_EOF;
+			s->rd.error = NP_SOCK_EOF;
 			return -1;
 		}
 		if (errno == EINTR)
 			continue;
-		np_socket_set_errno(s, errno);
+		np_socket_set_errno(&s->rd, errno);
 		return -1;
 	}
 }
@@ -51,8 +51,7 @@ static int plain_writev_all(struct np_socket *s, const struct iovec *iov_in, int
 {
 	struct iovec iov[8];
 	if (iovcnt < 1 || iovcnt > 8) {
-		s->error = NP_SOCK_SYSTEM;
-		s->sys_errno = EINVAL;
+		np_socket_set_errno(&s->wr, EINVAL);
 		return -1;
 	}
 	for (int i = 0; i < iovcnt; i++)
@@ -66,7 +65,7 @@ static int plain_writev_all(struct np_socket *s, const struct iovec *iov_in, int
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			np_socket_set_errno(s, errno);
+			np_socket_set_errno(&s->wr, errno);
 			return -1;
 		}
 		s->bytes_out += (uint64_t)n;

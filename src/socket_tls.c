@@ -4,11 +4,13 @@
  *
  * The fd is non-blocking under GnuTLS while a timeout or deadline is in
  * force (the handshake, readTimeout): every wait then goes through
- * np_socket_wait(), so those bound the handshake, each read and each
- * write exactly as on a plain socket.  A session without them blocks in
+ * np_socket_wait() (a writer's through np_socket_wait_writable()), so
+ * those bound the handshake, each read and each write exactly as on a
+ * plain socket.  A session without them blocks in
  * recv() directly.
  * GnuTLS lets one thread receive while another sends on the same
- * session; writers are serialised by the caller (np_comm's write lock).
+ * session; writers are serialised by the caller (np_comm's write lock),
+ * and each side records its failures apart (s->rd, s->wr).
  * A foreign thread that wants a blocked reader gone shuts down the fd
  * only, never the GnuTLS session.
  * The transport under GnuTLS reads ahead and gathers large writes: see
@@ -19,6 +21,7 @@
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,9 +48,20 @@ struct tls_socket {
 	char server_name[256];
 };
 
-static void tls_fail(struct tls_socket *t, const char *what, int rc)
+/* Records a TLS-level failure in words. */
+static void tls_fault(struct np_socket_fault *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void tls_fault(struct np_socket_fault *f, const char *fmt, ...)
 {
-	struct np_socket *s = &t->base;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(f->text, sizeof(f->text), fmt, ap);
+	va_end(ap);
+	f->error = NP_SOCK_TLS;
+}
+
+/* Records GnuTLS's rc for one direction's failure (f: the socket's rd or wr). */
+static void tls_fail(struct tls_socket *t, struct np_socket_fault *f, const char *what, int rc)
+{
 	/* The transport failed: the system call's errno says more than
 	 * "Error in the push function", or than "non-properly terminated"
 	 * for a write the peer reset (errno is this thread's, and GnuTLS
@@ -56,15 +70,14 @@ static void tls_fail(struct tls_socket *t, const char *what, int rc)
 	if (((rc == GNUTLS_E_PUSH_ERROR || rc == GNUTLS_E_PULL_ERROR) && err != 0 && err != EAGAIN &&
 	     err != EWOULDBLOCK) ||
 	    (rc == GNUTLS_E_PREMATURE_TERMINATION && (err == ECONNRESET || err == EPIPE))) {
-		np_socket_set_errno(s, err);
+		np_socket_set_errno(f, err);
 		return;
 	}
-	s->error = NP_SOCK_TLS;
 	if (rc == GNUTLS_E_WARNING_ALERT_RECEIVED || rc == GNUTLS_E_FATAL_ALERT_RECEIVED)
-		snprintf(s->error_text, sizeof(s->error_text), "%s: %s (alert: %s)", what, gnutls_strerror(rc),
-			 gnutls_alert_get_name(gnutls_alert_get(t->session)));
+		tls_fault(f, "%s: %s (alert: %s)", what, gnutls_strerror(rc),
+			  gnutls_alert_get_name(gnutls_alert_get(t->session)));
 	else
-		snprintf(s->error_text, sizeof(s->error_text), "%s: %s", what, gnutls_strerror(rc));
+		tls_fault(f, "%s: %s", what, gnutls_strerror(rc));
 }
 
 /* Waits until GnuTLS can go on.  GnuTLS also says "again" after a record
@@ -108,7 +121,7 @@ static ssize_t tls_read(struct np_socket *s, void *buf, size_t len)
 			return n;
 		}
 		if (n == 0) {
-			s->error = NP_SOCK_EOF;
+			s->rd.error = NP_SOCK_EOF;
 			return -1;
 		}
 		if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED) {
@@ -119,10 +132,10 @@ static ssize_t tls_read(struct np_socket *s, void *buf, size_t len)
 		if (n == GNUTLS_E_REHANDSHAKE)
 			continue; /* TLS 1.2 renegotiation is not offered: ignore the request */
 		if (n == GNUTLS_E_PREMATURE_TERMINATION) {
-			s->error = NP_SOCK_EOF; /* the peer closed without close_notify */
+			s->rd.error = NP_SOCK_EOF; /* the peer closed without close_notify */
 			return -1;
 		}
-		tls_fail(t, "TLS read", (int)n);
+		tls_fail(t, &s->rd, "TLS read", (int)n);
 		return -1;
 	}
 }
@@ -133,13 +146,13 @@ static int tls_send_all(struct tls_socket *t, const char *p, size_t len)
 	while (len > 0) {
 		ssize_t n = gnutls_record_send(t->session, p, len);
 		if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED) {
-			if (np_socket_wait(&t->base, POLLOUT) < 0)
+			if (np_socket_wait_writable(&t->base) < 0)
 				return -1;
 			/* GnuTLS wants the same call again after E_AGAIN. */
 			continue;
 		}
 		if (n < 0) {
-			tls_fail(t, "TLS write", (int)n);
+			tls_fail(t, &t->base.wr, "TLS write", (int)n);
 			return -1;
 		}
 		p += n;
@@ -154,9 +167,9 @@ static int batch_end(struct tls_socket *t, int rc)
 	struct np_socket *s = &t->base;
 	while (rc == 0 && np_tls_transport_batch_flush(&t->transport) < 0) {
 		if (errno != EAGAIN && errno != EWOULDBLOCK) {
-			np_socket_set_errno(s, errno);
+			np_socket_set_errno(&s->wr, errno);
 			rc = -1;
-		} else if (np_socket_wait(s, POLLOUT) < 0) {
+		} else if (np_socket_wait_writable(s) < 0) {
 			rc = -1;
 		}
 	}
@@ -183,7 +196,7 @@ static int send_corked(struct tls_socket *t, const struct iovec *iov, int iovcnt
 		/* Corked: this only copies into GnuTLS's buffer. */
 		ssize_t n = gnutls_record_send(t->session, iov[i].iov_base, iov[i].iov_len);
 		if (n < 0 && n != GNUTLS_E_AGAIN) {
-			tls_fail(t, "TLS write", (int)n);
+			tls_fail(t, &s->wr, "TLS write", (int)n);
 			return -1;
 		}
 	}
@@ -192,10 +205,10 @@ static int send_corked(struct tls_socket *t, const struct iovec *iov, int iovcnt
 		if (rc >= 0)
 			break;
 		if (rc != GNUTLS_E_AGAIN && rc != GNUTLS_E_INTERRUPTED) {
-			tls_fail(t, "TLS write", rc);
+			tls_fail(t, &s->wr, "TLS write", rc);
 			return -1;
 		}
-		if (np_socket_wait(s, POLLOUT) < 0)
+		if (np_socket_wait_writable(s) < 0)
 			return -1;
 	}
 	return 0;
@@ -364,9 +377,8 @@ static int verify_client(struct tls_socket *t)
 	gnutls_datum_t why = { NULL, 0 };
 	if (rc == 0)
 		gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509, &why, 0);
-	s->error = NP_SOCK_TLS;
-	snprintf(s->error_text, sizeof(s->error_text), "TLS client certificate rejected: %s",
-		 rc < 0 ? gnutls_strerror(rc) : why.data ? (const char *)why.data : "not trusted");
+	tls_fault(&s->rd, "TLS client certificate rejected: %s",
+		  rc < 0 ? gnutls_strerror(rc) : why.data ? (const char *)why.data : "not trusted");
 	gnutls_free(why.data);
 	return -1;
 }
@@ -407,27 +419,23 @@ static int expect_client_hello(struct tls_socket *t)
 		if (n == 1)
 			break;
 		if (n == 0) {
-			s->error = NP_SOCK_TLS;
-			snprintf(s->error_text, sizeof(s->error_text), "closed before the TLS handshake");
+			tls_fault(&s->rd, "closed before the TLS handshake");
 			return -1;
 		}
 		if (errno == EINTR)
 			continue;
 		if (errno != EAGAIN && errno != EWOULDBLOCK) {
-			s->error = NP_SOCK_TLS;
-			snprintf(s->error_text, sizeof(s->error_text), "TLS handshake: %s", strerror(errno));
+			tls_fault(&s->rd, "TLS handshake: %s", strerror(errno));
 			return -1;
 		}
 		if (np_socket_wait(s, POLLIN) < 0) {
-			s->error = NP_SOCK_TLS;
-			snprintf(s->error_text, sizeof(s->error_text), "TLS handshake timed out");
+			tls_fault(&s->rd, "TLS handshake timed out");
 			return -1;
 		}
 	}
 	if (first != 0x16) {
-		s->error = NP_SOCK_TLS;
-		snprintf(s->error_text, sizeof(s->error_text),
-			 "not a TLS ClientHello (first byte 0x%02x): a plain client on a TLS port?", first);
+		tls_fault(&s->rd, "not a TLS ClientHello (first byte 0x%02x): a plain client on a TLS port?",
+			  first);
 		return -1;
 	}
 	return 0;
@@ -444,12 +452,12 @@ int np_socket_tls_handshake(struct np_socket *s)
 			break;
 		if (rc == GNUTLS_E_AGAIN || rc == GNUTLS_E_INTERRUPTED) {
 			if (tls_wait(t) < 0) {
-				if (s->error == NP_SOCK_TIMEOUT)
-					snprintf(s->error_text, sizeof(s->error_text), "TLS handshake timed out");
+				/* A wait fails with a timeout or an errno, never as TLS,
+				 * so the words are not in rd.text itself. */
+				if (s->rd.error == NP_SOCK_TIMEOUT)
+					tls_fault(&s->rd, "TLS handshake timed out");
 				else
-					snprintf(s->error_text, sizeof(s->error_text), "TLS handshake: %s",
-						 np_socket_strerror(s));
-				s->error = NP_SOCK_TLS;
+					tls_fault(&s->rd, "TLS handshake: %s", np_socket_strerror(s));
 				return -1;
 			}
 			continue;
@@ -460,19 +468,16 @@ int np_socket_tls_handshake(struct np_socket *s)
 			gnutls_datum_t why = { NULL, 0 };
 			unsigned status = gnutls_session_get_verify_cert_status(t->session);
 			gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509, &why, 0);
-			s->error = NP_SOCK_TLS;
-			snprintf(s->error_text, sizeof(s->error_text), "TLS handshake failed: certificate rejected: %s",
-				 why.data ? (const char *)why.data : "not trusted");
+			tls_fault(&s->rd, "TLS handshake failed: certificate rejected: %s",
+				  why.data ? (const char *)why.data : "not trusted");
 			gnutls_free(why.data);
 			return -1;
 		}
 		if (rc == GNUTLS_E_PREMATURE_TERMINATION || rc == GNUTLS_E_PULL_ERROR) {
-			s->error = NP_SOCK_TLS;
-			snprintf(s->error_text, sizeof(s->error_text),
-				 "TLS handshake failed: the peer closed the connection");
+			tls_fault(&s->rd, "TLS handshake failed: the peer closed the connection");
 			return -1;
 		}
-		tls_fail(t, "TLS handshake failed", rc);
+		tls_fail(t, &s->rd, "TLS handshake failed", rc);
 		return -1;
 	}
 	t->established = true;

@@ -21,7 +21,8 @@
 #include "npsocket/comm.h"
 #include "npsocket/socket.h"
 
-#define NP_HANDLER_ABI_VERSION 1
+/* 2: struct np_socket keeps a read's and a write's failure apart (rd, wr). */
+#define NP_HANDLER_ABI_VERSION 2
 #define NP_HANDLER_SYMBOL "np_handler_descriptor"
 
 /* One accepted connection as a handler sees it. */

@@ -30,7 +30,7 @@ struct np_tls_info {
 	bool resumed;
 };
 
-/* Why a read or write failed; the socket keeps the last one. */
+/* Why a read or a write failed. */
 enum np_socket_error {
 	NP_SOCK_OK = 0,
 	NP_SOCK_EOF,        /* orderly close by the peer */
@@ -56,6 +56,13 @@ struct np_socket_ops {
 	size_t (*buffered)(const struct np_socket *s);
 };
 
+/* The last failure of one direction. */
+struct np_socket_fault {
+	enum np_socket_error error;
+	int sys_errno;              /* with NP_SOCK_SYSTEM */
+	char text[160];             /* with NP_SOCK_TLS */
+};
+
 struct np_socket {
 	const struct np_socket_ops *ops;
 	int fd;
@@ -63,9 +70,10 @@ struct np_socket {
 	int64_t deadline;           /* monotonic ms, 0 = none */
 	bool no_wait;               /* reads never wait (see above) */
 	bool secure;                /* TLS here, or terminated in front (externalSSL) */
-	enum np_socket_error error;
-	int sys_errno;              /* with NP_SOCK_SYSTEM */
-	char error_text[160];       /* with NP_SOCK_TLS */
+	/* Reads and writes keep their failures apart, since another thread
+	 * may write while the session's own thread reads. */
+	struct np_socket_fault rd;  /* reads and the handshake: the reader's */
+	struct np_socket_fault wr;  /* writes: under the writers' lock */
 	uint64_t bytes_in, bytes_out;
 };
 
@@ -114,17 +122,24 @@ static inline size_t np_socket_buffered(const struct np_socket *s)
  * timeout; -1 with errno on a poll() failure. */
 int np_socket_wait_either(struct np_socket *a, struct np_socket *b, int timeout_ms);
 
-/* The last error in words: "timed out", "connection reset by peer", ... */
+/* The last failed read (or handshake) in words: "timed out",
+ * "connection reset by peer", ... */
 const char *np_socket_strerror(const struct np_socket *s);
+/* The same for the last failed write. */
+const char *np_socket_write_strerror(const struct np_socket *s);
 
-/* Waits until fd is readable (POLLIN) or writable, honouring the socket's
- * timeout_ms and deadline; 0 when ready, -1 with the error recorded.
- * For socket implementations. */
+/* For the reader: waits until fd is readable (POLLIN) or writable,
+ * honouring the socket's timeout_ms, deadline and no_wait; 0 when ready,
+ * -1 with the failure in s->rd.  For socket implementations. */
 int np_socket_wait(struct np_socket *s, short events);
 
-/* Records a failed system call's errno as the socket's error: reset,
- * timed out, or the errno itself.  For socket implementations. */
-void np_socket_set_errno(struct np_socket *s, int err);
+/* For a writer: waits until fd is writable within timeout_ms and
+ * deadline (no_wait is the reader's); 0, or -1 with the failure in s->wr. */
+int np_socket_wait_writable(struct np_socket *s);
+
+/* Records a failed system call's errno in f: reset, timed out, or the
+ * errno itself.  For socket implementations. */
+void np_socket_set_errno(struct np_socket_fault *f, int err);
 
 /* CLOCK_MONOTONIC in milliseconds. */
 int64_t np_now_ms(void);

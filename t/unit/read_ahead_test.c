@@ -3,10 +3,13 @@
  * transport (src/read_ahead.c), over a socketpair: what a small read
  * takes and holds, the heap buffer freed once empty, large reads
  * straight through, EOF, MSG_DONTWAIT, and np_socket's plain reads and
- * np_socket_buffered() on top of it.
+ * np_socket_buffered() on top of it; a read's and a write's failures
+ * kept apart, also when they happen on two threads at once.
  */
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -19,6 +22,14 @@ static void fill(unsigned char *p, size_t n, unsigned seed)
 {
 	for (size_t i = 0; i < n; i++)
 		p[i] = (unsigned char)(i * 7 + seed);
+}
+
+/* A reader blocked in np_socket_read() until its timeout. */
+static void *read_until_timeout(void *arg)
+{
+	struct np_socket *s = arg;
+	unsigned char b;
+	return (void *)(intptr_t)np_socket_read(s, &b, 1);
 }
 
 static void send_all(int fd, const void *p, size_t n)
@@ -92,14 +103,14 @@ int main(void)
 
 	/* no_wait: nothing there is NP_SOCK_TIMEOUT at once, not a wait. */
 	s->no_wait = true;
-	ok(np_socket_read(s, in, 4) == -1 && s->error == NP_SOCK_TIMEOUT, "no_wait with nothing there: timed out");
+	ok(np_socket_read(s, in, 4) == -1 && s->rd.error == NP_SOCK_TIMEOUT, "no_wait with nothing there: timed out");
 	send_all(sv[1], out, 8);
 	ok(np_socket_read(s, in, 4) == 4 && np_socket_buffered(s) == 4, "no_wait: what came is read and held");
 	/* np_socket_wait() under no_wait only looks: a deadline long past
 	 * does not turn what has come into a timeout. */
 	s->deadline = np_now_ms() - 1000;
 	ok(np_socket_wait(s, POLLOUT) == 0, "no_wait, deadline passed: a writable fd is ready");
-	ok(np_socket_wait(s, POLLIN) == -1 && s->error == NP_SOCK_TIMEOUT,
+	ok(np_socket_wait(s, POLLIN) == -1 && s->rd.error == NP_SOCK_TIMEOUT,
 	   "no_wait, deadline passed, nothing in the kernel: timed out at once");
 	s->deadline = 0;
 	s->no_wait = false;
@@ -107,7 +118,38 @@ int main(void)
 	/* Held bytes come before EOF. */
 	close(sv[1]);
 	ok(np_socket_read(s, in, 100) == 4 && memcmp(in, out + 4, 4) == 0, "held bytes still come after the peer closed");
-	ok(np_socket_read(s, in, 100) == -1 && s->error == NP_SOCK_EOF, "then EOF");
+	ok(np_socket_read(s, in, 100) == -1 && s->rd.error == NP_SOCK_EOF, "then EOF");
+
+	/* A write failing afterwards has its own reason; the read's stays. */
+	ok(np_socket_write_all(s, out, 10) == -1 && s->wr.error == NP_SOCK_RESET, "a write to the closed peer: reset");
+	ok(s->rd.error == NP_SOCK_EOF, "the read's failure is still EOF");
+	ok(strcmp(np_socket_strerror(s), "closed by peer") == 0 &&
+	   strcmp(np_socket_write_strerror(s), "connection reset by peer") == 0,
+	   "each in words: %s / %s", np_socket_strerror(s), np_socket_write_strerror(s));
 	np_socket_close(s);
+
+	/* Two threads: the session's reader waits out its timeout while
+	 * another thread's write fails (the peer reads no more).  Each keeps
+	 * its own reason, whichever failed last. */
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0) {
+		perror("socketpair");
+		return 2;
+	}
+	s = np_socket_plain_new(sv[0]);
+	s->timeout_ms = 300;
+	pthread_t reader;
+	if (pthread_create(&reader, NULL, read_until_timeout, s) != 0) {
+		perror("pthread_create");
+		return 2;
+	}
+	shutdown(sv[1], SHUT_RD);
+	ok(np_socket_write_all(s, out, 10) == -1 && s->wr.error == NP_SOCK_RESET,
+	   "a write from another thread while the reader waits: reset");
+	void *read_rc;
+	pthread_join(reader, &read_rc);
+	ok((intptr_t)read_rc == -1 && s->rd.error == NP_SOCK_TIMEOUT, "the reader: timed out, later");
+	ok(s->wr.error == NP_SOCK_RESET, "and the write's reason is still reset");
+	np_socket_close(s);
+	close(sv[1]);
 	return done_testing();
 }
