@@ -95,19 +95,6 @@ static void sleep_ms(int ms)
 		;
 }
 
-static bool same_address(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
-{
-	if (a->ss_family != b->ss_family)
-		return false;
-	if (a->ss_family == AF_INET)
-		return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
-		       ((const struct sockaddr_in *)b)->sin_addr.s_addr;
-	if (a->ss_family == AF_INET6)
-		return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
-			      &((const struct sockaddr_in6 *)b)->sin6_addr, sizeof(struct in6_addr)) == 0;
-	return false;
-}
-
 /* The context a new session of the port starts with; under server->lock.
  * NULL on a plain port. */
 static struct np_tls_context *tls_for_port(struct np_server *server, const struct np_port_conf *port)
@@ -128,13 +115,14 @@ static const char *registry_admit(struct np_server *server, struct np_session *s
 		return "maxConnections of [Server] reached";
 	if (port->max_connections > 0 && session->listener->active >= port->max_connections)
 		return "maxConnections of the port reached";
+	/* Last: a connection counted here is admitted. */
 	if (port->max_connections_per_address > 0) {
-		int same = 0;
-		for (const struct np_session *s = server->sessions; s; s = s->next)
-			if (s->listener == session->listener && same_address(&s->peer_addr, &session->peer_addr))
-				same++;
-		if (same >= port->max_connections_per_address)
+		int rc = np_addr_counts_take(&server->per_address, session->listener, &session->peer_addr,
+					     (unsigned)port->max_connections_per_address, &session->addr_slot);
+		if (rc > 0)
 			return "maxConnectionsPerAddress reached";
+		if (rc < 0)
+			return "out of memory";
 	}
 	session->tls = tls_for_port(server, port);
 	session->id = ++server->next_id;
@@ -158,6 +146,8 @@ static void registry_remove(struct np_server *server, struct np_session *session
 		session->next->prev = session->prev;
 	server->active--;
 	session->listener->active--;
+	if (session->addr_slot)
+		np_addr_counts_give(&server->per_address, session->addr_slot);
 	pthread_cond_broadcast(&server->changed);
 	pthread_mutex_unlock(&server->lock);
 }
@@ -580,6 +570,10 @@ int np_server_init(struct np_server *server, const struct np_config *config)
 		return -1;
 	}
 	pthread_condattr_destroy(&cattr);
+	if (np_addr_counts_init(&server->per_address) < 0) {
+		np_log(LOG_ERR, "out of memory for the per-address connection counts");
+		return -1;
+	}
 
 	server->listeners = calloc(config->port_count, sizeof(*server->listeners));
 	if (!server->listeners) {
@@ -766,6 +760,7 @@ void np_server_close(struct np_server *server)
 	free(server->tls);
 	server->tls = NULL;
 	if (server->active == 0) {
+		np_addr_counts_free(&server->per_address);
 		pthread_cond_destroy(&server->changed);
 		pthread_cond_destroy(&server->relay_changed);
 		pthread_mutex_destroy(&server->lock);

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "addr_count.h"
 #include "config.h"
 #include "log.h"
 #include "net.h"
@@ -59,6 +60,7 @@ struct np_session {
 	bool quiet_end;                  /* EOF before the protocol byte: debug only */
 	atomic_bool closed_by_shutdown;  /* set by np_server_stop() */
 	struct np_session *prev, *next;  /* registry list, under server->lock */
+	struct np_addr_count *addr_slot; /* counted for maxConnectionsPerAddress */
 };
 
 /* The registry: the daemon's only mutable shared state. */
@@ -73,6 +75,7 @@ struct np_server {
 	pthread_cond_t changed;          /* signalled when a session ends */
 	struct np_session *sessions;
 	size_t active;
+	struct np_addr_counts per_address; /* open connections per (port, address) */
 	uint64_t next_id;
 	int accepters_running;           /* accepters that reached accept() */
 	struct np_relay_waiter *relay_waiters; /* relay.c: parties waiting for a joiner */

@@ -199,6 +199,44 @@ INI
     $d->stop;
 }
 
+# Per address and per port: other addresses (127.0.0.2, .3) and the other
+# port keep counts of their own, and 30 rounds of close-then-open keep the
+# count right (a session counts until its thread has ended).
+{
+    my $d = start_daemon(ini => "[Port.a]\nport = 0\nbindAddress = 127.0.0.1\nmaxConnectionsPerAddress = 2\n"
+                              . "[Port.b]\nport = 0\nbindAddress = 127.0.0.1\nmaxConnectionsPerAddress = 2\n");
+    my ($pa, $pb) = ($d->port('Port.a'), $d->port('Port.b'));
+    my @held = map { open_session($pa, from => '127.0.0.2') } 1 .. 2;
+    is(scalar(grep { defined } @held), 2, '127.0.0.2: two sessions on port a');
+    my $third = open_session($pa, from => '127.0.0.2', raw => 1);
+    ok($third && closed_within($third, 3), '127.0.0.2: a third on port a is closed');
+    ok(open_session($pa, from => '127.0.0.3'), '127.0.0.3 on port a: counted apart');
+    my @on_b = map { open_session($pb, from => '127.0.0.2') } 1 .. 2;
+    is(scalar(grep { defined } @on_b), 2, '127.0.0.2 on port b: two more, counted apart from port a');
+
+    # Opens a session from 127.0.0.2 on port a within 5 s (the one closed
+    # before it may still count until its thread ends).
+    my $reopen = sub {
+        for (1 .. 100) {
+            my $s = open_session($pa, from => '127.0.0.2');
+            return $s if $s;
+            sleep 0.05;
+        }
+        return undef;
+    };
+    my $rounds = 0;
+    for (1 .. 30) {
+        close shift @held;
+        my $s = $reopen->() or last;
+        push @held, $s;
+        $rounds++;
+    }
+    is($rounds, 30, '30 rounds of close and reopen from 127.0.0.2: each admitted');
+    my $over = open_session($pa, from => '127.0.0.2', raw => 1);
+    ok($over && closed_within($over, 3), 'and still no third at once');
+    $d->stop;
+}
+
 # --- a descriptor limit far below the load -------------------------------------------------
 {
     my $d = start_daemon(ini => "[Port]\nport = 0\nbindAddress = 127.0.0.1\nqueueLength = 2000\nhandshakeTimeout = 3\n",
