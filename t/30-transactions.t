@@ -9,6 +9,7 @@ use lib 't/lib';
 use NpTest;
 use Test::More;
 use Compress::Zlib qw(compress);
+use File::Temp qw(tempdir);
 use Time::HiRes qw(time sleep);
 
 sub text { my ($n) = @_; substr('ABCDEFGHIJKLMNOPQRSTUVWXYZ' x ($n / 26 + 1), 0, $n) }    # compressible
@@ -41,6 +42,70 @@ sub random_bytes { my ($n) = @_; pack 'C*', map { int rand 256 } 1 .. $n }
     ok($d->wait_log(qr/transactions=9\/9 reason="[^"]*maxTransactionSize/),
        'and the end line counts 9/9 and names maxTransactionSize');
     $d->stop;
+}
+
+# --- the deflate window follows the payload's size -----------------------------------------------
+# Up to 4 KiB a stream with an 8 KiB window (zlib header byte 0x58), larger
+# ones zlib's default 32 KiB (0x78); both inflate with any zlib, as Java's
+# Inflater does, and a small payload loses nothing to the smaller window.
+{
+    my $d = start_daemon(ini => "[Port]\nport = 0\nbindAddress = 127.0.0.1\n");
+    my ($s) = np_connect($d, byte => 1);
+    my @small;
+    # Noise whose last 96 bytes repeat its first, 4000 bytes back.
+    my $noise = join '', map { chr int rand 256 } 1 .. 4000;
+    my $far = $noise . substr($noise, 0, 96);
+    for my $case (['1 KiB of text', text(1024), 0x58], ['4 KiB, a repeat 4000 bytes back', $far, 0x58],
+                  ['4 KiB + 1 of text', text(4097), 0x78], ['64 KiB of text', text(65536), 0x78],
+                  ['1 KiB of text again', text(1024), 0x58]) {
+        my ($name, $payload, $cmf) = @$case;
+        send_frame($s, $payload);
+        my $h = read_exact($s, 4, 10);
+        my $w = defined $h ? unpack('N', $h) : 0;
+        my $wire = $w ? read_exact($s, $w & 0x7fffffff, 10) : undef;
+        ok(($w & 0x80000000) && defined $wire, "$name: answered deflated");
+        is(ord($wire // "\0"), $cmf, sprintf("$name: zlib header byte 0x%02x", $cmf));
+        is(Compress::Zlib::uncompress($wire // ''), $payload, "$name: inflates to the payload");
+        cmp_ok(length($wire // ''), '<=', length(compress($payload, 6)) + 1,
+               "$name: no larger than zlib's default makes it");
+        push @small, [$name, $payload, $wire // ''] if $cmf == 0x58;
+    }
+    $d->stop;
+
+    # What NetPhantom's Java clients inflate with: java.util.zip.Inflater.
+    SKIP: {
+        skip 'java is not installed', 2 * @small unless `sh -c 'command -v java'`;
+        my $dir = tempdir(CLEANUP => 1);
+        open my $src, '>', "$dir/Inflate.java" or die;
+        print $src <<'JAVA';
+import java.nio.file.*;
+import java.util.zip.Inflater;
+public class Inflate {
+    public static void main(String[] a) throws Exception {
+        Inflater inf = new Inflater();
+        inf.setInput(Files.readAllBytes(Path.of(a[0])));
+        byte[] out = new byte[Integer.parseInt(a[2]) + 1];
+        int n = inf.inflate(out);
+        if (!inf.finished()) throw new IllegalStateException("stream not finished");
+        Files.write(Path.of(a[1]), java.util.Arrays.copyOf(out, n));
+    }
+}
+JAVA
+        close $src;
+        for my $i (0 .. $#small) {
+            my ($name, $payload, $wire) = @{ $small[$i] };
+            open my $w, '>:raw', "$dir/wire$i" or die;
+            print $w $wire;
+            close $w;
+            my (undef, $err, $rc) = run_bounded(['java', "$dir/Inflate.java", "$dir/wire$i", "$dir/out$i",
+                                                 length $payload], timeout => 60);
+            is($rc, 0, "$name: java.util.zip.Inflater takes the 8 KiB-window stream") or diag $err;
+            open my $o, '<:raw', "$dir/out$i";
+            local $/;
+            my $got = $o ? <$o> : undef;
+            ok(defined $got && $got eq $payload, "$name: and gets the payload back");
+        }
+    }
 }
 
 # --- compressionThreshold = 100, maxTransactionSize = 1M -----------------------------------------

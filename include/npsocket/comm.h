@@ -70,7 +70,10 @@ struct np_comm {
 	struct np_buffer in;           /* the payload being read */
 	struct np_buffer out;          /* compressed payload being written */
 	z_stream *inflater;            /* created on the first compressed read */
-	z_stream *deflater;            /* created on the first compressed write */
+	z_stream *deflater;            /* created on the first compressed write
+					* of a payload over 4 KiB */
+	z_stream *deflater_small;      /* the same for payloads up to 4 KiB:
+					* an 8 KiB window, a quarter the memory */
 	pthread_mutex_t write_lock;
 	uint64_t transactions_in, transactions_out;
 	_Atomic int64_t last_activity_ms; /* last whole transaction in or out */

@@ -174,6 +174,57 @@ static void test_compression_rules(void)
 	pair_close(&p);
 }
 
+/* Noise whose last 96 bytes repeat its first: the one match there is
+ * lies n - 96 bytes back (4,000 for 4 KiB, past what a 4 KiB window
+ * reaches). */
+static unsigned char *far_repeat(size_t n)
+{
+	unsigned char *p = random_bytes(n);
+	memcpy(p + n - 96, p, 96);
+	return p;
+}
+
+/* The zlib header's first byte names the window: 0x58 is 2^13 bytes,
+ * 0x78 2^15.  Payloads up to 4 KiB go through the small stream and lose
+ * nothing against zlib's default; larger ones through the full one; each
+ * stream is reused. */
+static void test_window_by_size(void)
+{
+	struct pair p;
+	struct np_transaction tr;
+	pair_open(&p, options(1u << 20, true, 0), options(1u << 20, false, 0));
+	const size_t sizes[] = { 1024, 4096, 4097, 70000, 100, 4096, 5000 };
+	for (size_t i = 0; i < 2 * sizeof(sizes) / sizeof(sizes[0]); i++) {
+		size_t n = sizes[i / 2];
+		bool far = i % 2;
+		if (far && (n < 192 || n > 30000)) /* no repeat to find, or out of any window */
+			continue;
+		unsigned char *text = far ? far_repeat(n) : pattern(n, (unsigned)i + 3);
+		struct job j = { .comm = &p.ca, .data = text, .length = n, .count = 1 };
+		pthread_t t = start(&j);
+		int rc = np_comm_read_wire(&p.cb, &tr);
+		pthread_join(t, NULL);
+		size_t default_len;
+		unsigned char *reference = deflated(text, n, &default_len);
+		unsigned char *back = malloc(n);
+		uLongf back_len = n;
+		bool intact = rc == 0 && tr.was_compressed &&
+			      uncompress(back, &back_len, tr.payload, tr.length) == Z_OK && back_len == n &&
+			      memcmp(back, text, n) == 0;
+		ok(intact, "%zu bytes%s: deflated on the wire and inflate to the payload", n, far ? " (far repeat)" : "");
+		unsigned char want = n <= 4096 ? 0x58 : 0x78;
+		ok(rc == 0 && tr.length > 0 && tr.payload[0] == want, "%zu bytes: window 2^%d (header byte 0x%02x)", n,
+		   n <= 4096 ? 13 : 15, rc == 0 && tr.length ? tr.payload[0] : 0);
+		ok(rc == 0 && tr.length <= default_len + 1, "%zu bytes%s: %zu wire bytes, zlib's default gives %zu", n,
+		   far ? " (far repeat)" : "", rc == 0 ? tr.length : 0, default_len);
+		free(back);
+		free(reference);
+		free(text);
+	}
+	ok(p.ca.deflater_small && p.ca.deflater, "one small and one full stream, kept for reuse");
+	pair_close(&p);
+}
+
 /* Reads one transaction after `bytes` were sent (then EOF when close). */
 static int read_after(const void *bytes, size_t n, bool close_after, size_t max, struct np_comm *result_comm,
 		      int timeout_ms)
@@ -370,6 +421,7 @@ int main(void)
 	test_header_codec();
 	test_round_trips();
 	test_compression_rules();
+	test_window_by_size();
 	test_limits();
 	test_corrupt();
 	test_timeout_and_buffers();
