@@ -14,13 +14,13 @@
 #include <unistd.h>
 
 #include "addr_count.h"
+#include "net.h"
 
 #define FIRST_BUCKETS 64
 
 struct key {
 	const void *owner;
-	sa_family_t family;
-	unsigned char addr[16];     /* IPv4 in the first 4 bytes, the rest 0 */
+	struct in6_addr addr;       /* IPv4 mapped (np_net_ip6) */
 };
 
 struct np_addr_count {
@@ -30,20 +30,17 @@ struct np_addr_count {
 	unsigned count;
 };
 
+/* Not an IP address (never on a TCP listener): all such count as one. */
 static void key_of(const void *owner, const struct sockaddr_storage *ss, struct key *k)
 {
 	memset(k, 0, sizeof(*k));
 	k->owner = owner;
-	k->family = ss->ss_family;
-	if (ss->ss_family == AF_INET)
-		memcpy(k->addr, &((const struct sockaddr_in *)ss)->sin_addr, 4);
-	else if (ss->ss_family == AF_INET6)
-		memcpy(k->addr, &((const struct sockaddr_in6 *)ss)->sin6_addr, 16);
+	np_net_ip6((const struct sockaddr *)ss, &k->addr);
 }
 
 static bool key_equal(const struct key *a, const struct key *b)
 {
-	return a->owner == b->owner && a->family == b->family && memcmp(a->addr, b->addr, 16) == 0;
+	return a->owner == b->owner && IN6_ARE_ADDR_EQUAL(&a->addr, &b->addr);
 }
 
 /* The 64-bit finaliser of MurmurHash3. */
@@ -60,10 +57,10 @@ static uint64_t mix(uint64_t h)
 static uint64_t hash_key(uint64_t seed, const struct key *k)
 {
 	uint64_t w0, w1;
-	memcpy(&w0, k->addr, 8);
-	memcpy(&w1, k->addr + 8, 8);
+	memcpy(&w0, k->addr.s6_addr, 8);
+	memcpy(&w1, k->addr.s6_addr + 8, 8);
 	uint64_t h = mix(seed ^ (uint64_t)(uintptr_t)k->owner);
-	h = mix(h ^ w0 ^ k->family);
+	h = mix(h ^ w0);
 	return mix(h ^ w1);
 }
 

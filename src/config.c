@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "net.h"
 
 /* --- the schema ------------------------------------------------------------ */
 
@@ -615,15 +616,8 @@ static bool parse_cidr(const char *text, struct np_cidr *out)
 bool np_cidr_list_match(const struct np_cidr_list *list, const struct sockaddr *sa)
 {
 	struct in6_addr a;
-	if (sa->sa_family == AF_INET) {
-		memset(&a, 0, sizeof(a));
-		a.s6_addr[10] = a.s6_addr[11] = 0xff;
-		memcpy(&a.s6_addr[12], &((const struct sockaddr_in *)sa)->sin_addr, 4);
-	} else if (sa->sa_family == AF_INET6) {
-		a = ((const struct sockaddr_in6 *)sa)->sin6_addr;
-	} else {
+	if (!np_net_ip6(sa, &a))
 		return false;
-	}
 	for (size_t i = 0; i < list->count; i++) {
 		const struct np_cidr *r = &list->ranges[i];
 		unsigned full = r->prefix / 8, rest = r->prefix % 8;

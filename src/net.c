@@ -37,6 +37,21 @@ const char *np_net_format(const struct sockaddr *sa, char *buf, size_t size)
 	return buf;
 }
 
+bool np_net_ip6(const struct sockaddr *sa, struct in6_addr *out)
+{
+	if (sa->sa_family == AF_INET) {
+		memset(out, 0, sizeof(*out));
+		out->s6_addr[10] = out->s6_addr[11] = 0xff;
+		memcpy(&out->s6_addr[12], &((const struct sockaddr_in *)sa)->sin_addr, 4);
+		return true;
+	}
+	if (sa->sa_family == AF_INET6) {
+		*out = ((const struct sockaddr_in6 *)sa)->sin6_addr;
+		return true;
+	}
+	return false;
+}
+
 int np_net_split_host_port(const char *text, char *host, size_t host_size,
 			   char *port, size_t port_size)
 {

@@ -5,6 +5,8 @@
 #ifndef NP_NET_H
 #define NP_NET_H
 
+#include <netinet/in.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/socket.h>
 
@@ -14,6 +16,11 @@
 /* "192.0.2.7:51234" or "[2001:db8::7]:51234"; IPv4-mapped IPv6 addresses
  * are shown as IPv4. */
 const char *np_net_format(const struct sockaddr *sa, char *buf, size_t size);
+
+/* The IP address of sa as an IPv6 address, an IPv4 one mapped
+ * (::ffff:a.b.c.d) so that both forms of one client compare equal; false
+ * for other address families. */
+bool np_net_ip6(const struct sockaddr *sa, struct in6_addr *out);
 
 /* Splits "host:port" or "[v6]:port" into host and port; 0 or -1. */
 int np_net_split_host_port(const char *text, char *host, size_t host_size,

@@ -56,6 +56,9 @@ int main(void)
 	struct sockaddr_storage c = v6("::c000:207"), d = v6("2001:db8::7");
 	ok(np_addr_counts_take(&t, &port_a, &c, 1, &s3) == 0, "IPv6 with 192.0.2.7's bytes is another address");
 	ok(np_addr_counts_take(&t, &port_a, &c, 1, &other) == 1, "and has its own limit");
+	struct sockaddr_storage mapped = v6("::ffff:192.0.2.7");
+	ok(np_addr_counts_take(&t, &port_a, &mapped, 2, &other) == 1,
+	   "::ffff:192.0.2.7 is 192.0.2.7: its two connections already count");
 	np_addr_counts_give(&t, s3);
 	ok(np_addr_counts_take(&t, &port_a, &d, 1, &s3) == 0, "2001:db8::7 counted");
 	ok(np_addr_counts_take(&t, &port_a, &d, 0, &other) == 1, "a limit of 0 admits nothing");
