@@ -9,7 +9,9 @@
  * Each client thread owns its connections.  In echo every session keeps
  * one transaction in flight, as that many interactive clients would, and
  * the thread waits for the answers in epoll_wait(); the other modes block
- * on one connection at a time.  Latencies go into a per-thread log-linear
+ * on one connection at a time.  In echo, bulk and idle the clock (and the
+ * server's CPU time) starts once every session is open, so handshakes are
+ * not counted as load.  Latencies go into a per-thread log-linear
  * histogram so millions of samples cost a few kilobytes.  Errors are
  * counted and printed, never dropped.
  */
@@ -75,13 +77,64 @@ struct worker {
 	const struct options *opt;
 	struct stats stats;
 	int held;                    /* idle mode: sessions open */
+	bool arrived;                /* passed the start gate */
 };
 
 static struct addrinfo *target;
 static gnutls_certificate_credentials_t client_cred;
 static gnutls_priority_t client_priority;
 static atomic_bool stop_now;
-static atomic_int idle_ready;
+
+/* Sessions first, load second: in echo, bulk and idle each worker opens
+ * its sessions and then waits at this gate, and the run's clock and the
+ * server's CPU time start when the last one has come.  Otherwise the
+ * handshakes would count as part of the load: a thousand full TLS 1.3
+ * handshakes take the Java listener about 2 s of CPU. */
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t changed;
+	int arrived;
+	bool open;
+} gate = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, false };
+
+static void gate_wait(void)
+{
+	pthread_mutex_lock(&gate.lock);
+	while (!gate.open)
+		pthread_cond_wait(&gate.changed, &gate.lock);
+	pthread_mutex_unlock(&gate.lock);
+}
+
+/* A worker's sessions are open (or failed, counted as errors). */
+static void gate_arrive(struct worker *w)
+{
+	if (w->arrived)
+		return;
+	w->arrived = true;
+	pthread_mutex_lock(&gate.lock);
+	gate.arrived++;
+	pthread_cond_broadcast(&gate.changed);
+	pthread_mutex_unlock(&gate.lock);
+	gate_wait();
+}
+
+/* main: waits for all `workers`; the caller then takes its baselines and
+ * calls gate_open(). */
+static void gate_await(int workers)
+{
+	pthread_mutex_lock(&gate.lock);
+	while (gate.arrived < workers)
+		pthread_cond_wait(&gate.changed, &gate.lock);
+	pthread_mutex_unlock(&gate.lock);
+}
+
+static void gate_open(void)
+{
+	pthread_mutex_lock(&gate.lock);
+	gate.open = true;
+	pthread_cond_broadcast(&gate.changed);
+	pthread_mutex_unlock(&gate.lock);
+}
 
 static uint64_t now_ns(void)
 {
@@ -397,12 +450,17 @@ static void run_bulk(struct worker *w, const unsigned char *frame, size_t frame_
 	int mine = w->opt->connections / w->opt->threads +
 		   (w->index < w->opt->connections % w->opt->threads);
 	struct conn *conns = calloc((size_t)(mine ? mine : 1), sizeof(*conns));
+	if (!conns) {
+		note_error(&w->stats, "bulk set-up: %s", strerror(errno));
+		return;
+	}
 	unsigned char *buf = NULL;
 	size_t cap = 0;
 	int open = 0;
 	for (int i = 0; i < mine; i++)
 		if (conn_open(&conns[open], w->opt, NULL, &w->stats) == 0)
 			open++;
+	gate_arrive(w);
 	while (!atomic_load(&stop_now) && open > 0) {
 		for (int i = 0; i < open && !atomic_load(&stop_now); i++) {
 			uint64_t t0 = now_ns();
@@ -455,6 +513,7 @@ static void pipeline_fail(struct pipeline *p)
 static void *pipeline_sender(void *arg)
 {
 	struct pipeline *p = arg;
+	gate_wait();
 	pthread_mutex_lock(&p->lock);
 	for (;;) {
 		while (p->in_flight >= p->depth && !p->failed && !atomic_load(&stop_now))
@@ -556,6 +615,7 @@ static void run_bulk_pipelined(struct worker *w, const unsigned char *frame, siz
 		p->started = true;
 		running++;
 	}
+	gate_arrive(w);
 	unsigned char *buf = NULL;
 	size_t cap = 0;
 	/* The sessions' answers in turn: a session whose answer waits holds
@@ -661,6 +721,7 @@ static void run_echo(struct worker *w, const unsigned char *frame, size_t frame_
 		}
 		open++;
 	}
+	gate_arrive(w);
 	for (int i = 0; i < mine; i++)
 		if (flights[i].c.fd >= 0 && flight_send(&flights[i], frame, frame_len) < 0) {
 			note_error(&w->stats, "transaction failed: %s", "connection closed");
@@ -714,11 +775,15 @@ static void run_idle(struct worker *w)
 	int mine = w->opt->connections / w->opt->threads +
 		   (w->index < w->opt->connections % w->opt->threads);
 	struct conn *conns = calloc((size_t)(mine ? mine : 1), sizeof(*conns));
+	if (!conns) {
+		note_error(&w->stats, "idle set-up: %s", strerror(errno));
+		return;
+	}
 	gnutls_datum_t resume = { NULL, 0 };
 	for (int i = 0; i < mine; i++)
 		if (conn_open(&conns[w->held], w->opt, w->opt->resume ? &resume : NULL, &w->stats) == 0)
 			w->held++;
-	atomic_fetch_add(&idle_ready, 1);
+	gate_arrive(w);
 	while (!atomic_load(&stop_now))
 		usleep(50000);
 	for (int i = 0; i < w->held; i++)
@@ -744,6 +809,10 @@ static void *worker_main(void *arg)
 		run_bulk_pipelined(w, shared_frame, shared_frame_len);
 	else
 		run_bulk(w, shared_frame, shared_frame_len);
+	/* A worker that gave up before its load (no memory) must not hold
+	 * the others at the gate. */
+	if (strcmp(mode, "handshake") != 0)
+		gate_arrive(w);
 	return NULL;
 }
 
@@ -805,7 +874,8 @@ static void usage(FILE *out)
 		"  -t, --threads N       client threads (default: one per session; handshake 1)\n"
 		"  -c, --connections N   sessions (echo, bulk, idle; default 1); echo keeps a\n"
 		"                        transaction in flight on every session at once\n"
-		"  -d, --duration SEC    how long to run (default 10)\n"
+		"  -d, --duration SEC    how long the load runs (default 10); echo, bulk and idle\n"
+		"                        start the clock once every session is open\n"
 		"  -s, --size BYTES      transaction payload size (default 64; bulk 1048576)\n"
 		"  -z, --compress        send transactions deflated\n"
 		"      --depth N         bulk: keep N transactions in flight per session, sent by\n"
@@ -941,12 +1011,17 @@ int main(int argc, char **argv)
 	if (opt.server_pid > 0 && proc_status(opt.server_pid, &rss_before, &threads_before) < 0)
 		fprintf(stderr, "npbench: cannot read /proc/%ld/status\n", opt.server_pid);
 
-	double cpu_before = opt.server_pid > 0 ? proc_cpu(opt.server_pid) : -1;
-	double self_before = self_cpu();
+	const bool gated = strcmp(opt.mode, "handshake") != 0;
+	double cpu_before = -1, self_before = -1;
+	uint64_t t0 = 0;
+	if (!gated) {
+		cpu_before = opt.server_pid > 0 ? proc_cpu(opt.server_pid) : -1;
+		self_before = self_cpu();
+		t0 = now_ns();
+	}
 	struct worker *workers = calloc((size_t)opt.threads, sizeof(*workers));
 	if (!workers)
 		return 2;
-	uint64_t t0 = now_ns();
 	for (int i = 0; i < opt.threads; i++) {
 		workers[i].index = i;
 		workers[i].opt = &opt;
@@ -960,21 +1035,22 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (strcmp(opt.mode, "idle") == 0) {
-		while (atomic_load(&idle_ready) < opt.threads)
-			usleep(20000);
-		usleep((useconds_t)(opt.duration * 1e6));
-		if (opt.server_pid > 0)
-			proc_status(opt.server_pid, &rss_after, &threads_after);
-	} else {
-		usleep((useconds_t)(opt.duration * 1e6));
+	if (gated) {
+		gate_await(opt.threads);
+		cpu_before = opt.server_pid > 0 ? proc_cpu(opt.server_pid) : -1;
+		self_before = self_cpu();
+		t0 = now_ns();
+		gate_open();
 	}
+	usleep((useconds_t)(opt.duration * 1e6));
+	if (strcmp(opt.mode, "idle") == 0 && opt.server_pid > 0)
+		proc_status(opt.server_pid, &rss_after, &threads_after);
 	double cpu_after = opt.server_pid > 0 ? proc_cpu(opt.server_pid) : -1;
 	double self_after = self_cpu();
+	double seconds = (double)(now_ns() - t0) / 1e9;
 	atomic_store(&stop_now, true);
 	for (int i = 0; i < opt.threads; i++)
 		pthread_join(workers[i].thread, NULL);
-	double seconds = (double)(now_ns() - t0) / 1e9;
 
 	struct stats total;
 	memset(&total, 0, sizeof(total));

@@ -3,7 +3,8 @@
 # every mode plain and over TLS, its JSON, its figures from /proc, errors
 # counted rather than hidden, echo keeping every session's transaction in
 # flight at once and bulk --depth keeping N on one session (each checked
-# against a server that answers only when all of them have arrived).
+# against a server that answers only when all of them have arrived), and
+# the clock starting only once the sessions are open.
 use strict;
 use warnings;
 use lib 't/lib';
@@ -72,9 +73,10 @@ ok($rc == 0 && $r->{errors} == 0, 'the daemon serves on after all of it');
 # A server that takes $sessions sessions and then answers nothing until
 # $frames transactions have come on every one of them (with $hang_up it
 # hangs up instead of answering).  A client that keeps fewer transactions
-# in flight than that waits for ever here.
+# in flight than that waits for ever here.  With $delay it takes that many
+# seconds to accept each session's protocol byte.
 sub batch_server {
-    my ($sessions, $frames, $hang_up) = @_;
+    my ($sessions, $frames, $hang_up, $delay) = @_;
     my $listen = IO::Socket::IP->new(LocalHost => '127.0.0.1', LocalPort => 0, Listen => 64)
         or die "listen: $!";
     my $pid = fork // die "fork: $!";
@@ -85,6 +87,7 @@ sub batch_server {
         for (1 .. $sessions) {
             my $s = $listen->accept or POSIX::_exit(1);
             NpTest::read_exact($s, 1, 5) // POSIX::_exit(1);
+            select(undef, undef, undef, $delay) if $delay;
             syswrite($s, "\x01") == 1 or POSIX::_exit(1);
             push @c, $s;
         }
@@ -130,6 +133,17 @@ ok($r->{ops} >= 3 && $r->{errors} == 0, "bulk --depth 3: 3 transactions on the w
 ok($r->{errors} == 1 && $r->{ops} == 0, "bulk --depth 2, server hangs up: the one error counted, npbench ends")
     or diag("errors $r->{errors}, ops $r->{ops}, exit $rc");
 like($r->{first_error}, qr/connection closed/, 'and named');
+
+# Sessions are set up before the clock starts: 2 sessions that take
+# 0.8 s each to open, then 1 s of load.
+($r, $err, $rc) = against_batch_server([2, 1, 0, 0.8], '-c', 2, '-t', 1, '-d', 1, 'echo');
+ok($r->{ops} > 0 && $r->{errors} == 0 && $r->{seconds} >= 1 && $r->{seconds} < 1.5,
+   "echo: the 1 s run starts once its slow sessions are open ($r->{ops} transactions in $r->{seconds} s)")
+    or diag("errors $r->{errors}, first: $r->{first_error}");
+($r, $err, $rc) = against_batch_server([1, 1, 0, 1.2], '-s', 1000, '-d', 1, 'bulk');
+ok($r->{ops} > 0 && $r->{errors} == 0 && $r->{seconds} >= 1 && $r->{seconds} < 1.5,
+   "bulk: the same ($r->{ops} transactions in $r->{seconds} s)")
+    or diag("errors $r->{errors}, first: $r->{first_error}");
 
 # A server that takes the protocol byte and hangs up: errors counted,
 # the first one shown, exit 1.
