@@ -564,8 +564,7 @@ int np_server_init(struct np_server *server, const struct np_config *config)
 	pthread_condattr_t cattr;
 	if (pthread_mutex_init(&server->lock, NULL) || pthread_condattr_init(&cattr) ||
 	    pthread_condattr_setclock(&cattr, CLOCK_MONOTONIC) ||
-	    pthread_cond_init(&server->changed, &cattr) ||
-	    pthread_cond_init(&server->relay_changed, NULL)) {
+	    pthread_cond_init(&server->changed, &cattr)) {
 		np_log(LOG_ERR, "cannot create the registry lock");
 		return -1;
 	}
@@ -762,7 +761,6 @@ void np_server_close(struct np_server *server)
 	if (server->active == 0) {
 		np_addr_counts_free(&server->per_address);
 		pthread_cond_destroy(&server->changed);
-		pthread_cond_destroy(&server->relay_changed);
 		pthread_mutex_destroy(&server->lock);
 	}
 }

@@ -78,8 +78,7 @@ struct np_server {
 	struct np_addr_counts per_address; /* open connections per (port, address) */
 	uint64_t next_id;
 	int accepters_running;           /* accepters that reached accept() */
-	struct np_relay_waiter *relay_waiters; /* relay.c: parties waiting for a joiner */
-	pthread_cond_t relay_changed;    /* a relay pair finished its pump */
+	void *relay_waiters;             /* relay.c: tsearch(3) tree of parties waiting for a joiner */
 
 	atomic_bool stopping;
 	_Atomic uint64_t accepted, refused, thread_failures, accept_errors;

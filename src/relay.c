@@ -1,12 +1,15 @@
 /*
  * relay.c - the Remote Assistance relay (SPEC §3).  The waiter's thread
- * lists it in the registry and watches its own socket; the joiner's thread
- * pairs with it, answers both, and runs the byte pump for the two; the
- * waiter's thread then only waits for the pump to end and writes its own
- * log line.
+ * puts it in the registry's tree of waiters and watches its own socket;
+ * the joiner's thread takes it out, answers both, and runs the byte pump
+ * for the two; the waiter's thread then only waits for the pump to end
+ * and writes its own log line.  The tree (tsearch(3), by key) keeps a
+ * wait, a join or a leave at O(log n) under the registry's lock with
+ * thousands of parties waiting.
  */
 #include <errno.h>
 #include <poll.h>
+#include <search.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -53,13 +56,18 @@ static void answer(struct np_session *session, unsigned char byte)
 		       (unsigned long long)session->id, byte, np_socket_strerror(session->socket));
 }
 
-/* Under server->lock. */
-static struct np_relay_waiter **find_waiter(struct np_server *server, const char *key)
+static int waiter_cmp(const void *a, const void *b)
 {
-	struct np_relay_waiter **w = &server->relay_waiters;
-	while (*w && strcmp((*w)->key, key) != 0)
-		w = &(*w)->next;
-	return w;
+	return strcmp(((const struct np_relay_waiter *)a)->key, ((const struct np_relay_waiter *)b)->key);
+}
+
+/* Under server->lock: the waiter for key, or NULL. */
+static struct np_relay_waiter *find_waiter(struct np_server *server, const char *key)
+{
+	struct np_relay_waiter probe;
+	memcpy(probe.key, key, sizeof(probe.key));
+	struct np_relay_waiter **node = tfind(&probe, &server->relay_waiters, waiter_cmp);
+	return node ? *node : NULL;
 }
 
 static const char EARLY_DATA[] = "relay refused: waiting party sent data before it was paired";
@@ -81,16 +89,23 @@ static void run_waiter(struct np_session *session, const char *key)
 	struct np_server *server = session->listener->server;
 	struct np_relay_waiter waiter = { .session = session, .state = RELAY_WAITING };
 	memcpy(waiter.key, key, sizeof(waiter.key));
-
-	pthread_mutex_lock(&server->lock);
-	struct np_relay_waiter **slot = find_waiter(server, key);
-	if (*slot) {
-		pthread_mutex_unlock(&server->lock);
+	int rc = pthread_cond_init(&waiter.done, NULL);
+	if (rc) {
 		answer(session, NP_RELAY_REFUSED);
-		np_session_set_end_reason(session, "relay refused: key in use by another waiting party");
+		np_session_set_end_reason(session, "relay refused: cannot wait: %s", strerror(rc));
 		return;
 	}
-	*slot = &waiter;
+
+	pthread_mutex_lock(&server->lock);
+	struct np_relay_waiter **node = tsearch(&waiter, &server->relay_waiters, waiter_cmp);
+	if (!node || *node != &waiter) {
+		pthread_mutex_unlock(&server->lock);
+		pthread_cond_destroy(&waiter.done);
+		answer(session, NP_RELAY_REFUSED);
+		np_session_set_end_reason(session, "%s", node ? "relay refused: key in use by another waiting party"
+							       : "relay refused: out of memory for the waiter");
+		return;
+	}
 	pthread_mutex_unlock(&server->lock);
 	answer(session, NP_RELAY_WAITING);
 
@@ -120,16 +135,18 @@ static void run_waiter(struct np_session *session, const char *key)
 			why = waiter_early_input(session);
 	}
 	if (waiter.state == RELAY_WAITING) {
-		/* Nobody took it: leave the list, refuse. */
-		*find_waiter(server, key) = waiter.next;
+		/* Nobody took it: leave the tree, refuse. */
+		tdelete(&waiter, &server->relay_waiters, waiter_cmp);
 		pthread_mutex_unlock(&server->lock);
+		pthread_cond_destroy(&waiter.done);
 		answer(session, NP_RELAY_REFUSED);
 		np_session_set_end_reason(session, "%s", why);
 		return;
 	}
 	while (waiter.state != RELAY_DONE)
-		pthread_cond_wait(&server->relay_changed, &server->lock);
+		pthread_cond_wait(&waiter.done, &server->lock);
 	pthread_mutex_unlock(&server->lock);
+	pthread_cond_destroy(&waiter.done);
 	np_session_set_end_reason(session, "relay %s", waiter.result);
 }
 
@@ -138,10 +155,9 @@ static void run_joiner(struct np_session *session, const char *key)
 	struct np_server *server = session->listener->server;
 
 	pthread_mutex_lock(&server->lock);
-	struct np_relay_waiter **slot = find_waiter(server, key);
-	struct np_relay_waiter *waiter = *slot;
+	struct np_relay_waiter *waiter = find_waiter(server, key);
 	if (waiter) {
-		*slot = waiter->next;
+		tdelete(waiter, &server->relay_waiters, waiter_cmp);
 		waiter->state = RELAY_PAIRED;
 	}
 	pthread_mutex_unlock(&server->lock);
@@ -184,7 +200,7 @@ static void run_joiner(struct np_session *session, const char *key)
 	snprintf(waiter->result, sizeof(waiter->result), "with conn %llu %s",
 		 (unsigned long long)session->id, result);
 	waiter->state = RELAY_DONE;
-	pthread_cond_broadcast(&server->relay_changed);
+	pthread_cond_signal(&waiter->done);
 	pthread_mutex_unlock(&server->lock);
 }
 

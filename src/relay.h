@@ -6,6 +6,7 @@
 #ifndef NP_RELAY_H
 #define NP_RELAY_H
 
+#include <pthread.h>
 #include <stddef.h>
 
 #define NP_RELAY_KEY_MAX 64
@@ -25,14 +26,14 @@ enum np_relay_role {
 
 struct np_session;
 
-/* A waiting party, listed in the server's registry until a joiner takes
- * it or it gives up. */
+/* A waiting party, in the registry's tree of waiters (tsearch(3), by
+ * key) until a joiner takes it or it gives up. */
 struct np_relay_waiter {
 	char key[NP_RELAY_KEY_MAX + 1];
 	struct np_session *session;
 	enum { RELAY_WAITING, RELAY_PAIRED, RELAY_DONE } state;
 	char result[192];                /* how the pump ended, for the waiter's log */
-	struct np_relay_waiter *next;
+	pthread_cond_t done;             /* the joiner's pump ended (state RELAY_DONE) */
 };
 
 /* Checks a relay header (role byte + key); returns the role, or 0 with

@@ -106,6 +106,47 @@ ok($d->wait_log(qr/reason="relay refused: no joiner within relayTimeout"/, 5),
    'the timed-out waiter is logged with its reason');
 ok($d->wait_log(qr/reason="relay refused: key in use/, 5), 'the duplicate waiter is logged');
 
+# --- 200 parties waiting at once, joined in another order -----------------
+# Keys that share prefixes and lengths; each pair passes a token both ways,
+# so a joiner paired with the wrong waiter shows.  Every tenth waiter
+# leaves first: its joiner is refused, the others are unaffected.
+{
+    my @keys = map { "k$_" } 1 .. 200;
+    my %waiter;
+    for my $k (@keys) {
+        $waiter{$k} = relay_connect(1, $k);
+    }
+    my $waiting = grep { (read_byte($waiter{$_}) // -1) == 2 } @keys;
+    is($waiting, 200, '200 waiters with distinct keys all wait');
+    my @leavers = grep { /0$/ } @keys;
+    close $waiter{$_} for @leavers;
+    sleep 0.5;
+    srand(7);
+    my @order = sort { $a->[1] <=> $b->[1] } map { [$_, rand] } @keys;
+    my ($paired, $refused, $wrong) = (0, 0, 0);
+    for my $k (map { $_->[0] } @order) {
+        my $j = relay_connect(2, $k);
+        my $answer = read_byte($j) // -1;
+        if ($k =~ /0$/) {
+            $refused++ if $answer == 0;
+            next;
+        }
+        next unless $answer == 1 && (read_byte($waiter{$k}) // -1) == 1;
+        syswrite($j, "to $k;");
+        syswrite($waiter{$k}, "from $k;");
+        my $to = read_all($waiter{$k}, length("to $k;"), 5);
+        my $from = read_all($j, length("from $k;"), 5);
+        ($to eq "to $k;" && $from eq "from $k;") ? $paired++ : $wrong++;
+        close $j;
+        close $waiter{$k};
+    }
+    is($paired, 180, '180 joiners in random order each reached their own waiter') or diag("$wrong mismatched");
+    is($refused, 20, 'the 20 joiners whose waiter left were refused');
+    my $again = relay_connect(1, 'k7');
+    is(read_byte($again), 2, 'a key is free for a new waiter once its pair is done');
+    close $again;
+}
+
 # --- 100 pairs at once, 4 MiB each way --------------------------------------
 my $pairs = 100;
 my $size = 4 * 1024 * 1024;
