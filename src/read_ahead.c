@@ -2,7 +2,6 @@
  * read_ahead.c - bytes read before the reader asked for them (see
  * read_ahead.h).
  */
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -11,7 +10,8 @@
 
 void np_read_ahead_drop(struct np_read_ahead *ra)
 {
-	free(ra->data);
+	if (ra->data != ra->home)
+		free(ra->data);
 	ra->data = NULL;
 	ra->pos = ra->len = 0;
 }
@@ -30,27 +30,21 @@ size_t np_read_ahead_take(struct np_read_ahead *ra, void *buf, size_t len)
 ssize_t np_read_ahead_recv(struct np_read_ahead *ra, int fd, void *buf, size_t len, int flags,
 			   bool *full)
 {
-	unsigned char first[NP_READ_AHEAD_FIRST];
 	if (full)
 		*full = false;
-	if (len >= sizeof(first))
+	if (len >= sizeof(ra->home))
 		return recv(fd, buf, len, flags);
-	ssize_t n = recv(fd, first, sizeof(first), flags);
+	ssize_t n = recv(fd, ra->home, sizeof(ra->home), flags);
 	if (full)
-		*full = n > 0 && (size_t)n == sizeof(first);
+		*full = n > 0 && (size_t)n == sizeof(ra->home);
 	if (n <= 0)
 		return n;
 	size_t take = (size_t)n < len ? (size_t)n : len;
-	size_t rest = (size_t)n - take;
-	if (rest > 0) {
-		if (!(ra->data = malloc(rest))) {
-			errno = ENOMEM;
-			return -1;
-		}
-		memcpy(ra->data, first + take, rest);
-		ra->pos = 0;
-		ra->len = rest;
+	memcpy(buf, ra->home, take);
+	if ((size_t)n > take) {
+		ra->data = ra->home;
+		ra->pos = take;
+		ra->len = (size_t)n - take;
 	}
-	memcpy(buf, first, take);
 	return (ssize_t)take;
 }

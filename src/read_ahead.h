@@ -1,10 +1,13 @@
 /*
  * read_ahead.h - bytes read from a stream socket before the reader asked
  * for them, for the plain socket and the TLS transport alike: a small
- * read with nothing held takes what has come (up to 2 KiB, into the
- * stack), so a transaction's header and body, or a record's header and
- * rest, cost one recv() instead of two, and only what the reader did not
- * take is kept, on the heap.  A session waiting for data holds nothing.
+ * read with nothing held takes what has come (up to 2 KiB, into a buffer
+ * that is part of the socket), so a transaction's header and body, or a
+ * record's header and rest, cost one recv() instead of two, and what the
+ * reader did not take waits there.  No read allocates: with a thread per
+ * connection, a malloc() per transaction meant one of glibc's few arena
+ * locks per transaction, shared by hundreds of threads, and a thread
+ * preempted while holding one stalled every thread behind it.
  */
 #ifndef NP_READ_AHEAD_H
 #define NP_READ_AHEAD_H
@@ -17,8 +20,10 @@
 #define NP_READ_AHEAD_FIRST 2048
 
 struct np_read_ahead {
-	unsigned char *data;         /* malloc'd while bytes are held, else NULL */
+	unsigned char *data;         /* while bytes are held: home, or a larger
+				      * buffer the owner malloc'd; else NULL */
 	size_t pos, len;             /* the held bytes: data[pos .. pos + len) */
+	unsigned char home[NP_READ_AHEAD_FIRST]; /* a small read's bytes */
 };
 
 static inline bool np_read_ahead_holds(const struct np_read_ahead *ra)
@@ -26,17 +31,16 @@ static inline bool np_read_ahead_holds(const struct np_read_ahead *ra)
 	return ra->len > 0;
 }
 
-/* Moves up to len held bytes into buf and returns how many; the heap
- * buffer goes once it is empty. */
+/* Moves up to len held bytes into buf and returns how many; a malloc'd
+ * buffer is freed once it is empty. */
 size_t np_read_ahead_take(struct np_read_ahead *ra, void *buf, size_t len);
 
 /* With nothing held: one recv(fd, ..., flags).  A request of
  * NP_READ_AHEAD_FIRST bytes or more goes straight into buf; a smaller one
- * reads up to NP_READ_AHEAD_FIRST bytes into the stack, gives buf its
- * share and holds the rest.  Returns as recv() does; *full (when not
- * NULL) says whether those 2 KiB came back full, a sign more is coming.
- * -1 with errno ENOMEM when the rest cannot be held: those bytes are
- * gone, and the stream with them. */
+ * reads up to NP_READ_AHEAD_FIRST bytes into ra->home, gives buf its
+ * share and holds the rest there.  Returns as recv() does; *full (when
+ * not NULL) says whether those 2 KiB came back full, a sign more is
+ * coming. */
 ssize_t np_read_ahead_recv(struct np_read_ahead *ra, int fd, void *buf, size_t len, int flags,
 			   bool *full);
 

@@ -4,7 +4,7 @@
  *
  * A small read with nothing held takes what has come, up to 2 KiB, so a
  * transaction's header and a small body cost one recv(); the rest waits
- * on the heap for the next read (read_ahead.h).
+ * in the socket's read-ahead buffer for the next read (read_ahead.h).
  */
 #include <errno.h>
 #include <poll.h>

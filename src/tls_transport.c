@@ -4,11 +4,11 @@
  * Reading: GnuTLS asks for each record's 5-byte header and then for the
  * rest, two recv() calls per record.  The pull function reads ahead
  * instead, so a small record and whatever follows it cost one system
- * call: 2 KiB into the stack while nothing is known to be coming (a
- * session waiting for data holds no buffer), a record's worth at a time
- * once that filled up, four while data streams in.  Bytes GnuTLS has not
- * taken yet stay on the heap until it takes them; a request as large as
- * the buffer, with nothing held, goes straight into GnuTLS's buffer.
+ * call: 2 KiB into the read-ahead's own buffer while nothing is known to
+ * be coming (no allocation per record), a record's worth at a time on the
+ * heap once that filled up, four while data streams in.  Bytes GnuTLS
+ * has not taken yet wait there until it takes them; a request as large
+ * as the buffer, with nothing held, goes straight into GnuTLS's buffer.
  *
  * Writing: GnuTLS pushes every record it makes on its own.  While the
  * writer batches, records are gathered behind each other and go out
@@ -41,8 +41,8 @@ static ssize_t transport_pull(gnutls_transport_ptr_t ptr, void *data, size_t len
 	struct np_read_ahead *ra = &tr->ahead;
 	if (!np_read_ahead_holds(ra)) {
 		if (!tr->ahead_size) {
-			/* Nothing is known to be coming: wait with a small
-			 * buffer on the stack. */
+			/* Nothing is known to be coming: wait with the small
+			 * buffer. */
 			bool full;
 			ssize_t n = np_read_ahead_recv(ra, tr->fd, data, len, 0, &full);
 			if (full)
@@ -61,7 +61,7 @@ static ssize_t transport_pull(gnutls_transport_ptr_t ptr, void *data, size_t len
 			return n;
 		}
 		/* A full buffer: take more next time; less than a record: the
-		 * stream has paused, wait on the stack again. */
+		 * stream has paused, wait with the small buffer again. */
 		if ((size_t)n == tr->ahead_size)
 			tr->ahead_size = READ_AHEAD_STREAM;
 		else if ((size_t)n < READ_AHEAD)

@@ -1,7 +1,7 @@
 /*
  * read_ahead_test.c - the read-ahead under the plain socket and the TLS
  * transport (src/read_ahead.c), over a socketpair: what a small read
- * takes and holds, the heap buffer freed once empty, large reads
+ * takes and holds (in its own buffer, no allocation), large reads
  * straight through, EOF, MSG_DONTWAIT, and np_socket's plain reads and
  * np_socket_buffered() on top of it; a read's and a write's failures
  * kept apart, also when they happen on two threads at once.
@@ -58,18 +58,19 @@ int main(void)
 	is_int(n, 4, "a 4-byte read gets 4 bytes");
 	ok(memcmp(in, out, 4) == 0, "the first 4");
 	ok(np_read_ahead_holds(&ra) && ra.len == 96, "the other 96 are held");
+	ok(ra.data == ra.home, "in the read-ahead's own buffer: a small read allocates nothing");
 	ok(!full, "100 bytes did not fill the 2 KiB: nothing more is known to come");
 	is_int(np_read_ahead_take(&ra, in + 4, 50), 50, "take 50 of them");
 	is_int(np_read_ahead_take(&ra, in + 54, 1000), 46, "then the 46 left, though 1000 were asked for");
 	ok(memcmp(in, out, 100) == 0, "all 100 in order");
-	ok(!np_read_ahead_holds(&ra) && ra.data == NULL, "empty: the heap buffer is gone");
+	ok(!np_read_ahead_holds(&ra) && ra.data == NULL, "empty: nothing held");
 
-	/* Exactly what was asked for: nothing held, no heap. */
+	/* Exactly what was asked for: nothing held. */
 	send_all(sv[1], out, 10);
 	n = np_read_ahead_recv(&ra, sv[0], in, 10, 0, NULL);
 	ok(n == 10 && !np_read_ahead_holds(&ra) && ra.data == NULL, "a read of all that came holds nothing");
 
-	/* More than 2 KiB waiting: the stack buffer fills and says so. */
+	/* More than 2 KiB waiting: the small buffer fills and says so. */
 	send_all(sv[1], out, 5000);
 	n = np_read_ahead_recv(&ra, sv[0], in, 1, 0, &full);
 	ok(n == 1 && full && ra.len == NP_READ_AHEAD_FIRST - 1, "5000 waiting: a 1-byte read takes 2 KiB, says full");
