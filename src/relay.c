@@ -8,6 +8,7 @@
  * thousands of parties waiting.
  */
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <search.h>
 #include <stdio.h>
@@ -19,9 +20,6 @@
 #include "listener.h"
 #include "relay.h"
 #include "tls.h"
-
-/* A waiter looks at its own socket this often while nobody comes. */
-#define WAITER_POLL_MS 1000
 
 int np_relay_parse_header(const unsigned char *payload, size_t length,
 			  char key[NP_RELAY_KEY_MAX + 1], const char **why)
@@ -124,8 +122,12 @@ static void run_waiter(struct np_session *session, const char *key)
 			break;
 		}
 		pthread_mutex_unlock(&server->lock);
+		/* Asleep until the client sends or goes, or relayTimeout.
+		 * Once paired, the joiner's pump ends only with this client
+		 * gone or this socket shut down (as the daemon's shutdown
+		 * does too): either wakes us. */
 		struct pollfd pfd = { .fd = session->fd, .events = POLLIN };
-		int n = poll(&pfd, 1, left < WAITER_POLL_MS ? (int)left : WAITER_POLL_MS);
+		int n = poll(&pfd, 1, left > INT_MAX ? INT_MAX : (int)left);
 		pthread_mutex_lock(&server->lock);
 		if (waiter.state != RELAY_WAITING)
 			break;

@@ -152,6 +152,41 @@ ok($d->wait_log(qr/reason="relay refused: key in use/, 5), 'the duplicate waiter
     close $again;
 }
 
+# --- a waiting party's thread sleeps until something happens --------------
+# It used to wake every second to look at its socket; with thousands
+# waiting that was CPU spent on nothing.  Its switches stay put for 2.5 s.
+{
+    my $port = $d->port('Port.patient');
+    my $w = relay_connect(1, 'sleeper', port => 'Port.patient');
+    is(read_byte($w), 2, 'a waiter for the sleep check waits');
+    sleep 0.3;    # let it reach its wait
+    my $switches = sub {
+        my %n;
+        for my $task (glob('/proc/' . $d->pid . '/task/*')) {
+            open(my $c, '<', "$task/comm") or next;
+            next unless (<$c> // '') eq "conn:$port\n";
+            open(my $st, '<', "$task/status") or next;
+            /^voluntary_ctxt_switches:\s+(\d+)/ and $n{$task} = $1 for <$st>;
+        }
+        return \%n;
+    };
+    # Threads of the pairs above may still be ending: wait for ours alone.
+    my $before = $switches->();
+    for (1 .. 50) {
+        last if keys %$before == 1;
+        sleep 0.1;
+        $before = $switches->();
+    }
+    sleep 2.5;
+    my $after = $switches->();
+    is(scalar(keys %$before), 1, 'one connection thread on that port');
+    is_deeply($after, $before, 'its thread was not woken while it waited');
+    my $j = relay_connect(2, 'sleeper', port => 'Port.patient');
+    ok((read_byte($j) // -1) == 1 && (read_byte($w) // -1) == 1, 'and a joiner still pairs with it at once');
+    close $j;
+    close $w;
+}
+
 # --- 100 pairs at once, 4 MiB each way --------------------------------------
 my $pairs = 100;
 my $size = 4 * 1024 * 1024;
