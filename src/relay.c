@@ -87,7 +87,7 @@ static void run_waiter(struct np_session *session, const char *key)
 	struct np_server *server = session->listener->server;
 	struct np_relay_waiter waiter = { .session = session, .state = RELAY_WAITING };
 	memcpy(waiter.key, key, sizeof(waiter.key));
-	int rc = pthread_cond_init(&waiter.done, NULL);
+	int rc = pthread_cond_init(&waiter.changed, NULL);
 	if (rc) {
 		answer(session, NP_RELAY_REFUSED);
 		np_session_set_end_reason(session, "relay refused: cannot wait: %s", strerror(rc));
@@ -98,7 +98,7 @@ static void run_waiter(struct np_session *session, const char *key)
 	struct np_relay_waiter **node = tsearch(&waiter, &server->relay_waiters, waiter_cmp);
 	if (!node || *node != &waiter) {
 		pthread_mutex_unlock(&server->lock);
-		pthread_cond_destroy(&waiter.done);
+		pthread_cond_destroy(&waiter.changed);
 		answer(session, NP_RELAY_REFUSED);
 		np_session_set_end_reason(session, "%s", node ? "relay refused: key in use by another waiting party"
 							       : "relay refused: out of memory for the waiter");
@@ -110,6 +110,9 @@ static void run_waiter(struct np_session *session, const char *key)
 	const int64_t give_up = np_now_ms() + session->port->relay_timeout_ms;
 	const char *why = NULL;
 	pthread_mutex_lock(&server->lock);
+	/* A joiner that came meanwhile writes its 1 only after our 2. */
+	waiter.announced = true;
+	pthread_cond_broadcast(&waiter.changed);
 	while (waiter.state == RELAY_WAITING && !why) {
 		int64_t left = give_up - np_now_ms();
 		if (left <= 0) {
@@ -140,15 +143,15 @@ static void run_waiter(struct np_session *session, const char *key)
 		/* Nobody took it: leave the tree, refuse. */
 		tdelete(&waiter, &server->relay_waiters, waiter_cmp);
 		pthread_mutex_unlock(&server->lock);
-		pthread_cond_destroy(&waiter.done);
+		pthread_cond_destroy(&waiter.changed);
 		answer(session, NP_RELAY_REFUSED);
 		np_session_set_end_reason(session, "%s", why);
 		return;
 	}
 	while (waiter.state != RELAY_DONE)
-		pthread_cond_wait(&waiter.done, &server->lock);
+		pthread_cond_wait(&waiter.changed, &server->lock);
 	pthread_mutex_unlock(&server->lock);
-	pthread_cond_destroy(&waiter.done);
+	pthread_cond_destroy(&waiter.changed);
 	np_session_set_end_reason(session, "relay %s", waiter.result);
 }
 
@@ -161,6 +164,10 @@ static void run_joiner(struct np_session *session, const char *key)
 	if (waiter) {
 		tdelete(waiter, &server->relay_waiters, waiter_cmp);
 		waiter->state = RELAY_PAIRED;
+		/* Its client gets 2 before 1, and one thread at a time
+		 * writes to it. */
+		while (!waiter->announced)
+			pthread_cond_wait(&waiter->changed, &server->lock);
 	}
 	pthread_mutex_unlock(&server->lock);
 	if (!waiter) {
@@ -202,7 +209,7 @@ static void run_joiner(struct np_session *session, const char *key)
 	snprintf(waiter->result, sizeof(waiter->result), "with conn %llu %s",
 		 (unsigned long long)session->id, result);
 	waiter->state = RELAY_DONE;
-	pthread_cond_signal(&waiter->done);
+	pthread_cond_signal(&waiter->changed);
 	pthread_mutex_unlock(&server->lock);
 }
 

@@ -7,6 +7,7 @@
 #define NP_RELAY_H
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #define NP_RELAY_KEY_MAX 64
@@ -33,7 +34,8 @@ struct np_relay_waiter {
 	struct np_session *session;
 	enum { RELAY_WAITING, RELAY_PAIRED, RELAY_DONE } state;
 	char result[192];                /* how the pump ended, for the waiter's log */
-	pthread_cond_t done;             /* the joiner's pump ended (state RELAY_DONE) */
+	bool announced;                  /* its client has been answered 2 (waiting) */
+	pthread_cond_t changed;          /* announced, or state RELAY_DONE */
 };
 
 /* Checks a relay header (role byte + key); returns the role, or 0 with

@@ -152,6 +152,26 @@ ok($d->wait_log(qr/reason="relay refused: key in use/, 5), 'the duplicate waiter
     close $again;
 }
 
+# --- a joiner right behind its waiter -------------------------------------
+# Sent back to back, the joiner may come while the waiter's 2 is still
+# being written: the waiter's client must get 2 before 1 all the same
+# (or the joiner, if it came first, is refused and the waiter waits).
+{
+    my ($in_order, $paired) = (0, 0);
+    for my $i (1 .. 30) {
+        my $w = relay_connect(1, "close-$i", port => 'Port.patient');
+        my $j = relay_connect(2, "close-$i", port => 'Port.patient');
+        my $jb = read_byte($j) // -1;
+        my $w1 = read_byte($w) // -1;
+        my $w2 = $jb == 1 ? read_byte($w) // -1 : 1;
+        $in_order++ if $w1 == 2 && $w2 == 1 && ($jb == 1 || $jb == 0);
+        $paired++ if $jb == 1;
+        close $j;
+        close $w;
+    }
+    is($in_order, 30, "30 waiters joined back to back got 2, then 1 ($paired paired, the rest came after their joiner)");
+}
+
 # --- a waiting party's thread sleeps until something happens --------------
 # It used to wake every second to look at its socket; with thousands
 # waiting that was CPU spent on nothing.  Its switches stay put for 2.5 s.
