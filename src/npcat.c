@@ -419,8 +419,11 @@ static int run(struct np_socket *s, const struct options *opt)
 	fflush(stdout);
 	if (rc != EXIT_OK) {
 		/* The sender may be blocked in a write or on stdin (-i): the
-		 * session is over, and so is the process. */
+		 * session is over, and so is the process.  Detached, the
+		 * sender is not a thread left unjoined (ThreadSanitizer). */
 		np_socket_shutdown(s, SHUT_RDWR);
+		if ((err = pthread_detach(thread)) != 0)
+			fprintf(stderr, "npcat: pthread_detach: %s\n", strerror(err));
 		exit(rc);
 	}
 	pthread_join(thread, NULL);
