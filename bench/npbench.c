@@ -52,8 +52,12 @@ struct histogram {
 	uint64_t total, max_ns;
 };
 
+enum mode { MODE_HANDSHAKE, MODE_ECHO, MODE_BULK, MODE_IDLE };
+static const char *const mode_names[] = { "handshake", "echo", "bulk", "idle" };
+
 struct options {
-	const char *mode, *host, *port;
+	enum mode mode;
+	const char *host, *port;
 	int threads, connections;
 	double duration;
 	size_t size;
@@ -196,6 +200,20 @@ struct conn {
 	gnutls_session_t tls;
 	struct np_tls_transport *transport; /* the daemon's: fixed address, so on the heap */
 };
+
+/* A thread with npbench's stack size; 0 or the error number. */
+static int start_thread(pthread_t *thread, void *(*fn)(void *), void *arg)
+{
+	pthread_attr_t attr;
+	int rc = pthread_attr_init(&attr);
+	if (rc)
+		return rc;
+	rc = pthread_attr_setstacksize(&attr, 256 * 1024);
+	if (rc == 0)
+		rc = pthread_create(thread, &attr, fn, arg);
+	pthread_attr_destroy(&attr);
+	return rc;
+}
 
 static void note_error(struct stats *st, const char *fmt, const char *detail)
 {
@@ -594,18 +612,12 @@ static void run_bulk_pipelined(struct worker *w, const unsigned char *frame, siz
 		p->depth = w->opt->depth;
 		p->sending = true;
 		p->errors = sender_errors;
-		pthread_attr_t attr;
 		int rc = pthread_mutex_init(&p->lock, NULL);
 		if (rc == 0 && (rc = pthread_cond_init(&p->changed, NULL)) != 0)
 			pthread_mutex_destroy(&p->lock);
-		if (rc == 0 && (rc = pthread_attr_init(&attr)) == 0) {
-			pthread_attr_setstacksize(&attr, 256 * 1024);
-			rc = pthread_create(&p->sender, &attr, pipeline_sender, p);
-			pthread_attr_destroy(&attr);
-			if (rc) {
-				pthread_cond_destroy(&p->changed);
-				pthread_mutex_destroy(&p->lock);
-			}
+		if (rc == 0 && (rc = start_thread(&p->sender, pipeline_sender, p)) != 0) {
+			pthread_cond_destroy(&p->changed);
+			pthread_mutex_destroy(&p->lock);
 		}
 		if (rc) {
 			note_error(&w->stats, "bulk sender thread: %s", strerror(rc));
@@ -798,21 +810,26 @@ static size_t shared_frame_len;
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
-	const char *mode = w->opt->mode;
-	if (strcmp(mode, "handshake") == 0)
+	switch (w->opt->mode) {
+	case MODE_HANDSHAKE:
 		run_handshake(w, shared_frame, shared_frame_len);
-	else if (strcmp(mode, "idle") == 0)
+		return NULL; /* nothing waits at the gate */
+	case MODE_IDLE:
 		run_idle(w);
-	else if (strcmp(mode, "echo") == 0)
+		break;
+	case MODE_ECHO:
 		run_echo(w, shared_frame, shared_frame_len);
-	else if (w->opt->depth > 1)
-		run_bulk_pipelined(w, shared_frame, shared_frame_len);
-	else
-		run_bulk(w, shared_frame, shared_frame_len);
+		break;
+	case MODE_BULK:
+		if (w->opt->depth > 1)
+			run_bulk_pipelined(w, shared_frame, shared_frame_len);
+		else
+			run_bulk(w, shared_frame, shared_frame_len);
+		break;
+	}
 	/* A worker that gave up before its load (no memory) must not hold
 	 * the others at the gate. */
-	if (strcmp(mode, "handshake") != 0)
-		gate_arrive(w);
+	gate_arrive(w);
 	return NULL;
 }
 
@@ -933,27 +950,29 @@ static int parse_options(int argc, char **argv, struct options *opt)
 		usage(stderr);
 		return -1;
 	}
-	opt->mode = argv[optind];
-	opt->host = argv[optind + 1];
-	opt->port = argv[optind + 2];
-	if (strcmp(opt->mode, "handshake") && strcmp(opt->mode, "echo") && strcmp(opt->mode, "bulk") &&
-	    strcmp(opt->mode, "idle")) {
-		fprintf(stderr, "npbench: unknown mode '%s'\n", opt->mode);
+	size_t m = 0;
+	while (m < sizeof(mode_names) / sizeof(mode_names[0]) && strcmp(argv[optind], mode_names[m]) != 0)
+		m++;
+	if (m == sizeof(mode_names) / sizeof(mode_names[0])) {
+		fprintf(stderr, "npbench: unknown mode '%s'\n", argv[optind]);
 		return -1;
 	}
+	opt->mode = (enum mode)m;
+	opt->host = argv[optind + 1];
+	opt->port = argv[optind + 2];
 	if (opt->depth < 1 || opt->depth > NPBENCH_MAX_DEPTH) {
 		fprintf(stderr, "npbench: --depth must be 1 to %d\n", NPBENCH_MAX_DEPTH);
 		return -1;
 	}
-	if (opt->depth > 1 && strcmp(opt->mode, "bulk") != 0) {
+	if (opt->depth > 1 && opt->mode != MODE_BULK) {
 		fprintf(stderr, "npbench: --depth applies to bulk only\n");
 		return -1;
 	}
-	if (strcmp(opt->mode, "bulk") == 0 && !size_given)
+	if (opt->mode == MODE_BULK && !size_given)
 		opt->size = 1024 * 1024;
 	if (opt->threads <= 0)
-		opt->threads = strcmp(opt->mode, "handshake") == 0 ? 1 : opt->connections;
-	if (opt->threads > opt->connections && strcmp(opt->mode, "handshake") != 0)
+		opt->threads = opt->mode == MODE_HANDSHAKE ? 1 : opt->connections;
+	if (opt->threads > opt->connections && opt->mode != MODE_HANDSHAKE)
 		opt->threads = opt->connections;
 	if (opt->threads < 1 || opt->connections < 1 || opt->duration <= 0) {
 		fprintf(stderr, "npbench: threads, connections and duration must be positive\n");
@@ -1011,7 +1030,7 @@ int main(int argc, char **argv)
 	if (opt.server_pid > 0 && proc_status(opt.server_pid, &rss_before, &threads_before) < 0)
 		fprintf(stderr, "npbench: cannot read /proc/%ld/status\n", opt.server_pid);
 
-	const bool gated = strcmp(opt.mode, "handshake") != 0;
+	const bool gated = opt.mode != MODE_HANDSHAKE;
 	double cpu_before = -1, self_before = -1;
 	uint64_t t0 = 0;
 	if (!gated) {
@@ -1020,18 +1039,16 @@ int main(int argc, char **argv)
 		t0 = now_ns();
 	}
 	struct worker *workers = calloc((size_t)opt.threads, sizeof(*workers));
-	if (!workers)
+	if (!workers) {
+		fprintf(stderr, "npbench: no memory for %d threads\n", opt.threads);
 		return 2;
+	}
 	for (int i = 0; i < opt.threads; i++) {
 		workers[i].index = i;
 		workers[i].opt = &opt;
-		pthread_attr_t attr;
-		pthread_attr_init(&attr);
-		pthread_attr_setstacksize(&attr, 256 * 1024);
-		rc = pthread_create(&workers[i].thread, &attr, worker_main, &workers[i]);
-		pthread_attr_destroy(&attr);
+		rc = start_thread(&workers[i].thread, worker_main, &workers[i]);
 		if (rc) {
-			fprintf(stderr, "npbench: pthread_create: %s\n", strerror(rc));
+			fprintf(stderr, "npbench: starting thread %d of %d: %s\n", i + 1, opt.threads, strerror(rc));
 			return 2;
 		}
 	}
@@ -1043,7 +1060,7 @@ int main(int argc, char **argv)
 		gate_open();
 	}
 	usleep((useconds_t)(opt.duration * 1e6));
-	if (strcmp(opt.mode, "idle") == 0 && opt.server_pid > 0)
+	if (opt.mode == MODE_IDLE && opt.server_pid > 0)
 		proc_status(opt.server_pid, &rss_after, &threads_after);
 	double cpu_after = opt.server_pid > 0 ? proc_cpu(opt.server_pid) : -1;
 	double self_after = self_cpu();
@@ -1064,7 +1081,7 @@ int main(int argc, char **argv)
 		if (!total.first_error[0] && workers[i].stats.first_error[0])
 			memcpy(total.first_error, workers[i].stats.first_error, sizeof(total.first_error));
 	}
-	double rate = strcmp(opt.mode, "idle") == 0 ? 0 : (double)total.ops / seconds;
+	double rate = opt.mode == MODE_IDLE ? 0 : (double)total.ops / seconds;
 	double mbps = (double)total.bytes / seconds / 1e6 / 2; /* wire bytes, one way */
 	double p50 = hist_percentile(&total.latency, 50) / 1e3, p90 = hist_percentile(&total.latency, 90) / 1e3;
 	double p99 = hist_percentile(&total.latency, 99) / 1e3, mx = (double)total.latency.max_ns / 1e3;
@@ -1081,7 +1098,7 @@ int main(int argc, char **argv)
 		       "\"max_us\":%.1f,\"sessions_held\":%ld,\"rss_kib_before\":%ld,\"rss_kib_after\":%ld,"
 		       "\"rss_kib_per_session\":%.2f,\"threads_per_session\":%.3f,\"server_cpu_us_per_op\":%.1f,"
 		       "\"server_cpu_share\":%.2f,\"client_cpu_share\":%.2f,\"first_error\":\"%s\"}\n",
-		       opt.mode, opt.tls ? "true" : "false", opt.resume ? "true" : "false", opt.threads,
+		       mode_names[opt.mode], opt.tls ? "true" : "false", opt.resume ? "true" : "false", opt.threads,
 		       opt.connections, opt.size, opt.depth, opt.compress ? "true" : "false", seconds,
 		       (unsigned long long)total.ops, (unsigned long long)total.errors, rate, mbps, p50,
 		       p90, p99, mx, held, rss_before, rss_after, rss_per, thr_per, cpu_us, cpu_share,
@@ -1090,18 +1107,18 @@ int main(int argc, char **argv)
 		char depth_note[32] = "";
 		if (opt.depth > 1)
 			snprintf(depth_note, sizeof(depth_note), "  depth %d", opt.depth);
-		printf("npbench %s %s:%s  %s%s  threads %d  connections %d  size %zu%s%s  %.1fs\n", opt.mode,
+		printf("npbench %s %s:%s  %s%s  threads %d  connections %d  size %zu%s%s  %.1fs\n", mode_names[opt.mode],
 		       opt.host, opt.port, opt.tls ? "TLS" : "plain",
 		       opt.tls ? (opt.resume ? " (resumption)" : " (full handshakes)") : "", opt.threads,
 		       opt.connections, opt.size, opt.compress ? " deflated" : "", depth_note, seconds);
-		if (strcmp(opt.mode, "idle") == 0) {
+		if (opt.mode == MODE_IDLE) {
 			printf("  sessions held      %ld\n", held);
 			if (rss_per >= 0)
 				printf("  server RSS         %ld KiB -> %ld KiB: %.1f KiB per session\n"
 				       "  server threads     %ld -> %ld: %.2f per session\n",
 				       rss_before, rss_after, rss_per, threads_before, threads_after, thr_per);
 		} else {
-			printf("  %-18s %.1f /s\n", strcmp(opt.mode, "handshake") == 0 ? "connections" : "transactions",
+			printf("  %-18s %.1f /s\n", opt.mode == MODE_HANDSHAKE ? "connections" : "transactions",
 			       rate);
 			printf("  on the wire        %.2f MB/s each way\n", mbps);
 			printf("  latency            p50 %.1f us  p90 %.1f us  p99 %.1f us  max %.1f us\n", p50,
