@@ -90,7 +90,8 @@ static gnutls_priority_t client_priority;
 static atomic_bool stop_now;
 
 /* Sessions first, load second: in echo, bulk and idle each worker opens
- * its sessions and then waits at this gate, and the run's clock and the
+ * its sessions and then waits at this gate (in handshake, where opening
+ * sessions is the load, it waits first), and the run's clock and the
  * server's CPU time start when the last one has come.  Otherwise the
  * handshakes would count as part of the load: a thousand full TLS 1.3
  * handshakes take the Java listener about 2 s of CPU. */
@@ -447,6 +448,7 @@ static void run_handshake(struct worker *w, const unsigned char *frame, size_t f
 	gnutls_datum_t resume = { NULL, 0 };
 	unsigned char *buf = NULL;
 	size_t cap = 0;
+	gate_arrive(w); /* its sessions are its load */
 	while (!atomic_load(&stop_now)) {
 		struct conn c;
 		uint64_t t0 = now_ns();
@@ -813,7 +815,7 @@ static void *worker_main(void *arg)
 	switch (w->opt->mode) {
 	case MODE_HANDSHAKE:
 		run_handshake(w, shared_frame, shared_frame_len);
-		return NULL; /* nothing waits at the gate */
+		break;
 	case MODE_IDLE:
 		run_idle(w);
 		break;
@@ -1030,14 +1032,6 @@ int main(int argc, char **argv)
 	if (opt.server_pid > 0 && proc_status(opt.server_pid, &rss_before, &threads_before) < 0)
 		fprintf(stderr, "npbench: cannot read /proc/%ld/status\n", opt.server_pid);
 
-	const bool gated = opt.mode != MODE_HANDSHAKE;
-	double cpu_before = -1, self_before = -1;
-	uint64_t t0 = 0;
-	if (!gated) {
-		cpu_before = opt.server_pid > 0 ? proc_cpu(opt.server_pid) : -1;
-		self_before = self_cpu();
-		t0 = now_ns();
-	}
 	struct worker *workers = calloc((size_t)opt.threads, sizeof(*workers));
 	if (!workers) {
 		fprintf(stderr, "npbench: no memory for %d threads\n", opt.threads);
@@ -1052,13 +1046,11 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (gated) {
-		gate_await(opt.threads);
-		cpu_before = opt.server_pid > 0 ? proc_cpu(opt.server_pid) : -1;
-		self_before = self_cpu();
-		t0 = now_ns();
-		gate_open();
-	}
+	gate_await(opt.threads);
+	double cpu_before = opt.server_pid > 0 ? proc_cpu(opt.server_pid) : -1;
+	double self_before = self_cpu();
+	uint64_t t0 = now_ns();
+	gate_open();
 	usleep((useconds_t)(opt.duration * 1e6));
 	if (opt.mode == MODE_IDLE && opt.server_pid > 0)
 		proc_status(opt.server_pid, &rss_after, &threads_after);
