@@ -48,7 +48,7 @@ sub exchange_mixed {
         my $payload = join '', map { chr(($_ * 7 + $i) % 251) } 1 .. $size;
         # Not an empty compressed payload: the Java reference listener's
         # inflate loop cannot take one (it closes the connection);
-        # npsocketd accepts it (t/30-transactions.t).
+        # npsocketd accepts it (t/030-transactions.t).
         my $compress = $i % 3 == 0 && $size > 0;
         send_frame($s, $payload, compress => $compress);
         my ($back) = read_frame($s, timeout => 10);

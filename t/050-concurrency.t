@@ -101,7 +101,7 @@ close $go_r;
 
 # A global bound: whatever happens, the children and the daemon are gone
 # after 150 s.
-local $SIG{ALRM} = sub { die "t/50-concurrency.t: global timeout (the END blocks stop children and daemon)\n" };
+local $SIG{ALRM} = sub { die "t/050-concurrency.t: global timeout (the END blocks stop children and daemon)\n" };
 alarm 150;
 my $t0 = time;
 
