@@ -53,8 +53,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct np_config *again = np_config_load(printed, errors);
 		if (!again)
 			abort(); /* what loaded must load again as printed */
-		np_config_free(again);
-		np_config_free(cfg);
+		np_config_unref(again);
+		np_config_unref(cfg);
 	}
 	fclose(errors);
 	unlink(path);

@@ -42,7 +42,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct np_comm comm;
 	if (!s || np_comm_init(&comm, s, &options) < 0)
 		abort();
-	s->timeout_ms = 1000;
+	np_socket_set_timeout(s, 1000);
 	for (int i = 0; i < 64; i++) {
 		struct np_transaction tr;
 		int rc = (mode & 4) ? np_comm_read_wire(&comm, &tr) : np_comm_read_transaction(&comm, &tr);

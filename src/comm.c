@@ -77,11 +77,6 @@ int np_comm_init(struct np_comm *comm, struct np_socket *socket,
 	comm->socket = socket;
 	comm->options = *options;
 	comm->last_activity_ms = np_now_ms();
-	int err = pthread_mutex_init(&comm->write_lock, NULL);
-	if (err) {
-		errno = err;
-		return -1;
-	}
 	return 0;
 }
 
@@ -100,7 +95,6 @@ void np_comm_destroy(struct np_comm *comm)
 	}
 	free(comm->in.data);
 	free(comm->out.data);
-	pthread_mutex_destroy(&comm->write_lock);
 	memset(comm, 0, sizeof(*comm));
 }
 
@@ -111,14 +105,16 @@ static ssize_t read_header_start(struct np_comm *comm, unsigned char *header)
 {
 	struct np_socket *s = comm->socket;
 	const int idle = comm->options.idle_timeout_ms;
-	const int64_t outer = s->deadline; /* e.g. the handshake's, for a relay header */
+	const int64_t outer = np_socket_deadline(s); /* e.g. the handshake's, for a relay header */
 	for (;;) {
 		int64_t since = atomic_load(&comm->last_activity_ms);
-		if (idle > 0 && (outer == 0 || since + idle < outer))
-			s->deadline = since + idle;
+		bool idle_bound = idle > 0 && (outer == 0 || since + idle < outer);
+		if (idle_bound)
+			np_socket_set_deadline(s, since + idle);
 		/* Up to the whole header in one read: usually one system call. */
 		ssize_t n = np_socket_read(s, header, NP_FRAME_HEADER_SIZE);
-		s->deadline = outer;
+		if (idle_bound)
+			np_socket_set_deadline(s, outer);
 		if (n > 0)
 			return n;
 		if (s->rd.error == NP_SOCK_EOF)
@@ -133,8 +129,9 @@ static ssize_t read_header_start(struct np_comm *comm, unsigned char *header)
 			return fail(comm, NP_COMM_IO, "idle timeout: no transaction for %d.%03ds",
 				    idle / 1000, idle % 1000);
 		}
+		int timeout_ms = np_socket_timeout(s);
 		return fail(comm, NP_COMM_IO, "read timeout: no data for %d.%03ds",
-			    s->timeout_ms / 1000, s->timeout_ms % 1000);
+			    timeout_ms / 1000, timeout_ms % 1000);
 	}
 }
 
@@ -148,12 +145,16 @@ static int read_header(struct np_comm *comm, uint32_t *length, bool *compressed)
 	/* A header dribbled a byte at a time must not hold the thread: once
 	 * it started, all of it comes within one wait (readTimeout). */
 	struct np_socket *s = comm->socket;
-	const int64_t outer = s->deadline;
-	if (s->timeout_ms > 0 && (outer == 0 || np_now_ms() + s->timeout_ms < outer))
-		s->deadline = np_now_ms() + s->timeout_ms;
+	const int64_t outer = np_socket_deadline(s);
+	const int timeout_ms = np_socket_timeout(s);
+	bool header_bound = got < NP_FRAME_HEADER_SIZE && timeout_ms > 0 &&
+			    (outer == 0 || np_now_ms() + timeout_ms < outer);
+	if (header_bound)
+		np_socket_set_deadline(s, np_now_ms() + timeout_ms);
 	int rc = got == NP_FRAME_HEADER_SIZE ? 0
 		 : np_socket_read_full(s, header + got, NP_FRAME_HEADER_SIZE - (size_t)got);
-	s->deadline = outer;
+	if (header_bound)
+		np_socket_set_deadline(s, outer);
 	if (rc < 0)
 		return fail_io(comm, "the transaction header");
 	np_frame_header_decode(header, length, compressed);
@@ -318,7 +319,7 @@ static int read_frame(struct np_comm *comm, bool keep_wire, struct np_transactio
 	if (rc < 0)
 		return -1;
 
-	comm->transactions_in++;
+	np_counter_add(&comm->transactions_in, 1);
 	atomic_store(&comm->last_activity_ms, np_now_ms());
 	out->payload = comm->in.data;
 	out->length = comm->in.length;
@@ -398,9 +399,9 @@ static int write_frame(struct np_comm *comm, const void *wire, size_t length, bo
 		{ .iov_base = header, .iov_len = sizeof(header) },
 		{ .iov_base = (void *)wire, .iov_len = length },
 	};
-	if (np_socket_writev_all(comm->socket, iov, length ? 2 : 1) < 0)
+	if (np_socket_writev_locked(comm->socket, iov, length ? 2 : 1) < 0)
 		return -1;
-	comm->transactions_out++;
+	np_counter_add(&comm->transactions_out, 1);
 	atomic_store(&comm->last_activity_ms, np_now_ms());
 	return 0;
 }
@@ -411,7 +412,7 @@ int np_comm_write_transaction(struct np_comm *comm, const void *payload, size_t 
 		errno = EMSGSIZE;
 		return -1;
 	}
-	pthread_mutex_lock(&comm->write_lock);
+	np_socket_write_lock(comm->socket);
 	int rc;
 	size_t packed = 0;
 	if (comm->options.compression && length > 0 && length >= comm->options.compression_threshold)
@@ -421,7 +422,7 @@ int np_comm_write_transaction(struct np_comm *comm, const void *payload, size_t 
 	else
 		rc = write_frame(comm, payload, length, false);
 	buffer_trim(&comm->out);
-	pthread_mutex_unlock(&comm->write_lock);
+	np_socket_write_unlock(comm->socket);
 	return rc;
 }
 
@@ -431,8 +432,8 @@ int np_comm_write_raw(struct np_comm *comm, const void *wire, size_t length, boo
 		errno = EMSGSIZE;
 		return -1;
 	}
-	pthread_mutex_lock(&comm->write_lock);
+	np_socket_write_lock(comm->socket);
 	int rc = write_frame(comm, wire, length, compressed);
-	pthread_mutex_unlock(&comm->write_lock);
+	np_socket_write_unlock(comm->socket);
 	return rc;
 }

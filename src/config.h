@@ -1,38 +1,34 @@
 /*
  * config.h - the daemon's configuration as plain, immutable structs.
  *
- * config.c reads the file (INI through inih, or libconfig syntax) into one
- * libconfig tree, checks every key against one schema table, and fills
- * these structs.  Threads only ever read them; a reload builds a new
- * struct np_config and swaps the pointer.
+ * The file (INI through inih in config_ini.c, or libconfig syntax) is
+ * read into one libconfig tree, every key checked against the one schema
+ * table (config_schema.c) and converted (config_value.c), and these
+ * structs filled (config.c).  Threads only ever read them.  A struct
+ * np_config is reference counted: whoever keeps using one past the
+ * moment a reload may swap in another (a session, for its whole life)
+ * holds a reference, and the last np_config_unref() frees it.
  */
 #ifndef NP_CONFIG_H
 #define NP_CONFIG_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 
-enum np_log_target { NP_LOG_TO_STDERR, NP_LOG_TO_SYSLOG };
+#include "log.h"
+#include "net.h"
 
 enum np_client_auth { NP_CLIENT_AUTH_NONE, NP_CLIENT_AUTH_OPTIONAL, NP_CLIENT_AUTH_REQUIRED };
 
 enum np_handler_kind { NP_HANDLER_ECHO, NP_HANDLER_FORWARD, NP_HANDLER_MODULE };
 
-/* One address range of an allow/deny list, e.g. 10.0.0.0/8 or ::1/128.
- * IPv4 ranges are stored as IPv4-mapped IPv6 (::ffff:a.b.c.d/96+n) so one
- * comparison serves both families. */
-struct np_cidr {
-	struct in6_addr addr; /* network address, host bits zero */
-	unsigned prefix;      /* 0..128 */
-};
-
-struct np_cidr_list {
-	struct np_cidr *ranges;
-	size_t count;
+/* sessionHandler = echo | forward | module:PATH */
+struct np_handler_spec {
+	enum np_handler_kind kind;
+	char *module_path;              /* with NP_HANDLER_MODULE, absolute */
 };
 
 /* A comma list from the configuration ("a.pem, b.pem"): trimmed items. */
@@ -74,8 +70,7 @@ struct np_port_conf {
 	bool external_ssl;
 	struct np_string_list domains;
 
-	enum np_handler_kind handler;
-	char *module_path;              /* for module:PATH */
+	struct np_handler_spec handler;
 	char *upstream;                 /* host:port, for forward */
 	char *web_upstream;             /* host:port, or NULL */
 
@@ -115,6 +110,7 @@ struct np_server_conf {
 };
 
 struct np_config {
+	atomic_int refs;
 	char *path;
 	struct np_server_conf server;
 	struct np_port_conf *ports;
@@ -128,7 +124,8 @@ struct np_config {
  * Reads and checks the file.  Every problem is written to `errors` as
  * "FILE:LINE: key 'K' in [SECTION]: expected WHAT, got "VALUE"" (warnings
  * as "FILE:LINE: warning: ...").  Returns NULL when any error was found,
- * after reporting all of them.
+ * after reporting all of them; else a configuration holding one
+ * reference, the caller's.
  */
 struct np_config *np_config_load(const char *path, FILE *errors);
 
@@ -136,14 +133,24 @@ struct np_config *np_config_load(const char *path, FILE *errors);
  * syntax. */
 void np_config_print(const struct np_config *config, FILE *out);
 
-void np_config_free(struct np_config *config);
+/* One more holder; returns config. */
+struct np_config *np_config_ref(struct np_config *config);
+/* One holder less; the last frees it.  NULL is allowed. */
+void np_config_unref(struct np_config *config);
 
 /* The text of a key in a port's section that the schema does not own
  * (a module's own key, a string in the tree), or NULL. */
 const char *np_config_port_setting(const struct np_config *config, const struct np_port_conf *port,
 				   const char *key);
 
-/* true when `addr` (any family; IPv4-mapped accepted) falls in the list. */
-bool np_cidr_list_match(const struct np_cidr_list *list, const struct sockaddr *addr);
+/* "64M", "1K", "1KB", " 512 ": a byte count, K, M and G being 2^10, 2^20
+ * and 2^30 (a B after the suffix is allowed).  false when it is not one,
+ * or negative, or does not fit a long long.  The configuration and npcat
+ * both read sizes with it. */
+bool np_parse_bytes(const char *text, long long *out);
+
+/* path made absolute against the current directory (as it was written
+ * when already absolute): malloc'd, or NULL with errno set. */
+char *np_absolute_path(const char *path);
 
 #endif

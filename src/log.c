@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -44,6 +45,15 @@ const char *np_log_level_name(int level)
 	case LOG_INFO: return "info";
 	default: return "debug";
 	}
+}
+
+int np_log_level_parse(const char *name)
+{
+	static const int levels[] = { LOG_ERR, LOG_WARNING, LOG_NOTICE, LOG_INFO, LOG_DEBUG };
+	for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++)
+		if (strcasecmp(name, np_log_level_name(levels[i])) == 0)
+			return levels[i];
+	return -1;
 }
 
 static void log_line(int level, const char *fmt, va_list ap)

@@ -10,7 +10,10 @@
 #include <stdint.h>
 #include <syslog.h>
 
-#include "config.h"
+enum np_log_target { NP_LOG_TO_STDERR, NP_LOG_TO_SYSLOG };
+
+/* The level names, as -l, logLevel and the log lines spell them. */
+#define NP_LOG_LEVEL_WORDS "error, warning, notice, info, debug"
 
 /* Called once, before threads start (and again only from the main thread
  * while no other thread logs, e.g. right after the configuration loaded). */
@@ -36,5 +39,7 @@ void np_log_ratelimited(struct np_ratelimit *rl, int level, const char *fmt, ...
 	__attribute__((format(printf, 3, 4)));
 
 const char *np_log_level_name(int level);
+/* The syslog priority of a level name (any case), or -1. */
+int np_log_level_parse(const char *name);
 
 #endif

@@ -10,6 +10,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -50,6 +51,69 @@ bool np_net_ip6(const struct sockaddr *sa, struct in6_addr *out)
 		return true;
 	}
 	return false;
+}
+
+bool np_cidr_parse(const char *text, struct np_cidr *out)
+{
+	char addr[INET6_ADDRSTRLEN + 8];
+	const char *slash = strchr(text, '/');
+	size_t len = slash ? (size_t)(slash - text) : strlen(text);
+	if (len >= sizeof(addr))
+		return false;
+	memcpy(addr, text, len);
+	addr[len] = '\0';
+	long prefix = -1;
+	if (slash) {
+		char *end;
+		errno = 0;
+		prefix = strtol(slash + 1, &end, 10);
+		if (errno || end == slash + 1 || *end || prefix < 0)
+			return false;
+	}
+	struct in_addr v4;
+	memset(out, 0, sizeof(*out));
+	if (inet_pton(AF_INET, addr, &v4) == 1) {
+		if (prefix > 32)
+			return false;
+		out->addr.s6_addr[10] = out->addr.s6_addr[11] = 0xff;
+		memcpy(&out->addr.s6_addr[12], &v4, 4);
+		out->prefix = 96 + (unsigned)(prefix < 0 ? 32 : prefix);
+	} else if (inet_pton(AF_INET6, addr, &out->addr) == 1) {
+		if (prefix > 128)
+			return false;
+		out->prefix = (unsigned)(prefix < 0 ? 128 : prefix);
+	} else {
+		return false;
+	}
+	for (unsigned bit = out->prefix; bit < 128; bit++)
+		out->addr.s6_addr[bit / 8] &= (unsigned char)~(0x80 >> (bit % 8));
+	return true;
+}
+
+bool np_cidr_list_match(const struct np_cidr_list *list, const struct sockaddr *sa)
+{
+	struct in6_addr a;
+	if (!np_net_ip6(sa, &a))
+		return false;
+	for (size_t i = 0; i < list->count; i++) {
+		const struct np_cidr *r = &list->ranges[i];
+		unsigned full = r->prefix / 8, rest = r->prefix % 8;
+		if (memcmp(&a, &r->addr, full) != 0)
+			continue;
+		if (rest && ((a.s6_addr[full] ^ r->addr.s6_addr[full]) & (unsigned char)(0xff << (8 - rest))))
+			continue;
+		return true;
+	}
+	return false;
+}
+
+const char *np_cidr_format(const struct np_cidr *r, char *buf, size_t size)
+{
+	char addr[INET6_ADDRSTRLEN];
+	bool v4 = IN6_IS_ADDR_V4MAPPED(&r->addr) && r->prefix >= 96;
+	inet_ntop(v4 ? AF_INET : AF_INET6, v4 ? (const void *)&r->addr.s6_addr[12] : &r->addr, addr, sizeof(addr));
+	snprintf(buf, size, "%s/%u", addr, v4 ? r->prefix - 96 : r->prefix);
+	return buf;
 }
 
 int np_net_split_host_port(const char *text, char *host, size_t host_size,

@@ -1,6 +1,7 @@
 /*
  * net.h - addresses and TCP sockets: "host:port" parsing, printable peer
- * addresses, listening and connecting with a timeout.
+ * addresses, address ranges (allow/deny), listening and connecting with
+ * a timeout.
  */
 #ifndef NP_NET_H
 #define NP_NET_H
@@ -12,6 +13,29 @@
 
 /* Enough for "[ffff:...:255.255.255.255%ifname]:65535". */
 #define NP_ADDRSTRLEN 80
+
+/* One address range of an allow/deny list, e.g. 10.0.0.0/8 or ::1/128.
+ * IPv4 ranges are stored as IPv4-mapped IPv6 (::ffff:a.b.c.d/96+n) so one
+ * comparison serves both families. */
+struct np_cidr {
+	struct in6_addr addr; /* network address, host bits zero */
+	unsigned prefix;      /* 0..128 */
+};
+
+struct np_cidr_list {
+	struct np_cidr *ranges;
+	size_t count;
+};
+
+/* "10.0.0.0/8", "::1", "192.0.2.7" (a host: /32 or /128) into out;
+ * false when it is not an address or the prefix is too long. */
+bool np_cidr_parse(const char *text, struct np_cidr *out);
+
+/* true when `addr` (any family; IPv4-mapped accepted) falls in the list. */
+bool np_cidr_list_match(const struct np_cidr_list *list, const struct sockaddr *addr);
+
+/* "10.0.0.0/8": the range as np_cidr_parse() reads it back. */
+const char *np_cidr_format(const struct np_cidr *range, char *buf, size_t size);
 
 /* "192.0.2.7:51234" or "[2001:db8::7]:51234"; IPv4-mapped IPv6 addresses
  * are shown as IPv4. */

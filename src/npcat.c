@@ -15,10 +15,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "net.h"
 #include "npsocket/comm.h"
 #include "npsocket/socket.h"
-#include "tls.h"
+#include "socket_tls.h"
 
 #define NPCAT_VERSION "0.1.0"
 
@@ -122,17 +123,13 @@ static int add_file(struct options *opt, const char *path)
 	return rc < 0 ? -1 : add_payload(opt, data, length);
 }
 
+/* A size as the configuration writes one ("64M", "1KB"). */
 static bool parse_size(const char *text, size_t *out)
 {
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(text, &end, 10);
-	int shift = *end == 'K' || *end == 'k' ? 10 : *end == 'M' || *end == 'm' ? 20 : *end == 'G' || *end == 'g' ? 30 : 0;
-	if (shift)
-		end++;
-	if (errno || end == text || *end || v > (SIZE_MAX >> shift))
+	long long v;
+	if (!np_parse_bytes(text, &v) || (unsigned long long)v > SIZE_MAX)
 		return false;
-	*out = (size_t)(v << shift);
+	*out = (size_t)v;
 	return true;
 }
 
@@ -355,7 +352,7 @@ static int run_raw(struct np_socket *s, const struct options *opt)
 static int run(struct np_socket *s, const struct options *opt)
 {
 	unsigned char byte = (unsigned char)opt->byte, answer;
-	s->timeout_ms = opt->timeout_ms;
+	np_socket_set_timeout(s, opt->timeout_ms);
 	if (np_socket_write_all(s, &byte, 1) < 0) {
 		fprintf(stderr, "npcat: sending the protocol byte failed: %s\n", np_socket_write_strerror(s));
 		return EXIT_PROTOCOL;
@@ -465,13 +462,13 @@ static struct np_socket *open_connection(const struct options *opt)
 		close(fd);
 		return NULL;
 	}
-	s->deadline = np_now_ms() + opt->timeout_ms;
+	np_socket_set_deadline(s, np_now_ms() + opt->timeout_ms);
 	if (np_socket_tls_handshake(s) < 0) {
 		fprintf(stderr, "npcat: %s\n", np_socket_strerror(s));
 		np_socket_close(s);
 		return NULL;
 	}
-	s->deadline = 0;
+	np_socket_set_deadline(s, 0);
 	const struct np_tls_info *info = np_socket_tls_info(s);
 	if (opt->verbose && info)
 		fprintf(stderr, "npcat: TLS %s, cipher %s%s\n", info->version, info->cipher,

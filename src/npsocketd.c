@@ -21,7 +21,7 @@
 #include <zlib.h>
 
 #include "config.h"
-#include "handlers.h"
+#include "handler.h"
 #include "listener.h"
 #include "log.h"
 #include "tls.h"
@@ -53,18 +53,6 @@ static void usage(FILE *out)
 		"See npsocketd(8) and npsocketd.ini(5).\n");
 }
 
-static int parse_level(const char *name)
-{
-	static const struct { const char *name; int level; } levels[] = {
-		{ "error", LOG_ERR }, { "warning", LOG_WARNING }, { "notice", LOG_NOTICE },
-		{ "info", LOG_INFO }, { "debug", LOG_DEBUG },
-	};
-	for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++)
-		if (strcasecmp(name, levels[i].name) == 0)
-			return levels[i].level;
-	return -1;
-}
-
 /* Returns 0 to go on, OPTIONS_DONE, or the exit status of a usage error. */
 static int parse_command_line(int argc, char **argv, struct options *opt)
 {
@@ -77,10 +65,10 @@ static int parse_command_line(int argc, char **argv, struct options *opt)
 		case 'D': opt->detach = true; break;
 		case 'p': opt->pid_file = optarg; break;
 		case 'l':
-			opt->log_level = parse_level(optarg);
+			opt->log_level = np_log_level_parse(optarg);
 			if (opt->log_level < 0) {
-				fprintf(stderr, "npsocketd: -l: unknown log level '%s' "
-					"(error, warning, notice, info, debug)\n", optarg);
+				fprintf(stderr, "npsocketd: -l: unknown log level '%s' (" NP_LOG_LEVEL_WORDS ")\n",
+					optarg);
 				return EX_USAGE;
 			}
 			break;
@@ -204,17 +192,6 @@ static int write_pid_file(const char *path)
 	return 0;
 }
 
-/* An absolute version of a path that may not exist yet. */
-static char *realpath_of(const char *path)
-{
-	char cwd[4096], *full = NULL;
-	if (path[0] == '/' || !getcwd(cwd, sizeof(cwd)))
-		return strdup(path);
-	if (asprintf(&full, "%s/%s", cwd, path) < 0)
-		return strdup(path);
-	return full;
-}
-
 /* -D: the caller waits for the daemon's start-up result on a pipe, so a
  * failed bind still gives the right exit status.  Returns the write end
  * in the daemon; the starting process exits inside. */
@@ -267,7 +244,7 @@ static void report_start(int status_fd, unsigned char status)
 	close(status_fd);
 }
 
-static int serve(const struct np_config *config, const char *pid_file, int status_fd,
+static int serve(struct np_config *config, const char *pid_file, int status_fd,
 		 const sigset_t *signals)
 {
 	struct np_server server;
@@ -317,13 +294,18 @@ static int serve(const struct np_config *config, const char *pid_file, int statu
 			np_server_reload_tls(&server);
 			continue;
 		}
+		if (sig == SIGUSR1) {
+			np_server_log_sessions(&server);
+			continue;
+		}
 		np_log(LOG_NOTICE, "%s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
 		break;
 	}
 	np_server_stop(&server, config->server.shutdown_timeout_ms);
+	struct np_registry_stats stats;
+	np_registry_stats(&server.registry, &stats);
 	np_log(LOG_NOTICE, "stopped: %llu connections accepted, %llu refused",
-	       (unsigned long long)atomic_load(&server.accepted),
-	       (unsigned long long)atomic_load(&server.refused));
+	       (unsigned long long)stats.accepted, (unsigned long long)stats.refused);
 out:
 	report_start(status_fd, (unsigned char)rc);
 	np_server_close(&server);
@@ -345,13 +327,13 @@ int main(int argc, char **argv)
 	char err[256];
 	if (np_tls_global_init(err, sizeof(err)) < 0) {
 		fprintf(stderr, "npsocketd: %s\n", err);
-		np_config_free(config);
+		np_config_unref(config);
 		return EX_OSERR;
 	}
 	if (opt.check_only) {
 		int errors = 0;
 		for (size_t i = 0; i < config->port_count; i++) {
-			if (!np_handler_for(&config->ports[i], err, sizeof(err))) {
+			if (!np_handler_for(&config->ports[i].handler, err, sizeof(err))) {
 				fprintf(stderr, "%s: [%s]: %s\n", config->path, config->ports[i].name, err);
 				errors++;
 			}
@@ -360,7 +342,7 @@ int main(int argc, char **argv)
 			errors += np_tls_check(&config->tls[i], stderr);
 		if (errors == 0)
 			np_config_print(config, stdout);
-		np_config_free(config);
+		np_config_unref(config);
 		np_tls_global_deinit();
 		return errors ? EX_CONFIG : EXIT_SUCCESS;
 	}
@@ -377,21 +359,27 @@ int main(int argc, char **argv)
 	sigaddset(&signals, SIGTERM);
 	sigaddset(&signals, SIGINT);
 	sigaddset(&signals, SIGHUP);
+	sigaddset(&signals, SIGUSR1);
 	int sig_err = pthread_sigmask(SIG_BLOCK, &signals, NULL);
 	if (sig_err || signal(SIGPIPE, SIG_IGN) == SIG_ERR) {
 		np_log(LOG_ERR, "cannot set up signals: %s", strerror(sig_err ? sig_err : errno));
-		np_config_free(config);
+		np_config_unref(config);
 		return EX_OSERR;
 	}
 
 	/* -p is taken from the directory npsocketd starts in, like the paths
 	 * of the configuration, before -D changes to /. */
-	char *pid_file = opt.pid_file ? realpath_of(opt.pid_file) : NULL;
+	char *pid_file = NULL;
+	if (opt.pid_file && !(pid_file = np_absolute_path(opt.pid_file))) {
+		np_log(LOG_ERR, "-p %s: cannot make it an absolute path: %s", opt.pid_file, strerror(errno));
+		np_config_unref(config);
+		return EX_OSERR;
+	}
 	int status_fd = opt.detach ? detach() : -1;
 	np_log(LOG_NOTICE, "npsocketd %s starting with %s", NPSOCKETD_VERSION, config->path);
 	rc = serve(config, pid_file ? pid_file : config->server.pid_file, status_fd, &signals);
 	free(pid_file);
-	np_config_free(config);
+	np_config_unref(config);
 	np_tls_global_deinit();
 	return rc;
 }

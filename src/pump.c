@@ -1,7 +1,7 @@
 /*
  * pump.c - copies bytes both ways between two connections in one thread
- * (the webUpstream path; the relay reuses it): poll() on both, a bounded
- * buffer per direction, half-closes passed on.
+ * (the webUpstream path and the relay): poll() on both, one bounded
+ * buffer, half-closes passed on.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -9,7 +9,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "handlers.h"
+#include "pump.h"
 
 #define PUMP_BUFFER (16 * 1024)
 
@@ -26,9 +26,9 @@ static int pump_once(struct direction *d, unsigned char *buf, char *reason, size
 	 * buffer (TLS) may hold more, the loop comes back for it, and a TLS
 	 * record that came in part waits for its rest in the poll() on both
 	 * sides, so it cannot hold up the other direction. */
-	d->from->no_wait = true;
+	np_socket_set_no_wait(d->from, true);
 	ssize_t n = np_socket_read(d->from, buf, PUMP_BUFFER);
-	d->from->no_wait = false;
+	np_socket_set_no_wait(d->from, false);
 	if (n < 0) {
 		if (d->from->rd.error == NP_SOCK_TIMEOUT)
 			return 0; /* nothing whole yet */

@@ -1,10 +1,10 @@
 /*
  * relay.c - the Remote Assistance relay (SPEC §3).  The waiter's thread
- * puts it in the registry's tree of waiters and watches its own socket;
+ * puts it in the relay's tree of waiters and watches its own socket;
  * the joiner's thread takes it out, answers both, and runs the byte pump
  * for the two; the waiter's thread then only waits for the pump to end
  * and writes its own log line.  The tree (tsearch(3), by key) keeps a
- * wait, a join or a leave at O(log n) under the registry's lock with
+ * wait, a join or a leave at O(log n) under the relay's own lock with
  * thousands of parties waiting.
  */
 #include <errno.h>
@@ -16,10 +16,36 @@
 #include <sys/socket.h>
 #include <time.h>
 
-#include "handlers.h"
-#include "listener.h"
+#include "log.h"
+#include "pump.h"
 #include "relay.h"
-#include "tls.h"
+#include "session.h"
+
+/* A waiting party, in the tree until a joiner takes it or it gives up. */
+struct waiter {
+	char key[NP_RELAY_KEY_MAX + 1];
+	struct np_session *session;
+	enum { RELAY_WAITING, RELAY_PAIRED, RELAY_DONE } state;
+	char result[192];                /* how the pump ended, for the waiter's log */
+	bool announced;                  /* its client has been answered 2 (waiting) */
+	pthread_cond_t changed;          /* announced, or state RELAY_DONE */
+};
+
+int np_relay_init(struct np_relay *relay)
+{
+	relay->waiters = NULL;
+	int err = pthread_mutex_init(&relay->lock, NULL);
+	if (err) {
+		errno = err;
+		return -1;
+	}
+	return 0;
+}
+
+void np_relay_destroy(struct np_relay *relay)
+{
+	pthread_mutex_destroy(&relay->lock);
+}
 
 int np_relay_parse_header(const unsigned char *payload, size_t length,
 			  char key[NP_RELAY_KEY_MAX + 1], const char **why)
@@ -51,41 +77,45 @@ static void answer(struct np_session *session, unsigned char byte)
 {
 	if (np_socket_write_all(session->socket, &byte, 1) < 0)
 		np_log(LOG_DEBUG, "conn %llu: relay answer %u not delivered: %s",
-		       (unsigned long long)session->id, byte, np_socket_strerror(session->socket));
+		       (unsigned long long)session->id, byte, np_socket_write_strerror(session->socket));
 }
 
 static int waiter_cmp(const void *a, const void *b)
 {
-	return strcmp(((const struct np_relay_waiter *)a)->key, ((const struct np_relay_waiter *)b)->key);
+	return strcmp(((const struct waiter *)a)->key, ((const struct waiter *)b)->key);
 }
 
-/* Under server->lock: the waiter for key, or NULL. */
-static struct np_relay_waiter *find_waiter(struct np_server *server, const char *key)
+/* Under relay->lock: the waiter for key, or NULL. */
+static struct waiter *find_waiter(struct np_relay *relay, const char *key)
 {
-	struct np_relay_waiter probe;
+	struct waiter probe;
 	memcpy(probe.key, key, sizeof(probe.key));
-	struct np_relay_waiter **node = tfind(&probe, &server->relay_waiters, waiter_cmp);
+	struct waiter **node = tfind(&probe, &relay->waiters, waiter_cmp);
 	return node ? *node : NULL;
 }
 
 static const char EARLY_DATA[] = "relay refused: waiting party sent data before it was paired";
 
-/* What a readable socket means for a waiter nobody has joined yet. */
+/* What a readable socket means for a waiter nobody has joined yet; under
+ * relay->lock while nobody has taken it, so no joiner reads meanwhile.
+ * A byte that came is read: it ends the wait anyway. */
 static const char *waiter_early_input(struct np_session *session)
 {
 	char byte;
-	ssize_t n = recv(session->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK))
-		return "waiting party left before a joiner came";
-	if (n < 0)
-		return NULL; /* spurious wake-up */
-	return EARLY_DATA;
+	np_socket_set_no_wait(session->socket, true);
+	ssize_t n = np_socket_read(session->socket, &byte, 1);
+	np_socket_set_no_wait(session->socket, false);
+	if (n > 0)
+		return EARLY_DATA;
+	if (session->socket->rd.error == NP_SOCK_TIMEOUT)
+		return NULL; /* spurious wake-up, or a TLS record that came in part */
+	return "waiting party left before a joiner came";
 }
 
 static void run_waiter(struct np_session *session, const char *key)
 {
-	struct np_server *server = session->listener->server;
-	struct np_relay_waiter waiter = { .session = session, .state = RELAY_WAITING };
+	struct np_relay *relay = session->relay;
+	struct waiter waiter = { .session = session, .state = RELAY_WAITING };
 	memcpy(waiter.key, key, sizeof(waiter.key));
 	int rc = pthread_cond_init(&waiter.changed, NULL);
 	if (rc) {
@@ -94,22 +124,22 @@ static void run_waiter(struct np_session *session, const char *key)
 		return;
 	}
 
-	pthread_mutex_lock(&server->lock);
-	struct np_relay_waiter **node = tsearch(&waiter, &server->relay_waiters, waiter_cmp);
+	pthread_mutex_lock(&relay->lock);
+	struct waiter **node = tsearch(&waiter, &relay->waiters, waiter_cmp);
 	if (!node || *node != &waiter) {
-		pthread_mutex_unlock(&server->lock);
+		pthread_mutex_unlock(&relay->lock);
 		pthread_cond_destroy(&waiter.changed);
 		answer(session, NP_RELAY_REFUSED);
 		np_session_set_end_reason(session, "%s", node ? "relay refused: key in use by another waiting party"
 							       : "relay refused: out of memory for the waiter");
 		return;
 	}
-	pthread_mutex_unlock(&server->lock);
+	pthread_mutex_unlock(&relay->lock);
 	answer(session, NP_RELAY_WAITING);
 
 	const int64_t give_up = np_now_ms() + session->port->relay_timeout_ms;
 	const char *why = NULL;
-	pthread_mutex_lock(&server->lock);
+	pthread_mutex_lock(&relay->lock);
 	/* A joiner that came meanwhile writes its 1 only after our 2. */
 	waiter.announced = true;
 	pthread_cond_broadcast(&waiter.changed);
@@ -124,14 +154,13 @@ static void run_waiter(struct np_session *session, const char *key)
 			why = EARLY_DATA;
 			break;
 		}
-		pthread_mutex_unlock(&server->lock);
+		pthread_mutex_unlock(&relay->lock);
 		/* Asleep until the client sends or goes, or relayTimeout.
 		 * Once paired, the joiner's pump ends only with this client
 		 * gone or this socket shut down (as the daemon's shutdown
 		 * does too): either wakes us. */
-		struct pollfd pfd = { .fd = session->fd, .events = POLLIN };
-		int n = poll(&pfd, 1, left > INT_MAX ? INT_MAX : (int)left);
-		pthread_mutex_lock(&server->lock);
+		int n = np_socket_wait_either(session->socket, NULL, left > INT_MAX ? INT_MAX : (int)left);
+		pthread_mutex_lock(&relay->lock);
 		if (waiter.state != RELAY_WAITING)
 			break;
 		if (n < 0 && errno != EINTR)
@@ -141,35 +170,35 @@ static void run_waiter(struct np_session *session, const char *key)
 	}
 	if (waiter.state == RELAY_WAITING) {
 		/* Nobody took it: leave the tree, refuse. */
-		tdelete(&waiter, &server->relay_waiters, waiter_cmp);
-		pthread_mutex_unlock(&server->lock);
+		tdelete(&waiter, &relay->waiters, waiter_cmp);
+		pthread_mutex_unlock(&relay->lock);
 		pthread_cond_destroy(&waiter.changed);
 		answer(session, NP_RELAY_REFUSED);
 		np_session_set_end_reason(session, "%s", why);
 		return;
 	}
 	while (waiter.state != RELAY_DONE)
-		pthread_cond_wait(&waiter.changed, &server->lock);
-	pthread_mutex_unlock(&server->lock);
+		pthread_cond_wait(&waiter.changed, &relay->lock);
+	pthread_mutex_unlock(&relay->lock);
 	pthread_cond_destroy(&waiter.changed);
 	np_session_set_end_reason(session, "relay %s", waiter.result);
 }
 
 static void run_joiner(struct np_session *session, const char *key)
 {
-	struct np_server *server = session->listener->server;
+	struct np_relay *relay = session->relay;
 
-	pthread_mutex_lock(&server->lock);
-	struct np_relay_waiter *waiter = find_waiter(server, key);
+	pthread_mutex_lock(&relay->lock);
+	struct waiter *waiter = find_waiter(relay, key);
 	if (waiter) {
-		tdelete(waiter, &server->relay_waiters, waiter_cmp);
+		tdelete(waiter, &relay->waiters, waiter_cmp);
 		waiter->state = RELAY_PAIRED;
 		/* Its client gets 2 before 1, and one thread at a time
 		 * writes to it. */
 		while (!waiter->announced)
-			pthread_cond_wait(&waiter->changed, &server->lock);
+			pthread_cond_wait(&waiter->changed, &relay->lock);
 	}
-	pthread_mutex_unlock(&server->lock);
+	pthread_mutex_unlock(&relay->lock);
 	if (!waiter) {
 		answer(session, NP_RELAY_REFUSED);
 		np_session_set_end_reason(session, "relay refused: no waiting party for the key");
@@ -192,7 +221,7 @@ static void run_joiner(struct np_session *session, const char *key)
 		rc = -1;
 	} else {
 		char why[112];
-		other->timeout_ms = session->port->read_timeout_ms;
+		np_socket_set_timeout(other, session->port->read_timeout_ms);
 		rc = np_pump(session->socket, other, session->port->read_timeout_ms, why, sizeof(why));
 		if (rc < 0) {
 			snprintf(result, sizeof(result), "ended: %s", why);
@@ -205,12 +234,12 @@ static void run_joiner(struct np_session *session, const char *key)
 	np_session_set_end_reason(session, "relay with conn %llu %s",
 				  (unsigned long long)waiter->session->id, result);
 
-	pthread_mutex_lock(&server->lock);
+	pthread_mutex_lock(&relay->lock);
 	snprintf(waiter->result, sizeof(waiter->result), "with conn %llu %s",
 		 (unsigned long long)session->id, result);
 	waiter->state = RELAY_DONE;
 	pthread_cond_signal(&waiter->changed);
-	pthread_mutex_unlock(&server->lock);
+	pthread_mutex_unlock(&relay->lock);
 }
 
 void np_relay_session(struct np_session *session)
@@ -239,7 +268,7 @@ void np_relay_session(struct np_session *session)
 		np_session_set_end_reason(session, "relay refused: %s", why);
 		return;
 	}
-	session->socket->deadline = 0;
+	np_socket_set_deadline(session->socket, 0);
 	if (role == NP_RELAY_ROLE_WAIT)
 		run_waiter(session, key);
 	else

@@ -1,7 +1,8 @@
 /*
  * relay.h - the Remote Assistance relay (protocol byte 2; the Java
  * RemoteAssistanceServer.startRelay()): a waiting party and a joining
- * party meet by relay key, then bytes flow untouched both ways.
+ * party meet by relay key, then bytes flow untouched both ways.  Parties
+ * meet in a struct np_relay, under a lock of its own.
  */
 #ifndef NP_RELAY_H
 #define NP_RELAY_H
@@ -27,23 +28,24 @@ enum np_relay_role {
 
 struct np_session;
 
-/* A waiting party, in the registry's tree of waiters (tsearch(3), by
- * key) until a joiner takes it or it gives up. */
-struct np_relay_waiter {
-	char key[NP_RELAY_KEY_MAX + 1];
-	struct np_session *session;
-	enum { RELAY_WAITING, RELAY_PAIRED, RELAY_DONE } state;
-	char result[192];                /* how the pump ended, for the waiter's log */
-	bool announced;                  /* its client has been answered 2 (waiting) */
-	pthread_cond_t changed;          /* announced, or state RELAY_DONE */
+/* Where parties meet: the waiting ones in a tsearch(3) tree by key. */
+struct np_relay {
+	pthread_mutex_t lock;
+	void *waiters;
 };
+
+/* 0, or -1 with errno set. */
+int np_relay_init(struct np_relay *relay);
+/* No party may be left. */
+void np_relay_destroy(struct np_relay *relay);
 
 /* Checks a relay header (role byte + key); returns the role, or 0 with
  * the reason in why. */
 int np_relay_parse_header(const unsigned char *payload, size_t length,
 			  char key[NP_RELAY_KEY_MAX + 1], const char **why);
 
-/* Runs the relay sub-protocol for a session whose protocol byte was 2. */
+/* Runs the relay sub-protocol for a session whose protocol byte was 2,
+ * in session->relay. */
 void np_relay_session(struct np_session *session);
 
 #endif

@@ -1,6 +1,7 @@
 /*
- * socket.c - what every np_socket shares: waiting for the fd with a
- * timeout and a deadline, reading exactly n bytes, errors in words.
+ * socket.c - what every np_socket shares: set-up and close, layers, the
+ * write lock, waiting for the fd with a timeout and a deadline, reading
+ * exactly n bytes, errors in words.
  */
 #include <errno.h>
 #include <poll.h>
@@ -17,17 +18,71 @@ int64_t np_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int np_socket_init(struct np_socket *s, const struct np_socket_ops *ops, int fd)
+{
+	memset(s, 0, sizeof(*s));
+	int err = pthread_mutex_init(&s->write_lock, NULL);
+	if (err) {
+		errno = err;
+		return -1;
+	}
+	s->ops = ops;
+	s->fd = fd;
+	return 0;
+}
+
+int np_socket_init_layer(struct np_socket *s, const struct np_socket_ops *ops, struct np_socket *inner)
+{
+	if (np_socket_init(s, ops, inner->fd) < 0)
+		return -1;
+	s->inner = inner;
+	s->secure = inner->secure;
+	atomic_store(&s->timeout_ms, np_socket_timeout(inner));
+	atomic_store(&s->deadline, np_socket_deadline(inner));
+	return 0;
+}
+
+void np_socket_close(struct np_socket *s)
+{
+	while (s) {
+		struct np_socket *inner = s->inner;
+		pthread_mutex_destroy(&s->write_lock);
+		s->ops->close(s);
+		s = inner;
+	}
+}
+
+void np_socket_set_timeout(struct np_socket *s, int timeout_ms)
+{
+	for (; s; s = s->inner)
+		atomic_store_explicit(&s->timeout_ms, timeout_ms, memory_order_relaxed);
+}
+
+void np_socket_set_deadline(struct np_socket *s, int64_t deadline_ms)
+{
+	for (; s; s = s->inner)
+		atomic_store_explicit(&s->deadline, deadline_ms, memory_order_relaxed);
+}
+
+void np_socket_set_no_wait(struct np_socket *s, bool no_wait)
+{
+	for (; s; s = s->inner)
+		atomic_store_explicit(&s->no_wait, no_wait, memory_order_relaxed);
+}
+
 /* Polls the fd within the socket's bounds; a failure goes into f. */
 static int wait_fd(struct np_socket *s, short events, bool no_wait, struct np_socket_fault *f)
 {
 	for (;;) {
 		int wait_ms = -1;
+		int timeout_ms = np_socket_timeout(s);
+		int64_t deadline = np_socket_deadline(s);
 		if (no_wait)
 			wait_ms = 0; /* only whether something has come: no bound applies */
-		else if (s->timeout_ms > 0)
-			wait_ms = s->timeout_ms;
-		if (s->deadline > 0 && !no_wait) {
-			int64_t left = s->deadline - np_now_ms();
+		else if (timeout_ms > 0)
+			wait_ms = timeout_ms;
+		if (deadline > 0 && !no_wait) {
+			int64_t left = deadline - np_now_ms();
 			if (left <= 0) {
 				f->error = NP_SOCK_TIMEOUT;
 				return -1;
@@ -52,7 +107,7 @@ static int wait_fd(struct np_socket *s, short events, bool no_wait, struct np_so
 
 int np_socket_wait(struct np_socket *s, short events)
 {
-	return wait_fd(s, events, s->no_wait, &s->rd);
+	return wait_fd(s, events, np_socket_no_wait(s), &s->rd);
 }
 
 int np_socket_wait_writable(struct np_socket *s)
@@ -101,6 +156,14 @@ int np_socket_read_full(struct np_socket *s, void *buf, size_t len)
 		len -= (size_t)n;
 	}
 	return 0;
+}
+
+int np_socket_writev_all(struct np_socket *s, const struct iovec *iov, int iovcnt)
+{
+	np_socket_write_lock(s);
+	int rc = np_socket_writev_locked(s, iov, iovcnt);
+	np_socket_write_unlock(s);
+	return rc;
 }
 
 int np_socket_write_all(struct np_socket *s, const void *buf, size_t len)

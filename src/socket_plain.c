@@ -25,15 +25,17 @@ static ssize_t plain_read(struct np_socket *s, void *buf, size_t len)
 	struct plain_socket *p = (struct plain_socket *)s;
 	if (np_read_ahead_holds(&p->ahead)) {
 		size_t n = np_read_ahead_take(&p->ahead, buf, len);
-		s->bytes_in += n;
+		np_counter_add(&s->bytes_in, n);
 		return (ssize_t)n;
 	}
+	const bool no_wait = np_socket_no_wait(s);
 	for (;;) {
-		if (!s->no_wait && (s->timeout_ms > 0 || s->deadline > 0) && np_socket_wait(s, POLLIN) < 0)
+		if (!no_wait && (np_socket_timeout(s) > 0 || np_socket_deadline(s) > 0) &&
+		    np_socket_wait(s, POLLIN) < 0)
 			return -1;
-		ssize_t n = np_read_ahead_recv(&p->ahead, s->fd, buf, len, s->no_wait ? MSG_DONTWAIT : 0, NULL);
+		ssize_t n = np_read_ahead_recv(&p->ahead, s->fd, buf, len, no_wait ? MSG_DONTWAIT : 0, NULL);
 		if (n > 0) {
-			s->bytes_in += (uint64_t)n;
+			np_counter_add(&s->bytes_in, (uint64_t)n);
 			return n;
 		}
 		if (n == 0) {
@@ -68,7 +70,7 @@ static int plain_writev_all(struct np_socket *s, const struct iovec *iov_in, int
 			np_socket_set_errno(&s->wr, errno);
 			return -1;
 		}
-		s->bytes_out += (uint64_t)n;
+		np_counter_add(&s->bytes_out, (uint64_t)n);
 		size_t done = (size_t)n;
 		while (left > 0 && done >= v->iov_len) {
 			done -= v->iov_len;
@@ -117,7 +119,9 @@ struct np_socket *np_socket_plain_new(int fd)
 	struct plain_socket *p = calloc(1, sizeof(*p));
 	if (!p)
 		return NULL;
-	p->base.ops = &plain_ops;
-	p->base.fd = fd;
+	if (np_socket_init(&p->base, &plain_ops, fd) < 0) {
+		free(p);
+		return NULL;
+	}
 	return &p->base;
 }

@@ -9,8 +9,8 @@
  * plain socket.  A session without them blocks in
  * recv() directly.
  * GnuTLS lets one thread receive while another sends on the same
- * session; writers are serialised by the caller (np_comm's write lock),
- * and each side records its failures apart (s->rd, s->wr).
+ * session; writers are serialised by the socket's write lock, and each
+ * side records its failures apart (s->rd, s->wr).
  * A foreign thread that wants a blocked reader gone shuts down the fd
  * only, never the GnuTLS session.
  * The transport under GnuTLS reads ahead and gathers large writes: see
@@ -28,7 +28,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "tls.h"
+#include "socket_tls.h"
 #include "tls_internal.h"
 #include "tls_transport.h"
 
@@ -113,11 +113,11 @@ static ssize_t tls_read(struct np_socket *s, void *buf, size_t len)
 {
 	struct tls_socket *t = (struct tls_socket *)s;
 	if (t->established)
-		tls_mode(t, s->timeout_ms == 0 && s->deadline == 0 && !s->no_wait);
+		tls_mode(t, np_socket_timeout(s) == 0 && np_socket_deadline(s) == 0 && !np_socket_no_wait(s));
 	for (;;) {
 		ssize_t n = gnutls_record_recv(t->session, buf, len);
 		if (n > 0) {
-			s->bytes_in += (uint64_t)n;
+			np_counter_add(&s->bytes_in, (uint64_t)n);
 			return n;
 		}
 		if (n == 0) {
@@ -226,7 +226,7 @@ static int tls_writev_all(struct np_socket *s, const struct iovec *iov, int iovc
 	if (batched)
 		rc = batch_end(t, rc);
 	if (rc == 0)
-		s->bytes_out += total;
+		np_counter_add(&s->bytes_out, total);
 	return rc;
 }
 
@@ -289,14 +289,17 @@ static struct tls_socket *tls_socket_new(int fd, unsigned flags)
 	struct tls_socket *t = calloc(1, sizeof(*t));
 	if (!t)
 		return NULL;
+	if (np_socket_init(&t->base, &tls_ops, fd) < 0) {
+		free(t);
+		return NULL;
+	}
 	if (gnutls_init(&t->session, flags | GNUTLS_NONBLOCK) < 0) {
+		pthread_mutex_destroy(&t->base.write_lock);
 		free(t);
 		errno = ENOMEM;
 		return NULL;
 	}
 	np_tls_transport_attach(&t->transport, t->session, fd);
-	t->base.ops = &tls_ops;
-	t->base.fd = fd;
 	t->base.secure = true;
 	return t;
 }
@@ -320,7 +323,7 @@ struct np_socket *np_socket_tls_server_new(int fd, struct np_tls_context *ctx)
 	}
 	if (rc < 0) {
 		t->base.fd = -1; /* the caller still owns fd */
-		tls_close(&t->base);
+		np_socket_close(&t->base);
 		errno = EINVAL;
 		return NULL;
 	}
@@ -355,7 +358,7 @@ struct np_socket *np_socket_tls_client_new(int fd, const struct np_tls_client_op
 	if (rc < 0) {
 		snprintf(err, err_size, "TLS set-up: %s", gnutls_strerror(rc));
 		t->base.fd = -1;
-		tls_close(&t->base);
+		np_socket_close(&t->base);
 		return NULL;
 	}
 	if (!options->insecure)

@@ -7,7 +7,7 @@
  * (RFC 1950).  Bits 0-30: the number of payload bytes on the wire.
  *
  * One thread reads (the connection's own); any thread may write: writes
- * are serialised per connection.
+ * are serialised per connection by the socket's write lock.
  */
 #ifndef NPSOCKET_COMM_H
 #define NPSOCKET_COMM_H
@@ -15,7 +15,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <zlib.h>
 
@@ -74,12 +73,13 @@ struct np_comm {
 					* of a payload over 4 KiB */
 	z_stream *deflater_small;      /* the same for payloads up to 4 KiB:
 					* an 8 KiB window, a quarter the memory */
-	pthread_mutex_t write_lock;
-	uint64_t transactions_in, transactions_out;
+	/* Counted by the reader and by the write lock's holder; any thread
+	 * may read them (np_counter_get()). */
+	_Atomic uint64_t transactions_in, transactions_out;
 	_Atomic int64_t last_activity_ms; /* last whole transaction in or out */
 };
 
-/* Returns 0, or -1 when the mutex cannot be created. */
+/* Returns 0 (kept an int for the ABI: set-up that can fail may come). */
 int np_comm_init(struct np_comm *comm, struct np_socket *socket,
 		 const struct np_comm_options *options);
 void np_comm_destroy(struct np_comm *comm);

@@ -21,8 +21,10 @@
 #include "npsocket/comm.h"
 #include "npsocket/socket.h"
 
-/* 2: struct np_socket keeps a read's and a write's failure apart (rd, wr). */
-#define NP_HANDLER_ABI_VERSION 2
+/* 2: struct np_socket keeps a read's and a write's failure apart (rd, wr).
+ * 3: struct np_socket owns the write lock (np_comm's is gone), can be a
+ *    layer over another, and its counters are atomic. */
+#define NP_HANDLER_ABI_VERSION 3
 #define NP_HANDLER_SYMBOL "np_handler_descriptor"
 
 /* One accepted connection as a handler sees it. */

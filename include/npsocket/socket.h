@@ -1,18 +1,27 @@
 /*
- * npsocket/socket.h - one connection's byte stream, plain or TLS (the C
- * counterpart of the Java ISocket / SocketAdapter pair).
+ * npsocket/socket.h - one connection's byte stream, plain or TLS, or a
+ * layer over another stream (the C counterpart of the Java ISocket /
+ * SocketAdapter pair).
  *
- * Every operation blocks.  Reads wait at most `timeout_ms` (0 = for ever)
- * for data, and never past `deadline` (a CLOCK_MONOTONIC time in ms, 0 =
- * none), so a caller can bound a whole exchange (handshake + protocol byte)
- * as well as each wait.  With `no_wait` a read does not wait at all,
- * whatever the timeout and deadline: it takes what has arrived, or fails
- * with NP_SOCK_TIMEOUT (a TLS record that came in part is kept until the
- * rest comes).
+ * Every operation blocks.  Reads wait at most the socket's timeout (0 =
+ * for ever) for data, and never past its deadline (a CLOCK_MONOTONIC
+ * time in ms, 0 = none), so a caller can bound a whole exchange
+ * (handshake + protocol byte) as well as each wait.  With no_wait a read
+ * does not wait at all, whatever the timeout and deadline: it takes what
+ * has arrived, or fails with NP_SOCK_TIMEOUT (a TLS record that came in
+ * part is kept until the rest comes).  The three are set with
+ * np_socket_set_timeout(), np_socket_set_deadline() and
+ * np_socket_set_no_wait(), which reach every layer below as well.
+ *
+ * One thread reads (the connection's own); any thread may write: the
+ * socket owns the lock that serialises its writers, so a protocol answer,
+ * a relay's answer and a framed transaction never interleave.
  */
 #ifndef NPSOCKET_SOCKET_H
 #define NPSOCKET_SOCKET_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -34,25 +43,30 @@ struct np_tls_info {
 enum np_socket_error {
 	NP_SOCK_OK = 0,
 	NP_SOCK_EOF,        /* orderly close by the peer */
-	NP_SOCK_TIMEOUT,    /* timeout_ms or deadline passed */
+	NP_SOCK_TIMEOUT,    /* the timeout or the deadline passed */
 	NP_SOCK_RESET,      /* connection reset or broken pipe */
 	NP_SOCK_SYSTEM,     /* any other errno: see np_socket_strerror() */
 	NP_SOCK_TLS,        /* TLS layer error: see np_socket_strerror() */
 };
 
+/* What an implementation provides.  writev_all is called with the
+ * socket's write lock held. */
 struct np_socket_ops {
 	/* Reads up to len bytes; returns > 0, or -1 with the error recorded
 	 * (EOF is -1 with NP_SOCK_EOF). */
 	ssize_t (*read)(struct np_socket *s, void *buf, size_t len);
-	/* Writes every byte of the vector or fails; returns 0 or -1. */
+	/* Writes every byte of the vector (at most 8 parts) or fails;
+	 * returns 0 or -1. */
 	int (*writev_all)(struct np_socket *s, const struct iovec *iov, int iovcnt);
 	/* Half-close (SHUT_WR) or both directions; safe from another thread
 	 * to wake a blocked reader. */
 	void (*shutdown)(struct np_socket *s, int how);
+	/* Frees what the implementation holds, and s itself; the layer
+	 * below, if any, is closed after it by np_socket_close(). */
 	void (*close)(struct np_socket *s);
 	const struct np_tls_info *(*tls_info)(const struct np_socket *s);
-	/* Bytes received (and decrypted) but not yet read: poll() cannot
-	 * see them.  NULL = none ever. */
+	/* Bytes received (and decoded) but not yet read: poll() cannot see
+	 * them.  NULL = none ever. */
 	size_t (*buffered)(const struct np_socket *s);
 };
 
@@ -63,23 +77,38 @@ struct np_socket_fault {
 	char text[160];             /* with NP_SOCK_TLS */
 };
 
+/* For implementations; users go through the functions below. */
 struct np_socket {
 	const struct np_socket_ops *ops;
-	int fd;
-	int timeout_ms;             /* longest wait for data, 0 = none */
-	int64_t deadline;           /* monotonic ms, 0 = none */
-	bool no_wait;               /* reads never wait (see above) */
-	bool secure;                /* TLS here, or terminated in front (externalSSL) */
+	struct np_socket *inner;    /* the stream this layer runs over, or NULL */
+	int fd;                     /* the connection's fd (a layer's: its inner's) */
+	bool secure;                /* TLS here or below, or terminated in front (externalSSL) */
+	_Atomic int timeout_ms;     /* longest wait for data, 0 = none */
+	_Atomic int64_t deadline;   /* monotonic ms, 0 = none */
+	atomic_bool no_wait;        /* reads never wait (see above) */
+	pthread_mutex_t write_lock; /* one writer at a time */
 	/* Reads and writes keep their failures apart, since another thread
 	 * may write while the session's own thread reads. */
 	struct np_socket_fault rd;  /* reads and the handshake: the reader's */
-	struct np_socket_fault wr;  /* writes: under the writers' lock */
-	uint64_t bytes_in, bytes_out;
+	struct np_socket_fault wr;  /* writes: under the write lock */
+	/* Each has one writer at a time (the reader; the write lock's
+	 * holder), and any thread may read them. */
+	_Atomic uint64_t bytes_in, bytes_out;
 };
 
 /* A plain TCP stream over fd; the socket takes ownership of fd.  Returns
  * NULL (errno set) when out of memory. */
 struct np_socket *np_socket_plain_new(int fd);
+
+/* For implementations: sets up the part every socket shares, over fd
+ * (np_socket_init) or as a layer over `inner` (np_socket_init_layer: the
+ * same fd, secure when inner is; closing the layer closes inner).
+ * s is zeroed first.  0, or -1 with errno set. */
+int np_socket_init(struct np_socket *s, const struct np_socket_ops *ops, int fd);
+int np_socket_init_layer(struct np_socket *s, const struct np_socket_ops *ops, struct np_socket *inner);
+
+/* Closes the socket, then the layer below it, and frees them. */
+void np_socket_close(struct np_socket *s);
 
 static inline ssize_t np_socket_read(struct np_socket *s, void *buf, size_t len)
 {
@@ -90,21 +119,32 @@ static inline ssize_t np_socket_read(struct np_socket *s, void *buf, size_t len)
  * NP_SOCK_EOF, whether or not some bytes arrived). */
 int np_socket_read_full(struct np_socket *s, void *buf, size_t len);
 
-static inline int np_socket_writev_all(struct np_socket *s, const struct iovec *iov, int iovcnt)
+/* Writes all of the vector (at most 8 parts) under the write lock;
+ * 0 or -1 with the failure in s->wr. */
+int np_socket_writev_all(struct np_socket *s, const struct iovec *iov, int iovcnt);
+int np_socket_write_all(struct np_socket *s, const void *buf, size_t len);
+
+/* For a writer that must hold the lock across more than one write (or
+ * across preparing what it writes): lock, np_socket_writev_locked(), ...,
+ * unlock. */
+static inline void np_socket_write_lock(struct np_socket *s)
+{
+	pthread_mutex_lock(&s->write_lock);
+}
+
+static inline void np_socket_write_unlock(struct np_socket *s)
+{
+	pthread_mutex_unlock(&s->write_lock);
+}
+
+static inline int np_socket_writev_locked(struct np_socket *s, const struct iovec *iov, int iovcnt)
 {
 	return s->ops->writev_all(s, iov, iovcnt);
 }
 
-int np_socket_write_all(struct np_socket *s, const void *buf, size_t len);
-
 static inline void np_socket_shutdown(struct np_socket *s, int how)
 {
 	s->ops->shutdown(s, how);
-}
-
-static inline void np_socket_close(struct np_socket *s)
-{
-	s->ops->close(s);
 }
 
 static inline const struct np_tls_info *np_socket_tls_info(const struct np_socket *s)
@@ -117,9 +157,43 @@ static inline size_t np_socket_buffered(const struct np_socket *s)
 	return s->ops->buffered ? s->ops->buffered(s) : 0;
 }
 
-/* Waits until a or b has something to read (bytes, EOF or an error), up
- * to timeout_ms (0 = for ever).  Returns a bit set: 1 = a, 2 = b; 0 on
- * timeout; -1 with errno on a poll() failure. */
+/* The bounds of the reader's waits, for s and every layer below it. */
+void np_socket_set_timeout(struct np_socket *s, int timeout_ms);
+void np_socket_set_deadline(struct np_socket *s, int64_t deadline_ms);
+void np_socket_set_no_wait(struct np_socket *s, bool no_wait);
+
+static inline int np_socket_timeout(const struct np_socket *s)
+{
+	return atomic_load_explicit(&s->timeout_ms, memory_order_relaxed);
+}
+
+static inline int64_t np_socket_deadline(const struct np_socket *s)
+{
+	return atomic_load_explicit(&s->deadline, memory_order_relaxed);
+}
+
+static inline bool np_socket_no_wait(const struct np_socket *s)
+{
+	return atomic_load_explicit(&s->no_wait, memory_order_relaxed);
+}
+
+/* Adds n to a counter of one writer at a time (bytes_in, bytes_out,
+ * np_comm's transactions): no locked instruction, and a reader in
+ * another thread sees a whole value. */
+static inline void np_counter_add(_Atomic uint64_t *counter, uint64_t n)
+{
+	atomic_store_explicit(counter, atomic_load_explicit(counter, memory_order_relaxed) + n,
+			      memory_order_relaxed);
+}
+
+static inline uint64_t np_counter_get(const _Atomic uint64_t *counter)
+{
+	return atomic_load_explicit(counter, memory_order_relaxed);
+}
+
+/* Waits until a or b (either may be NULL) has something to read (bytes,
+ * EOF or an error), up to timeout_ms (0 = for ever).  Returns a bit set:
+ * 1 = a, 2 = b; 0 on timeout; -1 with errno on a poll() failure. */
 int np_socket_wait_either(struct np_socket *a, struct np_socket *b, int timeout_ms);
 
 /* The last failed read (or handshake) in words: "timed out",
@@ -129,11 +203,11 @@ const char *np_socket_strerror(const struct np_socket *s);
 const char *np_socket_write_strerror(const struct np_socket *s);
 
 /* For the reader: waits until fd is readable (POLLIN) or writable,
- * honouring the socket's timeout_ms, deadline and no_wait; 0 when ready,
+ * honouring the socket's timeout, deadline and no_wait; 0 when ready,
  * -1 with the failure in s->rd.  For socket implementations. */
 int np_socket_wait(struct np_socket *s, short events);
 
-/* For a writer: waits until fd is writable within timeout_ms and
+/* For a writer: waits until fd is writable within the timeout and the
  * deadline (no_wait is the reader's); 0, or -1 with the failure in s->wr. */
 int np_socket_wait_writable(struct np_socket *s);
 

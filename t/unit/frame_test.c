@@ -34,7 +34,7 @@ static void pair_open(struct pair *p, struct np_comm_options oa, struct np_comm_
 	p->b = np_socket_plain_new(sv[1]);
 	if (!p->a || !p->b)
 		abort();
-	p->b->timeout_ms = 5000;
+	np_socket_set_timeout(p->b, 5000);
 	if (np_comm_init(&p->ca, p->a, &oa) || np_comm_init(&p->cb, p->b, &ob))
 		abort();
 }
@@ -231,7 +231,7 @@ static int read_after(const void *bytes, size_t n, bool close_after, size_t max,
 {
 	struct pair p;
 	pair_open(&p, options(max, false, 0), options(max, false, 0));
-	p.b->timeout_ms = timeout_ms;
+	np_socket_set_timeout(p.b, timeout_ms);
 	struct job j = { .socket = p.a, .data = bytes, .length = n, .count = 1, .close_after = close_after };
 	pthread_t t = start(&j);
 	struct np_transaction tr;

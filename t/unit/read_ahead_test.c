@@ -93,28 +93,28 @@ int main(void)
 	struct np_socket *s = np_socket_plain_new(sv[0]);
 	if (!s)
 		return 2;
-	s->timeout_ms = 5000;
+	np_socket_set_timeout(s, 5000);
 	send_all(sv[1], out, 1028);
 	unsigned char header[4], body[1024];
 	ok(np_socket_read_full(s, header, 4) == 0 && memcmp(header, out, 4) == 0, "np_socket: a 4-byte header");
 	is_int(np_socket_buffered(s), 1024, "np_socket_buffered: the 1024-byte body is held");
 	ok(np_socket_read_full(s, body, 1024) == 0 && memcmp(body, out + 4, 1024) == 0, "the body, from what was held");
 	is_int(np_socket_buffered(s), 0, "nothing held after it");
-	is_int(s->bytes_in, 1028, "bytes_in counts held bytes when they are read");
+	is_int((int)np_counter_get(&s->bytes_in), 1028, "bytes_in counts held bytes when they are read");
 
 	/* no_wait: nothing there is NP_SOCK_TIMEOUT at once, not a wait. */
-	s->no_wait = true;
+	np_socket_set_no_wait(s, true);
 	ok(np_socket_read(s, in, 4) == -1 && s->rd.error == NP_SOCK_TIMEOUT, "no_wait with nothing there: timed out");
 	send_all(sv[1], out, 8);
 	ok(np_socket_read(s, in, 4) == 4 && np_socket_buffered(s) == 4, "no_wait: what came is read and held");
 	/* np_socket_wait() under no_wait only looks: a deadline long past
 	 * does not turn what has come into a timeout. */
-	s->deadline = np_now_ms() - 1000;
+	np_socket_set_deadline(s, np_now_ms() - 1000);
 	ok(np_socket_wait(s, POLLOUT) == 0, "no_wait, deadline passed: a writable fd is ready");
 	ok(np_socket_wait(s, POLLIN) == -1 && s->rd.error == NP_SOCK_TIMEOUT,
 	   "no_wait, deadline passed, nothing in the kernel: timed out at once");
-	s->deadline = 0;
-	s->no_wait = false;
+	np_socket_set_deadline(s, 0);
+	np_socket_set_no_wait(s, false);
 
 	/* Held bytes come before EOF. */
 	close(sv[1]);
@@ -137,7 +137,7 @@ int main(void)
 		return 2;
 	}
 	s = np_socket_plain_new(sv[0]);
-	s->timeout_ms = 300;
+	np_socket_set_timeout(s, 300);
 	pthread_t reader;
 	if (pthread_create(&reader, NULL, read_until_timeout, s) != 0) {
 		perror("pthread_create");

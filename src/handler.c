@@ -1,15 +1,16 @@
 /*
- * module.c - sessionHandler = module:PATH: a shared object that exports
- * one struct np_handler named NP_HANDLER_SYMBOL (npsocket/handler.h),
- * checked at start-up so a wrong build is refused before any client comes.
+ * handler.c - which handler a port's sessionHandler names: echo, forward,
+ * or module:PATH, a shared object that exports one struct np_handler
+ * named NP_HANDLER_SYMBOL (npsocket/handler.h), checked at start-up so a
+ * wrong build is refused before any client comes.
  */
 #include <dlfcn.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "handlers.h"
+#include "handler.h"
 
-const struct np_handler *np_module_load(const char *path, char *err, size_t err_size)
+static const struct np_handler *module_load(const char *path, char *err, size_t err_size)
 {
 	void *so = dlopen(path, RTLD_NOW | RTLD_LOCAL);
 	if (!so) {
@@ -37,4 +38,18 @@ const struct np_handler *np_module_load(const char *path, char *err, size_t err_
 	/* The module stays loaded for the life of the process: its code runs
 	 * in session threads until the very end. */
 	return handler;
+}
+
+const struct np_handler *np_handler_for(const struct np_handler_spec *spec, char *err, size_t err_size)
+{
+	switch (spec->kind) {
+	case NP_HANDLER_ECHO:
+		return &np_handler_echo;
+	case NP_HANDLER_FORWARD:
+		return &np_handler_forward;
+	case NP_HANDLER_MODULE:
+		return module_load(spec->module_path, err, err_size);
+	}
+	snprintf(err, err_size, "unknown sessionHandler");
+	return NULL;
 }

@@ -1,0 +1,214 @@
+/*
+ * registry.c - the live sessions (registry.h): admission under one lock,
+ * a doubly linked list for O(1) removal, per-address counts in a hash
+ * table, snapshots and kills for the control path.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "log.h"
+#include "registry.h"
+
+int np_registry_init(struct np_registry *reg, int max_connections)
+{
+	memset(reg, 0, sizeof(*reg));
+	reg->max_connections = max_connections;
+	pthread_condattr_t cattr;
+	if (pthread_mutex_init(&reg->lock, NULL) || pthread_condattr_init(&cattr) ||
+	    pthread_condattr_setclock(&cattr, CLOCK_MONOTONIC) || pthread_cond_init(&reg->changed, &cattr)) {
+		np_log(LOG_ERR, "cannot create the registry lock");
+		return -1;
+	}
+	pthread_condattr_destroy(&cattr);
+	if (np_addr_counts_init(&reg->per_address) < 0) {
+		np_log(LOG_ERR, "out of memory for the per-address connection counts");
+		return -1;
+	}
+	return 0;
+}
+
+void np_registry_destroy(struct np_registry *reg)
+{
+	np_addr_counts_free(&reg->per_address);
+	pthread_cond_destroy(&reg->changed);
+	pthread_mutex_destroy(&reg->lock);
+}
+
+const char *np_registry_admit(struct np_registry *reg, struct np_session *session, struct np_port_counts *counts)
+{
+	const char *why = NULL;
+	pthread_mutex_lock(&reg->lock);
+	if (reg->max_connections > 0 && reg->active >= (size_t)reg->max_connections) {
+		why = "maxConnections of [Server] reached";
+	} else if (counts->max_connections > 0 && counts->active >= (size_t)counts->max_connections) {
+		why = "maxConnections of the port reached";
+	} else if (counts->max_connections_per_address > 0) {
+		/* Last: a connection counted here is admitted. */
+		int rc = np_addr_counts_take(&reg->per_address, counts, &session->peer_addr,
+					     (unsigned)counts->max_connections_per_address, &session->addr_slot);
+		if (rc > 0)
+			why = "maxConnectionsPerAddress reached";
+		else if (rc < 0)
+			why = "out of memory";
+	}
+	if (!why) {
+		session->id = ++reg->next_id;
+		session->counts = counts;
+		session->prev = NULL;
+		session->next = reg->sessions;
+		if (reg->sessions)
+			reg->sessions->prev = session;
+		reg->sessions = session;
+		reg->active++;
+		counts->active++;
+	}
+	pthread_mutex_unlock(&reg->lock);
+	return why;
+}
+
+void np_registry_remove(struct np_registry *reg, struct np_session *session)
+{
+	pthread_mutex_lock(&reg->lock);
+	if (session->prev)
+		session->prev->next = session->next;
+	else
+		reg->sessions = session->next;
+	if (session->next)
+		session->next->prev = session->prev;
+	reg->active--;
+	session->counts->active--;
+	if (session->addr_slot)
+		np_addr_counts_give(&reg->per_address, session->addr_slot);
+	pthread_cond_broadcast(&reg->changed);
+	pthread_mutex_unlock(&reg->lock);
+}
+
+size_t np_registry_foreach(struct np_registry *reg,
+			   void (*fn)(const struct np_session_info *info, void *arg), void *arg)
+{
+	size_t n = 0;
+	struct np_session_info info;
+	pthread_mutex_lock(&reg->lock);
+	for (const struct np_session *s = reg->sessions; s; s = s->next, n++) {
+		np_session_snapshot(s, &info);
+		fn(&info, arg);
+	}
+	pthread_mutex_unlock(&reg->lock);
+	return n;
+}
+
+/* Under the lock.  shutdown(2) on the fd wakes the session's thread
+ * wherever it waits (the fd stays open until that thread frees it). */
+static void kill_one(struct np_session *s, const char *why)
+{
+	const char *none = NULL;
+	atomic_compare_exchange_strong(&s->killed, &none, why);
+	if (shutdown(s->fd, SHUT_RDWR) < 0 && errno != ENOTCONN)
+		np_log(LOG_WARNING, "conn %llu: shutdown: %s", (unsigned long long)s->id, strerror(errno));
+}
+
+int np_registry_kill(struct np_registry *reg, uint64_t id, const char *why)
+{
+	int rc = -1;
+	pthread_mutex_lock(&reg->lock);
+	for (struct np_session *s = reg->sessions; s; s = s->next)
+		if (s->id == id) {
+			kill_one(s, why);
+			rc = 0;
+			break;
+		}
+	pthread_mutex_unlock(&reg->lock);
+	return rc;
+}
+
+size_t np_registry_kill_all(struct np_registry *reg, const char *why)
+{
+	size_t n = 0;
+	pthread_mutex_lock(&reg->lock);
+	for (struct np_session *s = reg->sessions; s; s = s->next, n++)
+		kill_one(s, why);
+	pthread_mutex_unlock(&reg->lock);
+	return n;
+}
+
+size_t np_registry_wait_empty(struct np_registry *reg, int timeout_ms)
+{
+	struct timespec until;
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += timeout_ms / 1000;
+	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&reg->lock);
+	while (reg->active > 0)
+		if (pthread_cond_timedwait(&reg->changed, &reg->lock, &until) == ETIMEDOUT)
+			break;
+	size_t left = reg->active;
+	pthread_mutex_unlock(&reg->lock);
+	return left;
+}
+
+void np_registry_stats(struct np_registry *reg, struct np_registry_stats *out)
+{
+	pthread_mutex_lock(&reg->lock);
+	out->active = reg->active;
+	out->sessions_total = reg->next_id;
+	pthread_mutex_unlock(&reg->lock);
+	out->accepted = atomic_load(&reg->accepted);
+	out->refused = atomic_load(&reg->refused);
+	out->thread_failures = atomic_load(&reg->thread_failures);
+	out->accept_errors = atomic_load(&reg->accept_errors);
+}
+
+static const char *const stage_names[] = { "admitted", "handshake", "protocol", "running" };
+
+/* Formats one session's line into the stream the log is written from
+ * later: the registry's lock is held here, and a log write may block. */
+static void format_session(const struct np_session_info *info, void *arg)
+{
+	FILE *out = arg;
+	fprintf(out, "session %llu: listener=%s port=%d peer=%s protocol=%s stage=%s tls=%s/%s "
+		"idle=%lld.%03llds in=%llu out=%llu transactions=%llu/%llu\n",
+		(unsigned long long)info->id, info->listener, info->port, info->peer, info->protocol,
+		stage_names[info->stage], info->tls && info->tls->version ? info->tls->version : "-",
+		info->tls && info->tls->cipher ? info->tls->cipher : "-", (long long)(info->idle_ms / 1000),
+		(long long)(info->idle_ms % 1000), (unsigned long long)info->bytes_in,
+		(unsigned long long)info->bytes_out, (unsigned long long)info->transactions_in,
+		(unsigned long long)info->transactions_out);
+}
+
+void np_registry_log(struct np_registry *reg, const char *why)
+{
+	char *text = NULL;
+	size_t size = 0;
+	FILE *out = open_memstream(&text, &size);
+	if (!out) {
+		np_log(LOG_ERR, "%s: cannot list the sessions: %s", why, strerror(errno));
+		return;
+	}
+	np_registry_foreach(reg, format_session, out);
+	if (fclose(out) != 0) {
+		np_log(LOG_ERR, "%s: out of memory listing the sessions", why);
+		free(text);
+		return;
+	}
+	struct np_registry_stats stats;
+	np_registry_stats(reg, &stats);
+	np_log(LOG_NOTICE, "%s: %zu session%s open; %llu accepted, %llu refused, %llu accept errors, "
+	       "%llu thread failures", why, stats.active, stats.active == 1 ? "" : "s",
+	       (unsigned long long)stats.accepted, (unsigned long long)stats.refused,
+	       (unsigned long long)stats.accept_errors, (unsigned long long)stats.thread_failures);
+	for (char *line = text, *end; line && *line; line = end + 1) {
+		end = strchr(line, '\n');
+		if (!end)
+			break;
+		np_log(LOG_NOTICE, "%.*s", (int)(end - line), line);
+	}
+	free(text);
+}

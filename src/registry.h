@@ -1,0 +1,79 @@
+/*
+ * registry.h - the daemon's live state, its only mutable shared state:
+ * admission (global, per-port and per-address limits), the list of live
+ * sessions, the counters, and what the control path needs of them: a
+ * snapshot of every session, ending one by id, a stats snapshot.
+ */
+#ifndef NP_REGISTRY_H
+#define NP_REGISTRY_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "addr_count.h"
+#include "session.h"
+
+/* What the registry counts for one listener (which owns it). */
+struct np_port_counts {
+	size_t active;                   /* under the registry's lock */
+	int max_connections;             /* 0 = none */
+	int max_connections_per_address; /* 0 = none */
+};
+
+struct np_registry {
+	pthread_mutex_t lock;            /* guards the fields up to the counters */
+	pthread_cond_t changed;          /* broadcast when a session leaves */
+	struct np_session *sessions;
+	size_t active;
+	struct np_addr_counts per_address; /* open connections per (port, address) */
+	uint64_t next_id;
+	int max_connections;             /* [Server] maxConnections, 0 = none */
+	/* Counted without the lock. */
+	_Atomic uint64_t accepted, refused, thread_failures, accept_errors;
+};
+
+struct np_registry_stats {
+	size_t active;
+	uint64_t sessions_total;         /* ids given out */
+	uint64_t accepted, refused, thread_failures, accept_errors;
+};
+
+/* 0, or -1 after logging why. */
+int np_registry_init(struct np_registry *reg, int max_connections);
+/* No session may be left. */
+void np_registry_destroy(struct np_registry *reg);
+
+/* Counts the session in (an id, the list, the limits of its port and its
+ * address) and returns NULL, or returns why it is refused. */
+const char *np_registry_admit(struct np_registry *reg, struct np_session *session, struct np_port_counts *counts);
+
+/* The session ended: out of the list and the counts. */
+void np_registry_remove(struct np_registry *reg, struct np_session *session);
+
+/* Calls fn with a snapshot of each live session, under the lock: fn
+ * copies what it needs and never blocks.  Returns how many. */
+size_t np_registry_foreach(struct np_registry *reg,
+			   void (*fn)(const struct np_session_info *info, void *arg), void *arg);
+
+/* Shuts the connection of session `id` down under its thread, which then
+ * ends it with `why` before its reason in the log line.  0, or -1 when
+ * there is no such session. */
+int np_registry_kill(struct np_registry *reg, uint64_t id, const char *why);
+
+/* The same for every live session; returns how many. */
+size_t np_registry_kill_all(struct np_registry *reg, const char *why);
+
+/* Waits until no session is left or timeout_ms passed; returns how many
+ * are left. */
+size_t np_registry_wait_empty(struct np_registry *reg, int timeout_ms);
+
+void np_registry_stats(struct np_registry *reg, struct np_registry_stats *out);
+
+/* Logs the counters and one line per live session, each line starting
+ * with `why` ("SIGUSR1"). */
+void np_registry_log(struct np_registry *reg, const char *why);
+
+#endif

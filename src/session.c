@@ -1,0 +1,182 @@
+/*
+ * session.c - one connection's state (session.h): the handler's view of
+ * it (npsocket/handler.h), the snapshot the registry hands to other
+ * threads, the end-of-connection log line, and freeing.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "session.h"
+#include "tls.h"
+
+/* --- the handler's view of a session (npsocket/handler.h) --------------- */
+
+uint64_t np_session_id(const struct np_session *session)
+{
+	return session->id;
+}
+
+struct np_comm *np_session_comm(struct np_session *session)
+{
+	return &session->comm;
+}
+
+const char *np_session_peer(const struct np_session *session)
+{
+	return session->peer;
+}
+
+int np_session_port(const struct np_session *session)
+{
+	return session->public_port;
+}
+
+bool np_session_is_secure(const struct np_session *session)
+{
+	return session->socket->secure;
+}
+
+const struct np_tls_info *np_session_tls(const struct np_session *session)
+{
+	return np_socket_tls_info(session->socket);
+}
+
+int np_session_accept(struct np_session *session)
+{
+	const unsigned char accepted = 1;
+	if (session->accepted)
+		return 0;
+	if (np_socket_write_all(session->socket, &accepted, 1) < 0) {
+		np_session_set_end_reason(session, "writing the accept byte failed: %s",
+					  np_socket_write_strerror(session->socket));
+		return -1;
+	}
+	session->accepted = true;
+	return 0;
+}
+
+void np_session_set_end_reason(struct np_session *session, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(session->end_reason, sizeof(session->end_reason), fmt, ap);
+	va_end(ap);
+}
+
+/* --- life ------------------------------------------------------------------ */
+
+struct np_session *np_session_new(struct np_config *config, const struct np_port_conf *port, int fd,
+				  const struct sockaddr_storage *peer, const char *peer_text)
+{
+	struct np_session *session = calloc(1, sizeof(*session));
+	if (!session)
+		return NULL;
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	session->config = np_config_ref(config);
+	session->port = port;
+	session->fd = fd;
+	session->peer_addr = *peer;
+	snprintf(session->peer, sizeof(session->peer), "%s", peer_text);
+	session->started_ms = np_now_ms();
+	session->started_unix_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+	atomic_init(&session->protocol, "none");
+	atomic_init(&session->stage, NP_STAGE_ADMITTED);
+	atomic_init(&session->killed, NULL);
+	return session;
+}
+
+void np_session_set_stage(struct np_session *session, enum np_session_stage stage)
+{
+	atomic_store_explicit(&session->stage, (int)stage, memory_order_release);
+}
+
+void np_session_set_protocol(struct np_session *session, const char *protocol)
+{
+	atomic_store_explicit(&session->protocol, protocol, memory_order_relaxed);
+}
+
+const char *np_session_protocol(const struct np_session *session)
+{
+	return atomic_load_explicit(&session->protocol, memory_order_relaxed);
+}
+
+static enum np_session_stage stage_of(const struct np_session *session)
+{
+	return (enum np_session_stage)atomic_load_explicit(&session->stage, memory_order_acquire);
+}
+
+void np_session_snapshot(const struct np_session *session, struct np_session_info *out)
+{
+	enum np_session_stage stage = stage_of(session);
+	*out = (struct np_session_info){
+		.id = session->id,
+		.listener = session->port->name,
+		.port = session->public_port,
+		.protocol = np_session_protocol(session),
+		.stage = stage,
+		.peer = session->peer,
+		.started_unix_ms = session->started_unix_ms,
+		.idle_ms = np_now_ms() - session->started_ms,
+	};
+	if (stage < NP_STAGE_HANDSHAKE)
+		return;
+	/* The socket and comm were made before this stage was published. */
+	const struct np_socket *socket = session->socket;
+	const struct np_comm *comm = &session->comm;
+	out->bytes_in = np_counter_get(&socket->bytes_in);
+	out->bytes_out = np_counter_get(&socket->bytes_out);
+	out->transactions_in = np_counter_get(&comm->transactions_in);
+	out->transactions_out = np_counter_get(&comm->transactions_out);
+	out->idle_ms = np_now_ms() - atomic_load(&comm->last_activity_ms);
+	if (stage >= NP_STAGE_PROTOCOL)
+		out->tls = np_socket_tls_info(socket);
+}
+
+void np_session_log_end(const struct np_session *session)
+{
+	const struct np_tls_info *tls = session->socket ? np_socket_tls_info(session->socket) : NULL;
+	char tls_text[512] = "-";
+	if (tls && tls->version) {
+		int n = snprintf(tls_text, sizeof(tls_text), "%s/%s%s", tls->version,
+				 tls->cipher ? tls->cipher : "?", tls->resumed ? "/resumed" : "");
+		if (tls->server_name && n > 0 && (size_t)n < sizeof(tls_text))
+			n += snprintf(tls_text + n, sizeof(tls_text) - (size_t)n, " sni=%s", tls->server_name);
+		if (tls->peer_subject && n > 0 && (size_t)n < sizeof(tls_text))
+			snprintf(tls_text + n, sizeof(tls_text) - (size_t)n, " subject=\"%s\"", tls->peer_subject);
+	} else if (session->port->external_ssl) {
+		snprintf(tls_text, sizeof(tls_text), "external");
+	}
+	bool counted = stage_of(session) >= NP_STAGE_HANDSHAKE;
+	const char *killed = atomic_load(&session->killed);
+	int64_t ms = np_now_ms() - session->started_ms;
+	np_log(session->quiet_end ? LOG_DEBUG : LOG_INFO,
+	       "conn %llu end: peer=%s port=%d protocol=%s tls=%s duration=%lld.%03llds "
+	       "in=%llu out=%llu transactions=%llu/%llu reason=\"%s%s%s\"",
+	       (unsigned long long)session->id, session->peer, session->public_port,
+	       np_session_protocol(session), tls_text, (long long)(ms / 1000), (long long)(ms % 1000),
+	       counted ? (unsigned long long)np_counter_get(&session->socket->bytes_in) : 0ULL,
+	       counted ? (unsigned long long)np_counter_get(&session->socket->bytes_out) : 0ULL,
+	       counted ? (unsigned long long)np_counter_get(&session->comm.transactions_in) : 0ULL,
+	       counted ? (unsigned long long)np_counter_get(&session->comm.transactions_out) : 0ULL,
+	       killed ? killed : "", killed ? ": " : "", session->end_reason);
+}
+
+void np_session_free(struct np_session *session)
+{
+	if (stage_of(session) >= NP_STAGE_HANDSHAKE)
+		np_comm_destroy(&session->comm);
+	if (session->socket)
+		np_socket_close(session->socket);
+	else if (session->fd >= 0)
+		close(session->fd);
+	if (session->tls)
+		np_tls_context_unref(session->tls);
+	np_config_unref(session->config);
+	free(session);
+}

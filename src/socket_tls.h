@@ -1,0 +1,36 @@
+/*
+ * socket_tls.h - np_socket over a GnuTLS session (the Java SocketAdapter
+ * around an SSLSocket): the daemon's server side over a port's TLS
+ * context, and the client side npcat uses.
+ */
+#ifndef NP_SOCKET_TLS_H
+#define NP_SOCKET_TLS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "npsocket/socket.h"
+#include "tls.h"
+
+/* A server-side TLS stream over fd (the socket owns fd from here on).
+ * NULL with errno set when out of memory or GnuTLS refuses. */
+struct np_socket *np_socket_tls_server_new(int fd, struct np_tls_context *ctx);
+
+/* What a TLS client (npcat --tls) wants. */
+struct np_tls_client_options {
+	const char *ca_file;        /* NULL = system trust store */
+	bool insecure;              /* do not verify the server */
+	const char *server_name;    /* SNI and the name verified; NULL = none */
+	const char *cert_file;      /* client certificate, optional */
+	const char *key_file;
+	const char *priority;       /* NULL = the library's secure default */
+};
+
+struct np_socket *np_socket_tls_client_new(int fd, const struct np_tls_client_options *options,
+					   char *err, size_t err_size);
+
+/* Runs the handshake, bounded by the socket's timeout_ms and deadline.
+ * 0, or -1 with the reason in the socket (np_socket_strerror()). */
+int np_socket_tls_handshake(struct np_socket *s);
+
+#endif
