@@ -48,6 +48,8 @@ LIB_SRCS     := $(filter-out $(PROGRAM_SRCS),$(wildcard src/*.c))
 LIB_OBJS     := $(LIB_SRCS:src/%.c=$(B)/%.o)
 UNIT_SRCS    := $(wildcard t/unit/*_test.c)
 UNIT_BINS    := $(UNIT_SRCS:t/unit/%.c=$(B)/t/%)
+# Faults the end-to-end tests preload into the daemon (t/lib/*.c).
+TEST_SHIMS   := $(patsubst t/lib/%.c,$(B)/t/%.so,$(wildcard t/lib/*.c))
 PROGRAMS     := $(B)/npsocketd $(B)/npcat
 FUZZ_TARGETS := $(patsubst fuzz/%_fuzz.c,%,$(wildcard fuzz/*_fuzz.c))
 FUZZ_REPLAYS := $(FUZZ_TARGETS:%=$(B)/fuzz/%-replay)
@@ -61,7 +63,7 @@ DEB_PACKAGES := build-essential pkg-config libgnutls28-dev zlib1g-dev libconfig-
 
 .PHONY: all test run bench fuzz install uninstall clean deps lint-man
 
-all: $(PROGRAMS) $(UNIT_BINS) $(MODULES) $(B)/npbench $(FUZZ_REPLAYS)
+all: $(PROGRAMS) $(UNIT_BINS) $(TEST_SHIMS) $(MODULES) $(B)/npbench $(FUZZ_REPLAYS)
 
 $(B) $(B)/t $(B)/modules $(B)/fuzz:
 	mkdir -p $@
@@ -91,10 +93,14 @@ $(B)/modules/%.so: modules/%.c include/npsocket/handler.h include/npsocket/comm.
 $(B)/npcat: $(B)/npcat.o $(B)/libnp.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# Never instrumented: a sanitizer's runtime is preloaded before them.
+$(B)/t/%.so: t/lib/%.c | $(B)/t
+	$(CC) $(CPPFLAGS) -O2 -fPIC -shared -o $@ $< -ldl
+
 $(B)/t/%: t/unit/%.c t/unit/tap.h $(B)/libnp.a | $(B)/t
 	$(CC) $(CPPFLAGS) -It/unit $(CFLAGS) $(LDFLAGS) -o $@ $< $(B)/libnp.a $(LDLIBS)
 
-# Fuzz targets (fuzz/): each one's corpus replayed by t/08-fuzz-replay.t
+# Fuzz targets (fuzz/): each one's corpus replayed by t/009-fuzz-replay.t
 # with any compiler; `make fuzz` runs them under libFuzzer (clang) with
 # ASan + UBSan for FUZZ_TIME seconds each, new inputs in $(FB)/corpus/.
 $(B)/fuzz/%-replay: fuzz/%_fuzz.c fuzz/replay.c fuzz/fuzz.h $(B)/libnp.a | $(B)/fuzz

@@ -59,6 +59,17 @@ is($? >> 8, 2, 'no host: exit 2');
 `build/npcat -b 300 127.0.0.1 1 2>/dev/null`;
 is($? >> 8, 2, 'a protocol byte over 255: exit 2');
 
+# -m reads sizes as the configuration does: 1K and 1KB are both 1024.
+for my $size ('1K', '1KB', '1024') {
+    ($out, $err, $rc) = npcat($d, ['-m', $size], 'x' x 1024);
+    is($rc, 0, "-m $size takes a 1024-byte answer");
+    ($out, $err, $rc) = npcat($d, ['-m', $size], 'x' x 1025);
+    ok($rc == 1 && $err =~ /past maxTransactionSize \(1024 bytes\)|exceeds maxTransactionSize \(1024 bytes\)/, "-m $size refuses a 1025-byte one")
+        or diag($err);
+}
+`build/npcat -m 1X 127.0.0.1 1 2>/dev/null`;
+is($? >> 8, 2, '-m 1X is not a size: exit 2');
+
 my $small = start_daemon(ini => "[Port]\nport = 0\nbindAddress = 127.0.0.1\nmaxTransactionSize = 10\n");
 ($out, $err, $rc) = npcat($small, [], 'this is longer than ten bytes');
 is($rc, 1, 'a session the server ends: exit 1');

@@ -283,4 +283,26 @@ for my $case (@bad) {
     is($o, "ext\n", 'externalSSL: plain on the wire');
     ok($x->wait_log(qr/tls=external /), 'but reported secure (tls=external) in the log');
 }
+
+# --- a connection whose set-up fails still leaves its end line --------------------------------------
+# GnuTLS refusing a server session (as when memory runs out: a preloaded
+# fault, t/lib/fail_tls_init.c) ends that connection after admission;
+# the daemon logs why, counts it out, and serves the next.  A sanitizer's
+# runtime, when the daemon has one, must come first in LD_PRELOAD.
+{
+    my ($runtime) = `ldd build/npsocketd` =~ m{(\S*lib[at]san\.so\S*)};
+    my $preload = join ' ', grep { defined } $runtime, 'build/t/fail_tls_init.so';
+    my $f = start_daemon(ini => "[Port]\nport = 0\nbindAddress = 127.0.0.1\nsslSection = SSL\nhandshakeTimeout = 3\n"
+                              . "[Port.plain]\nport = 0\nbindAddress = 127.0.0.1\n[SSL]\n$pem",
+                         wrapper => ['env', "LD_PRELOAD=$preload"]);
+    my $s = IO::Socket::IP->new(PeerHost => '127.0.0.1', PeerPort => $f->port('Port'), Timeout => 5) or die;
+    is(wait_eof($s, 5), 'eof', 'the connection whose TLS session cannot be made is closed');
+    ok($f->wait_log(qr/conn 1 end: peer=127\.0\.0\.1:\d+ port=\d+ protocol=none tls=- duration=\S+ in=0 out=0 transactions=0\/0 reason="cannot set up the connection: /),
+       'and leaves its end line, with the reason');
+    my $p = IO::Socket::IP->new(PeerHost => '127.0.0.1', PeerPort => $f->port('Port.plain'), Timeout => 5) or die;
+    syswrite($p, "\x01");
+    is(ord(read_exact($p, 1, 5) // "\0"), 1, 'the daemon goes on serving');
+    close $p;
+    is($f->stop, 0, 'and stops cleanly');
+}
 done_testing;

@@ -342,4 +342,25 @@ SKIP: {
     is(read_byte($s), 0, '... and then refused');
     ok($d->wait_log(qr/relay refused: waiting party sent data before it was paired/), 'and the log says why');
 }
+
+# --- an answer that cannot be delivered names the write's fault -----------------
+# The stop shuts a waiting party's connection down: its read sees the end
+# ("closed by peer"), and the refusal written after it fails ("connection
+# reset by peer", EPIPE): the debug line gives the write's fault.
+{
+    my $q = start_daemon(ini => "[Server]\nlogLevel = debug\nshutdownTimeout = 0\n"
+                              . "[Port]\nport = 0\nbindAddress = 127.0.0.1\nrelayTimeout = 60\n");
+    my $s = IO::Socket::IP->new(PeerHost => '127.0.0.1', PeerPort => $q->port, Timeout => 5) or die;
+    binmode $s;
+    my $header = "\x01" . 'stopped-waiter';
+    syswrite($s, chr(2) . pack('N', length $header) . $header);
+    is(read_byte($s), 2, 'a waiter waits on a daemon about to stop');
+    is($q->stop, 0, 'the daemon stops with the waiter still there');
+    my $log = $q->log_text;
+    like($log, qr/relay answer 0 not delivered: connection reset by peer/,
+         'the undelivered refusal is logged with the write\'s fault');
+    unlike($log, qr/relay answer 0 not delivered: closed by peer/, 'not with the read\'s');
+    like($log, qr/end: .*protocol=relay .*reason="closed by shutdown: waiting party left before a joiner came"/,
+         'and the waiter leaves its end line');
+}
 done_testing;

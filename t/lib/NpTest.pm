@@ -219,16 +219,21 @@ sub np_connect {
 }
 
 # Reads exactly $n bytes within $timeout seconds; undef on EOF, error or
-# timeout.
+# timeout.  On a TLS socket (IO::Socket::SSL) bytes already decrypted,
+# which select() cannot see, are taken first.
 sub read_exact {
     my ($s, $n, $timeout) = @_;
     my $buf = '';
     my $sel = IO::Select->new($s);
     my $until = time + ($timeout // 5);
+    my $tls = $s->can('pending');
     while (length($buf) < $n) {
-        my $left = $until - time;
-        return undef if $left <= 0 || !$sel->can_read($left);
+        if (!($tls && $s->pending)) {
+            my $left = $until - time;
+            return undef if $left <= 0 || !$sel->can_read($left);
+        }
         my $r = sysread($s, $buf, $n - length($buf), length $buf);
+        next if !defined $r && $tls && $!{EAGAIN} && time < $until;
         return undef unless $r;
     }
     return $buf;

@@ -1,0 +1,4 @@
+#!/usr/bin/perl
+# C unit test of what every np_socket shares: layers and the write lock
+# (t/unit/socket_test.c).
+exec "build/t/socket_test" or die "build/t/socket_test: $!; run make first\n";
