@@ -158,8 +158,9 @@ static void run_waiter(struct np_session *session, const char *key)
 		/* Asleep until the client sends or goes, or relayTimeout.
 		 * Once paired, the joiner's pump ends only with this client
 		 * gone or this socket shut down (as the daemon's shutdown
-		 * does too): either wakes us. */
-		int n = np_socket_wait_either(session->socket, NULL, left > INT_MAX ? INT_MAX : (int)left);
+		 * does too): either wakes us.  Only the fd is watched: a
+		 * joiner may be reading the socket by then. */
+		int n = np_socket_poll(session->socket, left > INT_MAX ? INT_MAX : (int)left);
 		pthread_mutex_lock(&relay->lock);
 		if (waiter.state != RELAY_WAITING)
 			break;

@@ -145,6 +145,16 @@ int np_socket_wait_either(struct np_socket *a, struct np_socket *b, int timeout_
 	return (pfd[0].revents ? 1 : 0) | (pfd[1].revents ? 2 : 0);
 }
 
+int np_socket_poll(const struct np_socket *s, int timeout_ms)
+{
+	struct pollfd pfd = { .fd = s->fd, .events = POLLIN };
+	int n;
+	do
+		n = poll(&pfd, 1, timeout_ms > 0 ? timeout_ms : -1);
+	while (n < 0 && errno == EINTR);
+	return n;
+}
+
 int np_socket_read_full(struct np_socket *s, void *buf, size_t len)
 {
 	unsigned char *p = buf;

@@ -196,6 +196,13 @@ static inline uint64_t np_counter_get(const _Atomic uint64_t *counter)
  * 1 = a, 2 = b; 0 on timeout; -1 with errno on a poll() failure. */
 int np_socket_wait_either(struct np_socket *a, struct np_socket *b, int timeout_ms);
 
+/* Waits up to timeout_ms (0 = for ever) until the connection's fd is
+ * readable, at EOF or in error: the kernel's view only (what the socket
+ * holds itself is np_socket_buffered()'s).  It touches none of the
+ * socket's state, so it may wait while another thread reads.  Returns
+ * 1, 0 on timeout, or -1 with errno. */
+int np_socket_poll(const struct np_socket *s, int timeout_ms);
+
 /* The last failed read (or handshake) in words: "timed out",
  * "connection reset by peer", ... */
 const char *np_socket_strerror(const struct np_socket *s);
