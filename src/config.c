@@ -239,8 +239,10 @@ static void hide_secret(config_setting_t *group, const char *key)
 static void finish(struct loader *ld, struct np_config *cfg)
 {
 	absolutize(ld, &cfg->server.pid_file);
-	for (size_t i = 0; i < cfg->port_count; i++)
+	for (size_t i = 0; i < cfg->port_count; i++) {
 		absolutize(ld, &cfg->ports[i].handler.module_path);
+		absolutize(ld, &cfg->ports[i].web_root);
+	}
 	for (size_t i = 0; i < cfg->tls_count; i++) {
 		struct np_tls_conf *t = &cfg->tls[i];
 		for (size_t j = 0; j < t->cert_files.count; j++) {

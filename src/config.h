@@ -90,6 +90,13 @@ struct np_port_conf {
 	struct np_cidr_list allow;      /* empty = everyone */
 	struct np_cidr_list deny;
 
+	char *web_socket_path;          /* NULL = no WebSocket */
+	struct np_string_list web_socket_origins; /* empty = any Origin */
+	char *web_root;                 /* absolute, or NULL = no files */
+	int http_header_timeout_ms;     /* a request head within it */
+	int http_keep_alive_timeout_ms; /* the next request within it; 0 = one per connection */
+	size_t http_max_header_size;
+
 	bool tcp_no_delay;
 	bool keep_alive;
 	int keep_alive_idle;            /* seconds, 0 = kernel default */

@@ -64,6 +64,12 @@ const struct key_schema cfg_schema[] = {
 	{ SEC_PORT, "keepAliveIdle", T_INT, "0", 0, 32767, PRT(keep_alive_idle), NULL, NULL },
 	{ SEC_PORT, "keepAliveInterval", T_INT, "0", 0, 32767, PRT(keep_alive_interval), NULL, NULL },
 	{ SEC_PORT, "keepAliveCount", T_INT, "0", 0, 127, PRT(keep_alive_count), NULL, NULL },
+	{ SEC_PORT, "webSocketPath", T_URLPATH, "/netphantom", NOLIMIT, PRT(web_socket_path), NULL, NULL },
+	{ SEC_PORT, "webSocketOrigins", T_LIST, NULL, NOLIMIT, PRT(web_socket_origins), NULL, NULL },
+	{ SEC_PORT, "webRoot", T_STRING, NULL, NOLIMIT, PRT(web_root), NULL, NULL },
+	{ SEC_PORT, "httpHeaderTimeout", T_SECONDS, "10", 1, 3600, PRT(http_header_timeout_ms), NULL, NULL },
+	{ SEC_PORT, "httpKeepAliveTimeout", T_SECONDS, "15", 0, 3600, PRT(http_keep_alive_timeout_ms), NULL, NULL },
+	{ SEC_PORT, "httpMaxHeaderSize", T_BYTES, "8K", 1024, 65536, PRT(http_max_header_size), NULL, NULL },
 
 	{ SEC_TLS, "certFile", T_LIST, NULL, NOLIMIT, TLS(cert_files), NULL, NULL },
 	{ SEC_TLS, "keyFile", T_LIST, NULL, NOLIMIT, TLS(key_files), NULL, NULL },
@@ -116,6 +122,7 @@ const char *cfg_schema_type_words(const struct key_schema *k, char *buf, size_t 
 	case T_CIDRS: return "a comma list of addresses or CIDR ranges (10.0.0.0/8, ::1/128)";
 	case T_HOSTPORT: return "host:port";
 	case T_HANDLER: return "echo, forward or module:PATH";
+	case T_URLPATH: return "a URL path starting with /, or nothing for none";
 	}
 	return "a value";
 }

@@ -29,6 +29,7 @@ enum key_type {
 	T_CIDRS,     /* comma list of address ranges */
 	T_HOSTPORT,  /* host:port */
 	T_HANDLER,   /* echo | forward | module:PATH, stored as struct np_handler_spec */
+	T_URLPATH,   /* "/path" as a string, or empty for none (NULL) */
 };
 
 struct key_schema {

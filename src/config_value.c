@@ -258,6 +258,17 @@ bool cfg_store_value(const struct key_schema *k, const config_setting_t *s, char
 		}
 		return true;
 	}
+	case T_URLPATH:
+		if (!t)
+			return false;
+		if (!*t)
+			return true; /* none */
+		if (t[0] != '/')
+			return false;
+		for (const char *c = t; *c; c++)
+			if ((unsigned char)*c <= 0x20 || *c == 0x7f || *c == '?' || *c == '#')
+				return false;
+		return (*(char **)field = strdup(t)) != NULL;
 	case T_LEVEL: {
 		int level = t ? np_log_level_parse(t) : -1;
 		if (level < 0)
@@ -395,7 +406,7 @@ void cfg_free_fields(enum section_kind kind, char *base)
 		if (k->section != kind)
 			continue;
 		void *field = base + k->offset;
-		if (k->type == T_STRING || k->type == T_HOSTPORT)
+		if (k->type == T_STRING || k->type == T_HOSTPORT || k->type == T_URLPATH)
 			free(*(char **)field);
 		else if (k->type == T_LIST)
 			cfg_free_list(field);

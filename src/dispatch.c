@@ -7,8 +7,11 @@
  */
 #include <stdbool.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "dispatch.h"
+#include "http.h"
+#include "http_server.h"
 #include "relay.h"
 #include "upstream.h"
 
@@ -65,13 +68,17 @@ static enum np_probe_result probe_module(const struct np_session *session, const
 	return session->handler->on_unknown_connect ? NP_PROBE_MATCH : NP_PROBE_NO;
 }
 
-static void run_module(struct np_session *session, const unsigned char *data, size_t length)
+/* What a row's run() returns. */
+enum { RUN_DONE, RUN_UPGRADED };
+
+static int run_module(struct np_session *session, const unsigned char *data, size_t length)
 {
 	const struct np_handler *handler = session->handler;
 	if (handler->on_unknown_connect(session->handler_state, session, data, length) < 0 &&
 	    !session->end_reason[0])
 		np_session_set_end_reason(session, "handler %s failed on protocol byte 0x%02x", handler->name,
 					  data[0]);
+	return RUN_DONE;
 }
 
 static enum np_probe_result probe_web_upstream(const struct np_session *session, const unsigned char *data,
@@ -82,14 +89,35 @@ static enum np_probe_result probe_web_upstream(const struct np_session *session,
 	return session->port->web_upstream ? NP_PROBE_MATCH : NP_PROBE_NO;
 }
 
+/* An HTTP request on a port that serves HTTP itself, but not inside a
+ * WebSocket (a browser's session speaks NetPhantom there). */
+static enum np_probe_result probe_http(const struct np_session *session, const unsigned char *data, size_t length)
+{
+	if (!np_http_enabled(session->port) || strcmp(atomic_load(&session->transport), "ws") == 0)
+		return NP_PROBE_NO;
+	return np_http_probe(data, length);
+}
+
+static int run_http(struct np_session *session, const unsigned char *data, size_t length)
+{
+	return np_http_serve(session, data, length) ? RUN_UPGRADED : RUN_DONE;
+}
+
+static int run_web_upstream(struct np_session *session, const unsigned char *data, size_t length)
+{
+	np_upstream_relay(session, data, length);
+	return RUN_DONE;
+}
+
 static const struct probe {
 	const char *protocol;       /* for the log line */
 	enum np_probe_result (*probe)(const struct np_session *session, const unsigned char *data,
 				      size_t length);
-	void (*run)(struct np_session *session, const unsigned char *data, size_t length);
+	int (*run)(struct np_session *session, const unsigned char *data, size_t length);
 } unknown_path[] = {
 	{ "unknown", probe_module, run_module },
-	{ "web", probe_web_upstream, np_upstream_relay },
+	{ "web", probe_http, run_http },
+	{ "web", probe_web_upstream, run_web_upstream },
 };
 
 /* The first row that matches, in table order; NULL with *more set when a
@@ -110,6 +138,18 @@ static const struct probe *choose(const struct np_session *session, const struct
 	return NULL;
 }
 
+/* After the upgrade: the protocol byte, within handshakeTimeout, and its
+ * protocol, all over the WebSocket. */
+static void dispatch_websocket(struct np_session *session, struct np_first_bytes *first)
+{
+	if (np_session_upgrade_ws(session) < 0)
+		return;
+	np_session_set_protocol(session, "none");
+	np_socket_set_deadline(session->socket, np_now_ms() + session->port->handshake_timeout_ms);
+	if (np_dispatch_read_byte(session, first) == 0)
+		np_dispatch(session, first);
+}
+
 static void dispatch_unknown(struct np_session *session, struct np_first_bytes *first)
 {
 	struct np_socket *socket = session->socket;
@@ -122,7 +162,8 @@ static void dispatch_unknown(struct np_session *session, struct np_first_bytes *
 			np_session_set_stage(session, NP_STAGE_RUNNING);
 			np_socket_set_deadline(socket, 0);
 			np_socket_set_timeout(socket, session->port->read_timeout_ms);
-			row->run(session, first->data, first->length);
+			if (row->run(session, first->data, first->length) == RUN_UPGRADED)
+				dispatch_websocket(session, first);
 			return;
 		}
 		if (!more)

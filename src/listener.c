@@ -22,6 +22,7 @@
 
 #include "dispatch.h"
 #include "handler.h"
+#include "http_server.h"
 #include "listener.h"
 #include "net.h"
 #include "session.h"
@@ -408,7 +409,7 @@ int np_server_prepare(struct np_server *server)
 	for (size_t i = 0; i < server->listener_count; i++) {
 		struct np_listener *listener = &server->listeners[i];
 		listener->handler = np_handler_for(&listener->conf->handler, err, sizeof(err));
-		if (!listener->handler) {
+		if (!listener->handler || np_http_check_root(listener->conf, err, sizeof(err)) < 0) {
 			np_log(LOG_ERR, "[%s]: %s", listener->conf->name, err);
 			return -1;
 		}

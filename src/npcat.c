@@ -1,11 +1,14 @@
 /*
  * npcat.c - a command-line client of the NetPhantom socket protocol, for
  * people and for tests: connect, send the protocol byte, send
- * transactions, print what comes back.  It uses the daemon's own framing
- * (comm.c), so what it checks is what the daemon does.
+ * transactions, print what comes back, over TCP, TLS or a WebSocket.  It
+ * uses the daemon's own framing (comm.c, ws.c), so what it checks is what
+ * the daemon does.
  */
 #include <errno.h>
 #include <getopt.h>
+#include <gnutls/crypto.h>
+#include <gnutls/gnutls.h>
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
@@ -20,6 +23,7 @@
 #include "npsocket/comm.h"
 #include "npsocket/socket.h"
 #include "socket_tls.h"
+#include "ws.h"
 
 #define NPCAT_VERSION "0.1.0"
 
@@ -41,6 +45,7 @@ struct options {
 	size_t payload_count;
 	bool tls, insecure;
 	const char *ca_file, *sni, *cert_file, *key_file;
+	const char *ws_path;            /* --ws: a WebSocket to this path */
 };
 
 static void usage(FILE *out)
@@ -61,6 +66,7 @@ static void usage(FILE *out)
 		"      --insecure        do not verify the server's certificate\n"
 		"      --sni NAME        server name to send and verify\n"
 		"      --cert FILE, --key FILE  client certificate and key\n"
+		"      --ws PATH         speak over a WebSocket to PATH (e.g. /netphantom)\n"
 		"  -v, --verbose         report the answer byte, sizes, TLS on stderr\n"
 		"  -V, --version, -h, --help\n");
 }
@@ -135,7 +141,7 @@ static bool parse_size(const char *text, size_t *out)
 
 static int parse_options(int argc, char **argv, struct options *opt)
 {
-	enum { O_TLS = 256, O_CA, O_INSECURE, O_SNI, O_CERT, O_KEY };
+	enum { O_TLS = 256, O_CA, O_INSECURE, O_SNI, O_CERT, O_KEY, O_WS };
 	static const struct option longs[] = {
 		{ "byte", required_argument, NULL, 'b' }, { "compress", no_argument, NULL, 'z' },
 		{ "file", required_argument, NULL, 'f' }, { "lines", no_argument, NULL, 'i' },
@@ -145,6 +151,7 @@ static int parse_options(int argc, char **argv, struct options *opt)
 		{ "tls", no_argument, NULL, O_TLS }, { "ca", required_argument, NULL, O_CA },
 		{ "insecure", no_argument, NULL, O_INSECURE }, { "sni", required_argument, NULL, O_SNI },
 		{ "cert", required_argument, NULL, O_CERT }, { "key", required_argument, NULL, O_KEY },
+		{ "ws", required_argument, NULL, O_WS },
 		{ "version", no_argument, NULL, 'V' }, { "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -200,6 +207,13 @@ static int parse_options(int argc, char **argv, struct options *opt)
 		case O_SNI: opt->sni = optarg; opt->tls = true; break;
 		case O_CERT: opt->cert_file = optarg; opt->tls = true; break;
 		case O_KEY: opt->key_file = optarg; opt->tls = true; break;
+		case O_WS:
+			if (optarg[0] != '/' || strpbrk(optarg, " \r\n")) {
+				fprintf(stderr, "npcat: --ws: expected a path starting with /, got '%s'\n", optarg);
+				return EXIT_USAGE;
+			}
+			opt->ws_path = optarg;
+			break;
 		case 'V': printf("npcat %s\n", NPCAT_VERSION); exit(EXIT_OK);
 		case 'h': usage(stdout); exit(EXIT_OK);
 		default: usage(stderr); return EXIT_USAGE;
@@ -434,6 +448,63 @@ static int run(struct np_socket *s, const struct options *opt)
 	return rc;
 }
 
+/* The WebSocket handshake (RFC 6455 4.1) on s; the socket over it, or
+ * NULL after saying why (s is closed then). */
+static struct np_socket *ws_handshake(struct np_socket *s, const struct options *opt)
+{
+	unsigned char nonce[16];
+	gnutls_datum_t raw = { nonce, sizeof(nonce) }, key = { NULL, 0 };
+	char request[1024], response[8192], expected[29];
+	size_t len = 0;
+	const char *why = NULL;
+	if (gnutls_rnd(GNUTLS_RND_NONCE, nonce, sizeof(nonce)) < 0 || gnutls_base64_encode2(&raw, &key) < 0 ||
+	    np_ws_accept_key((const char *)key.data, key.size, expected) < 0) {
+		why = "cannot make a Sec-WebSocket-Key";
+	} else {
+		int n = snprintf(request, sizeof(request),
+				 "GET %s HTTP/1.1\r\nHost: %s%s%s:%s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+				 "Sec-WebSocket-Key: %.*s\r\nSec-WebSocket-Version: 13\r\n"
+				 "Sec-WebSocket-Protocol: netphantom\r\n\r\n",
+				 opt->ws_path, strchr(opt->host, ':') ? "[" : "", opt->host,
+				 strchr(opt->host, ':') ? "]" : "", opt->port, (int)key.size, key.data);
+		if (n < 0 || (size_t)n >= sizeof(request))
+			why = "the WebSocket path is too long";
+		else if (np_socket_write_all(s, request, (size_t)n) < 0)
+			why = np_socket_write_strerror(s);
+	}
+	gnutls_free(key.data);
+	/* The answer's head, a byte at a time: nothing of the first frames
+	 * may be taken with it. */
+	while (!why && (len < 4 || memcmp(response + len - 4, "\r\n\r\n", 4) != 0)) {
+		if (len == sizeof(response) - 1)
+			why = "the handshake's answer is too long";
+		else if (np_socket_read(s, response + len, 1) < 0)
+			why = np_socket_strerror(s);
+		else
+			len++;
+	}
+	response[len] = '\0';
+	char accept_line[64];
+	snprintf(accept_line, sizeof(accept_line), "\r\nSec-WebSocket-Accept: %s\r\n", expected);
+	if (!why && strncmp(response, "HTTP/1.1 101 ", 13) != 0)
+		why = "the server did not switch protocols";
+	else if (!why && !strcasestr(response, accept_line))
+		why = "wrong Sec-WebSocket-Accept";
+	struct np_socket *ws = why ? NULL : np_socket_ws_new(s, opt->max_size + NP_FRAME_HEADER_SIZE + 1, true);
+	if (!ws) {
+		char *eol = strstr(response, "\r\n");
+		if (eol)
+			*eol = '\0';
+		fprintf(stderr, "npcat: WebSocket handshake failed: %s%s%s\n", why ? why : "out of memory",
+			response[0] ? ": " : "", response);
+		np_socket_close(s);
+		return NULL;
+	}
+	if (opt->verbose)
+		fprintf(stderr, "npcat: WebSocket to %s\n", opt->ws_path);
+	return ws;
+}
+
 /* Connects (and runs the TLS handshake); NULL after saying why. */
 static struct np_socket *open_connection(const struct options *opt)
 {
@@ -449,8 +520,10 @@ static struct np_socket *open_connection(const struct options *opt)
 		if (!s) {
 			fprintf(stderr, "npcat: out of memory\n");
 			close(fd);
+			return NULL;
 		}
-		return s;
+		np_socket_set_timeout(s, opt->timeout_ms);
+		return opt->ws_path ? ws_handshake(s, opt) : s;
 	}
 	struct np_tls_client_options topt = {
 		.ca_file = opt->ca_file, .insecure = opt->insecure, .server_name = opt->sni,
@@ -473,7 +546,8 @@ static struct np_socket *open_connection(const struct options *opt)
 	if (opt->verbose && info)
 		fprintf(stderr, "npcat: TLS %s, cipher %s%s\n", info->version, info->cipher,
 			info->resumed ? ", resumed" : "");
-	return s;
+	np_socket_set_timeout(s, opt->timeout_ms);
+	return opt->ws_path ? ws_handshake(s, opt) : s;
 }
 
 int main(int argc, char **argv)

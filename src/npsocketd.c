@@ -22,6 +22,7 @@
 
 #include "config.h"
 #include "handler.h"
+#include "http_server.h"
 #include "listener.h"
 #include "log.h"
 #include "tls.h"
@@ -333,7 +334,8 @@ int main(int argc, char **argv)
 	if (opt.check_only) {
 		int errors = 0;
 		for (size_t i = 0; i < config->port_count; i++) {
-			if (!np_handler_for(&config->ports[i].handler, err, sizeof(err))) {
+			if (!np_handler_for(&config->ports[i].handler, err, sizeof(err)) ||
+			    np_http_check_root(&config->ports[i], err, sizeof(err)) < 0) {
 				fprintf(stderr, "%s: [%s]: %s\n", config->path, config->ports[i].name, err);
 				errors++;
 			}

@@ -13,6 +13,7 @@
 #include "log.h"
 #include "session.h"
 #include "tls.h"
+#include "ws.h"
 
 /* --- the handler's view of a session (npsocket/handler.h) --------------- */
 
@@ -86,6 +87,7 @@ struct np_session *np_session_new(struct np_config *config, const struct np_port
 	session->started_ms = np_now_ms();
 	session->started_unix_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
 	atomic_init(&session->protocol, "none");
+	atomic_init(&session->transport, "tcp");
 	atomic_init(&session->stage, NP_STAGE_ADMITTED);
 	atomic_init(&session->killed, NULL);
 	return session;
@@ -119,6 +121,7 @@ void np_session_snapshot(const struct np_session *session, struct np_session_inf
 		.listener = session->port->name,
 		.port = session->public_port,
 		.protocol = np_session_protocol(session),
+		.transport = atomic_load_explicit(&session->transport, memory_order_relaxed),
 		.stage = stage,
 		.peer = session->peer,
 		.started_unix_ms = session->started_unix_ms,
@@ -136,6 +139,24 @@ void np_session_snapshot(const struct np_session *session, struct np_session_inf
 	out->idle_ms = np_now_ms() - atomic_load(&comm->last_activity_ms);
 	if (stage >= NP_STAGE_PROTOCOL)
 		out->tls = np_socket_tls_info(socket);
+}
+
+int np_session_upgrade_ws(struct np_session *session)
+{
+	/* A message carries at most one transaction and its header, or the
+	 * protocol byte with one. */
+	uint64_t max_message = (uint64_t)session->port->max_transaction_size + NP_FRAME_HEADER_SIZE + 1;
+	struct np_socket *ws = np_socket_ws_new(session->socket, max_message, false);
+	if (!ws) {
+		np_session_set_end_reason(session, "out of memory for the WebSocket");
+		return -1;
+	}
+	/* No other thread writes yet (nothing was dispatched).  Its
+	 * counters start at zero: the log counts the WebSocket's payload. */
+	session->socket = ws;
+	session->comm.socket = ws;
+	atomic_store_explicit(&session->transport, "ws", memory_order_relaxed);
+	return 0;
 }
 
 void np_session_log_end(const struct np_session *session)
@@ -156,10 +177,11 @@ void np_session_log_end(const struct np_session *session)
 	const char *killed = atomic_load(&session->killed);
 	int64_t ms = np_now_ms() - session->started_ms;
 	np_log(session->quiet_end ? LOG_DEBUG : LOG_INFO,
-	       "conn %llu end: peer=%s port=%d protocol=%s tls=%s duration=%lld.%03llds "
+	       "conn %llu end: peer=%s port=%d protocol=%s transport=%s tls=%s duration=%lld.%03llds "
 	       "in=%llu out=%llu transactions=%llu/%llu reason=\"%s%s%s\"",
 	       (unsigned long long)session->id, session->peer, session->public_port,
-	       np_session_protocol(session), tls_text, (long long)(ms / 1000), (long long)(ms % 1000),
+	       np_session_protocol(session), atomic_load_explicit(&session->transport, memory_order_relaxed),
+	       tls_text, (long long)(ms / 1000), (long long)(ms % 1000),
 	       counted ? (unsigned long long)np_counter_get(&session->socket->bytes_in) : 0ULL,
 	       counted ? (unsigned long long)np_counter_get(&session->socket->bytes_out) : 0ULL,
 	       counted ? (unsigned long long)np_counter_get(&session->comm.transactions_in) : 0ULL,

@@ -44,13 +44,16 @@ struct np_session {
 	struct np_relay *relay;          /* where relay parties meet */
 	struct np_tls_context *tls;      /* referenced: the port's credentials when it began */
 	int fd;                          /* the accepted connection; the socket owns it once made */
-	struct np_socket *socket;
+	/* Atomic: a WebSocket upgrade replaces it while snapshots read it
+	 * (the one replaced lives on under the new one). */
+	_Atomic(struct np_socket *) socket;
 	struct np_comm comm;             /* ready from NP_STAGE_HANDSHAKE on */
 	struct sockaddr_storage peer_addr;
 	char peer[NP_ADDRSTRLEN];
 	int64_t started_ms;              /* monotonic */
 	int64_t started_unix_ms;         /* wall clock, for people */
 	_Atomic(const char *) protocol;  /* "client", "rapp", "relay", "web", "unknown", "none" */
+	_Atomic(const char *) transport; /* "tcp", or "ws" after a WebSocket upgrade */
 	atomic_int stage;                /* enum np_session_stage */
 	char end_reason[192];
 	bool accepted;                   /* byte 1 went out */
@@ -69,6 +72,7 @@ struct np_session_info {
 	const char *listener;            /* "Port" or "Port.NAME" */
 	int port;
 	const char *protocol;
+	const char *transport;
 	enum np_session_stage stage;
 	const char *peer;
 	int64_t started_unix_ms;
@@ -87,6 +91,10 @@ struct np_session *np_session_new(struct np_config *config, const struct np_port
 void np_session_set_stage(struct np_session *session, enum np_session_stage stage);
 void np_session_set_protocol(struct np_session *session, const char *protocol);
 const char *np_session_protocol(const struct np_session *session);
+
+/* The session's stream is now a WebSocket over the one it had (the
+ * comm follows): 0, or -1 with the end reason set. */
+int np_session_upgrade_ws(struct np_session *session);
 
 /* Under the registry's lock (the session cannot be freed meanwhile). */
 void np_session_snapshot(const struct np_session *session, struct np_session_info *out);

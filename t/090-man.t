@@ -102,6 +102,12 @@ keepAlive = true
 keepAliveIdle = 30
 keepAliveInterval = 10
 keepAliveCount = 3
+webSocketPath = /np
+webSocketOrigins = https://a.example
+webRoot = $dir
+httpHeaderTimeout = 5
+httpKeepAliveTimeout = 20
+httpMaxHeaderSize = 16K
 [Port.two]
 port = 9001
 sslSection = SSL2

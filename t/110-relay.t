@@ -311,7 +311,7 @@ SKIP: {
     close $j;
     kill 'TERM', $cli;
     waitpid($cli, 0);
-    ok($m->wait_log(qr/protocol=relay tls=TLS1\.\d/), 'the TLS side is logged as a relay over TLS');
+    ok($m->wait_log(qr/protocol=relay transport=tcp tls=TLS1\.\d/), 'the TLS side is logged as a relay over TLS');
 
     # Data right behind the relay header, in the same TLS record: the
     # daemon holds it decrypted or read ahead, where poll() cannot see it.

@@ -1,0 +1,273 @@
+/*
+ * http_file.c - static files under webRoot (http_file.h).  The target's
+ * path is percent-decoded, refused with a NUL or a control byte, and
+ * resolved with realpath(3): whatever its dots and symbolic links, a file
+ * is served only when the resolved path lies inside the root's own.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "http_file.h"
+#include "http_response.h"
+
+#define SEND_CHUNK (64 * 1024)
+
+static const struct { const char *ext, *type; } mime_types[] = {
+	{ "html", "text/html; charset=utf-8" }, { "htm", "text/html; charset=utf-8" },
+	{ "css", "text/css; charset=utf-8" }, { "js", "text/javascript; charset=utf-8" },
+	{ "mjs", "text/javascript; charset=utf-8" }, { "json", "application/json" },
+	{ "txt", "text/plain; charset=utf-8" }, { "xml", "application/xml" },
+	{ "svg", "image/svg+xml" }, { "png", "image/png" }, { "jpg", "image/jpeg" },
+	{ "jpeg", "image/jpeg" }, { "gif", "image/gif" }, { "ico", "image/x-icon" },
+	{ "webp", "image/webp" }, { "wasm", "application/wasm" }, { "pdf", "application/pdf" },
+	{ "woff", "font/woff" }, { "woff2", "font/woff2" }, { "map", "application/json" },
+};
+
+static const char *content_type(const char *path)
+{
+	const char *dot = strrchr(path, '.'), *slash = strrchr(path, '/');
+	if (dot && (!slash || dot > slash))
+		for (size_t i = 0; i < sizeof(mime_types) / sizeof(mime_types[0]); i++)
+			if (strcasecmp(dot + 1, mime_types[i].ext) == 0)
+				return mime_types[i].type;
+	return "application/octet-stream";
+}
+
+static int hex(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* The target's path, decoded into out; 0, -1 when malformed (400), 1
+ * when it names something above the root (a ".." segment). */
+static int decode_path(const struct np_http_request *req, char *out, size_t size)
+{
+	const char *p = req->target, *end = req->target + req->target_len;
+	if (p == end || *p != '/')
+		return -1;
+	size_t n = 0;
+	for (; p < end && *p != '?' && *p != '#'; p++) {
+		int c = (unsigned char)*p;
+		if (c == '%') {
+			if (end - p < 3 || hex(p[1]) < 0 || hex(p[2]) < 0)
+				return -1;
+			c = hex(p[1]) * 16 + hex(p[2]);
+			p += 2;
+		}
+		if (c < 0x20 || c == 0x7f || c == '\\' || n + 1 >= size)
+			return -1;
+		out[n++] = (char)c;
+	}
+	out[n] = '\0';
+	/* A ".." segment, however it was written. */
+	for (const char *s = out; (s = strstr(s, "..")); s += 2)
+		if (s[-1] == '/' && (s[2] == '/' || s[2] == '\0'))
+			return 1;
+	return 0;
+}
+
+static bool etag_listed(const struct np_http_header *h, const char *etag)
+{
+	if (h->value_len == 1 && h->value[0] == '*')
+		return true;
+	size_t elen = strlen(etag);
+	for (const char *p = h->value, *end = h->value + h->value_len; p < end;) {
+		while (p < end && (*p == ' ' || *p == ','))
+			p++;
+		if (end - p >= 2 && p[0] == 'W' && p[1] == '/')
+			p += 2; /* weak comparison (RFC 9110 13.1.2) */
+		if ((size_t)(end - p) >= elen && memcmp(p, etag, elen) == 0)
+			return true;
+		while (p < end && *p != ',')
+			p++;
+	}
+	return false;
+}
+
+static bool not_modified(const struct np_http_request *req, const char *etag, time_t mtime)
+{
+	const struct np_http_header *inm = np_http_header(req, "if-none-match");
+	if (inm)
+		return etag_listed(inm, etag);
+	const struct np_http_header *ims = np_http_header(req, "if-modified-since");
+	if (!ims || ims->value_len >= 64)
+		return false;
+	char text[64];
+	memcpy(text, ims->value, ims->value_len);
+	text[ims->value_len] = '\0';
+	struct tm tm;
+	memset(&tm, 0, sizeof(tm));
+	const char *rest = strptime(text, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+	if (!rest || *rest)
+		return false;
+	return mtime <= timegm(&tm);
+}
+
+/* One range of "bytes=a-b", "bytes=a-" or "bytes=-n" within size: 1 with
+ * [*from, *to], 0 when there is none to honour (absent, several, not
+ * bytes), -1 when it cannot be satisfied (416). */
+static int parse_range(const struct np_http_request *req, const char *etag, long long size, long long *from,
+		       long long *to)
+{
+	const struct np_http_header *h = np_http_header(req, "range");
+	if (!h || h->value_len < 7 || strncasecmp(h->value, "bytes=", 6) != 0 ||
+	    memchr(h->value, ',', h->value_len))
+		return 0;
+	const struct np_http_header *if_range = np_http_header(req, "if-range");
+	if (if_range && !(if_range->value_len == strlen(etag) && memcmp(if_range->value, etag, if_range->value_len) == 0))
+		return 0;
+	char spec[48];
+	size_t len = h->value_len - 6;
+	if (len >= sizeof(spec))
+		return 0;
+	memcpy(spec, h->value + 6, len);
+	spec[len] = '\0';
+	char *dash = strchr(spec, '-'), *end;
+	if (!dash)
+		return 0;
+	*dash = '\0';
+	errno = 0;
+	if (spec[0] == '\0') {
+		long long n = strtoll(dash + 1, &end, 10);
+		if (errno || *end || end == dash + 1 || n <= 0)
+			return n == 0 && !errno && !*end && end != dash + 1 ? -1 : 0;
+		*from = n >= size ? 0 : size - n;
+		*to = size - 1;
+	} else {
+		long long a = strtoll(spec, &end, 10);
+		if (errno || *end || a < 0)
+			return 0;
+		long long b = size - 1;
+		if (dash[1]) {
+			b = strtoll(dash + 1, &end, 10);
+			if (errno || *end || b < a)
+				return 0;
+			if (b >= size)
+				b = size - 1;
+		}
+		*from = a;
+		*to = b;
+	}
+	return *from < size && size > 0 ? 1 : -1;
+}
+
+static enum np_http_file_result answered(int rc)
+{
+	return rc < 0 ? NP_FILE_FAILED : NP_FILE_ANSWERED;
+}
+
+/* Sends [from, to] of fd after the head; 0 or -1. */
+static int send_body(struct np_socket *s, int fd, long long from, long long to)
+{
+	size_t cap = to - from + 1 < SEND_CHUNK ? (size_t)(to - from + 1) : SEND_CHUNK;
+	unsigned char *buf = malloc(cap ? cap : 1);
+	if (!buf)
+		return -1;
+	int rc = 0;
+	for (long long at = from; rc == 0 && at <= to;) {
+		size_t want = to - at + 1 < (long long)cap ? (size_t)(to - at + 1) : cap;
+		ssize_t n = pread(fd, buf, want, at);
+		if (n <= 0)
+			rc = -1; /* the file shrank or failed under us: the response cannot be completed */
+		else if (np_socket_write_all(s, buf, (size_t)n) < 0)
+			rc = -1;
+		else
+			at += n;
+	}
+	free(buf);
+	return rc;
+}
+
+enum np_http_file_result np_http_file(struct np_socket *s, const char *root_real, const struct np_http_request *req,
+				      bool keep_alive, int *status)
+{
+	bool head = req->method_len == 4 && memcmp(req->method, "HEAD", 4) == 0;
+	bool get = req->method_len == 3 && memcmp(req->method, "GET", 3) == 0;
+	char path[PATH_MAX], full[PATH_MAX + 16], real[PATH_MAX];
+	int d = decode_path(req, path, sizeof(path));
+	if (d < 0) {
+		*status = 400;
+		return answered(np_http_send_error(s, 400, keep_alive, head, NULL));
+	}
+	if (d > 0)
+		return NP_FILE_NONE;
+	size_t plen = strlen(path);
+	int n = snprintf(full, sizeof(full), "%s%s%s", root_real, path, path[plen - 1] == '/' ? "index.html" : "");
+	if (n < 0 || (size_t)n >= sizeof(full) || !realpath(full, real))
+		return NP_FILE_NONE;
+	size_t rlen = strlen(root_real);
+	if (strncmp(real, root_real, rlen) != 0 || (real[rlen] != '/' && real[rlen] != '\0'))
+		return NP_FILE_NONE; /* a symbolic link out of the root */
+	struct stat st;
+	if (stat(real, &st) < 0)
+		return NP_FILE_NONE;
+	if (S_ISDIR(st.st_mode)) {
+		/* "/docs" means "/docs/": relative links in its index work. */
+		char location[PATH_MAX + 32];
+		const char *q = memchr(req->target, '?', req->target_len);
+		size_t before = q ? (size_t)(q - req->target) : req->target_len;
+		snprintf(location, sizeof(location), "Location: %.*s/%.*s\r\n", (int)before, req->target,
+			 (int)(req->target_len - before), req->target + before);
+		*status = 301;
+		return answered(np_http_send_error(s, 301, keep_alive, head, location));
+	}
+	if (!S_ISREG(st.st_mode))
+		return NP_FILE_NONE;
+	if (!get && !head) {
+		*status = 405;
+		return answered(np_http_send_error(s, 405, keep_alive, false, "Allow: GET, HEAD\r\n"));
+	}
+	int fd = open(real, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return NP_FILE_NONE;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return NP_FILE_NONE;
+	}
+	char etag[64], modified[64], extra[512];
+	snprintf(etag, sizeof(etag), "\"%llx-%llx\"", (unsigned long long)st.st_size,
+		 (unsigned long long)st.st_mtim.tv_sec * 1000000000ULL + (unsigned long long)st.st_mtim.tv_nsec);
+	struct tm tm;
+	gmtime_r(&st.st_mtim.tv_sec, &tm);
+	strftime(modified, sizeof(modified), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+	int used = snprintf(extra, sizeof(extra), "ETag: %s\r\nLast-Modified: %s\r\nAccept-Ranges: bytes\r\n", etag,
+			    modified);
+	struct np_http_response r = { .status = 200, .content_type = content_type(real), .extra = extra,
+				      .close = !keep_alive };
+	long long size = st.st_size, from = 0, to = size - 1;
+	int rc;
+	if (not_modified(req, etag, st.st_mtim.tv_sec)) {
+		r.status = 304;
+		r.content_type = NULL;
+		r.content_length = -1;
+		rc = np_http_send_head(s, &r);
+	} else {
+		int range = parse_range(req, etag, size, &from, &to);
+		if (range < 0) {
+			snprintf(extra + used, sizeof(extra) - (size_t)used, "Content-Range: bytes */%lld\r\n", size);
+			close(fd);
+			*status = 416;
+			return answered(np_http_send_error(s, 416, keep_alive, head, extra));
+		}
+		if (range > 0) {
+			r.status = 206;
+			snprintf(extra + used, sizeof(extra) - (size_t)used, "Content-Range: bytes %lld-%lld/%lld\r\n", from,
+				 to, size);
+		}
+		r.content_length = size ? to - from + 1 : 0;
+		rc = np_http_send_head(s, &r);
+		if (rc == 0 && !head && size > 0)
+			rc = send_body(s, fd, from, to);
+	}
+	close(fd);
+	*status = r.status;
+	return answered(rc);
+}
