@@ -59,7 +59,7 @@ MODULES      := $(MODULE_SRCS:modules/%.c=$(B)/modules/%.so)
 # The Debian packages the build, the tests and `make run` need.
 DEB_PACKAGES := build-essential pkg-config libgnutls28-dev zlib1g-dev libconfig-dev \
                 libinih-dev gnutls-bin openssl perl mandoc man-db procps sslscan \
-                valgrind default-jdk-headless libio-socket-ssl-perl
+                valgrind default-jdk-headless libio-socket-ssl-perl curl python3-websockets
 
 .PHONY: all test run bench fuzz install uninstall clean deps lint-man
 
@@ -153,6 +153,8 @@ run: deps
 	@echo "npsocketd on etc/npsocketd.ini; in another terminal:"
 	@echo "  $(B)/npcat -v 127.0.0.1 9000 hello"
 	@echo "  $(B)/npcat -v --tls --ca $(B)/run/server.pem --sni localhost 127.0.0.1 9443 hello"
+	@echo "  $(B)/npcat -v --ws /netphantom 127.0.0.1 9000 hello"
+	@echo "  or a browser at http://127.0.0.1:9000/ (the page in etc/www)"
 	@echo
 	$(B)/npsocketd -c etc/npsocketd.ini
 

@@ -1,0 +1,276 @@
+#!/usr/bin/perl
+# NetPhantom sessions over WebSocket (RFC 6455) at webSocketPath, as a
+# browser runs them: Debian's python3-websockets over ws:// and wss://
+# (1,000 transactions of mixed sizes and compression), npcat --ws, a
+# relay pair of a WebSocket party and a TCP party, forward to the Java
+# reference listener through a WebSocket session, and raw frames for
+# every malformed case, each closed with its code while canary sessions
+# (TCP and WebSocket) go on.
+use strict;
+use warnings;
+use lib 't/lib';
+use NpTest;
+use Test::More;
+use File::Temp qw(tempdir);
+use IO::Socket::IP;
+use IO::Select;
+use MIME::Base64 qw(encode_base64);
+use Digest::SHA qw(sha1_base64);
+use Compress::Zlib qw(uncompress);
+use POSIX ();
+use Time::HiRes qw(time sleep);
+
+my $python = '/usr/bin/python3';
+my $have_websockets = system($python, '-c', 'import websockets') == 0;
+
+my $pki = tempdir(CLEANUP => 1);
+system('sh', 't/lib/make-certs.sh', $pki) == 0 or BAIL_OUT('cannot make the test PKI');
+
+my $d = start_daemon(ini => <<"INI");
+[Port]
+port = 0
+bindAddress = 127.0.0.1
+maxTransactionSize = 100K
+compressionThreshold = 100
+[Port.tls]
+port = 0
+bindAddress = 127.0.0.1
+sslSection = SSL
+[Port.strict]
+port = 0
+bindAddress = 127.0.0.1
+webSocketPath = /np
+webSocketOrigins = https://good.example
+[SSL]
+certFile = $pki/server.pem
+keyFile = $pki/server.key
+INI
+my $port = $d->port('Port');
+
+# --- a raw WebSocket client -------------------------------------------------------
+sub ws_open {
+    my (%opt) = @_;
+    my $s = IO::Socket::IP->new(PeerHost => '127.0.0.1', PeerPort => $opt{port} // $port, Timeout => 5)
+        or die "connect: $!";
+    binmode $s;
+    my $key = encode_base64(join('', map { chr int rand 256 } 1 .. 16), '');
+    my $extra = join '', map { "$_: $opt{headers}{$_}\r\n" } sort keys %{ $opt{headers} || {} };
+    write_all($s, "GET " . ($opt{path} // '/netphantom') . " HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                  . "Connection: Upgrade\r\nSec-WebSocket-Key: $key\r\nSec-WebSocket-Version: "
+                  . ($opt{version} // 13) . "\r\n$extra\r\n");
+    my $head = '';
+    while ($head !~ /\r\n\r\n/) {
+        my $b = read_exact($s, 1, 5);
+        return (undef, $head) unless defined $b;
+        $head .= $b;
+    }
+    my $accept = sha1_base64($key . '258EAFA5-E914-47DA-95CA-C5AB0DC85B11') . '=';
+    return (undef, $head) unless $head =~ m{^HTTP/1\.1 101 } && $head =~ /\r\nSec-WebSocket-Accept: \Q$accept\E\r\n/;
+    return ($s, $head);
+}
+
+# A frame from the client: masked unless mask => 0.
+sub ws_frame {
+    my ($opcode, $payload, %opt) = @_;
+    my $b0 = (($opt{fin} // 1) ? 0x80 : 0) | ($opt{rsv} // 0) | $opcode;
+    my $len = $opt{length} // length $payload;
+    my $mask = ($opt{mask} // 1) ? 0x80 : 0;
+    my $h = $len < 126 ? pack('CC', $b0, $mask | $len)
+          : $len <= 0xffff ? pack('CCn', $b0, $mask | 126, $len)
+          : pack('CCNN', $b0, $mask | 127, int($len / 2**32), $len % 2**32);
+    return $h . $payload unless $mask;
+    my @k = map { int rand 256 } 1 .. 4;
+    my $i = 0;
+    (my $masked = $payload) =~ s/(.)/chr(ord($1) ^ $k[$i++ % 4])/ges;
+    return $h . pack('C4', @k) . $masked;
+}
+
+# A frame from the server: (opcode, payload), or () at EOF or timeout.
+sub ws_read {
+    my ($s, $timeout) = @_;
+    my $h = read_exact($s, 2, $timeout // 5) // return;
+    my ($b0, $b1) = unpack 'CC', $h;
+    die 'a masked frame from the server' if $b1 & 0x80;
+    my $len = $b1 & 0x7f;
+    $len = unpack 'n', read_exact($s, 2, 5) if $len == 126;
+    if ($len == 127) { my ($hi, $lo) = unpack 'NN', read_exact($s, 8, 5); $len = $hi * 2**32 + $lo }
+    my $payload = $len ? read_exact($s, $len, $timeout // 5) : '';
+    return defined $payload ? ($b0 & 0x0f, $payload) : ();
+}
+
+sub ws_session {
+    my ($s) = @_;
+    write_all($s, ws_frame(2, "\x01"));
+    my ($op, $p) = ws_read($s);
+    return defined $op && $op == 2 && $p eq "\x01";
+}
+
+# One transaction and its echo, which may come compressed.
+sub ws_echo {
+    my ($s, $payload) = @_;
+    write_all($s, ws_frame(2, pack('N', length $payload) . $payload));
+    my ($op, $p) = ws_read($s);
+    return 0 unless defined $p && length $p >= 4;
+    my $word = unpack 'N', $p;
+    my $body = substr($p, 4);
+    return 0 unless length $body == ($word & 0x7fffffff);
+    $body = uncompress($body) if $word & 0x80000000;
+    return defined $body && $body eq $payload;
+}
+
+# The close the server sends: its code, or undef.
+sub close_code {
+    my ($s) = @_;
+    for (1 .. 10) {
+        my ($op, $p) = ws_read($s, 5);
+        return undef unless defined $op;
+        return length $p >= 2 ? unpack('n', $p) : 1005 if $op == 8;
+    }
+    return undef;
+}
+
+# --- canaries ---------------------------------------------------------------------
+my @tcp = map { scalar np_connect($d, byte => 1) } 1 .. 2;
+my @ws = map { (ws_open())[0] } 1 .. 2;
+ok(@ws == 2 && ws_session($ws[0]) && ws_session($ws[1]), 'two WebSocket sessions are accepted (byte 1 back)');
+sub canaries_alive {
+    my $n = 0;
+    for my $i (0 .. $#tcp) {
+        send_frame($tcp[$i], "tcp canary $i");
+        my ($p) = read_frame($tcp[$i]);
+        $n++ if ($p // '') eq "tcp canary $i";
+    }
+    $n += grep { ws_echo($ws[$_], "ws canary $_") } 0 .. $#ws;
+    return $n == @tcp + @ws;
+}
+ok(canaries_alive(), 'canaries: TCP and WebSocket sessions echo');
+
+# --- real clients ------------------------------------------------------------------
+SKIP: {
+    skip 'python3-websockets is not installed', 4 unless $have_websockets;
+    my ($out, $err, $rc) = run_bounded([$python, 't/lib/ws_session.py', "ws://127.0.0.1:$port/netphantom", 1000],
+                                       timeout => 120);
+    is($out, "ok 1000\n", 'python3-websockets over ws://: 1,000 transactions of mixed sizes and compression') or diag($err);
+    ok($d->wait_log(qr/protocol=client transport=ws tls=- .*transactions=1000\/1000 reason="closed by peer"/),
+       'its log line: transport=ws, 1000 transactions each way');
+    my $tport = $d->port('Port.tls');
+    ($out, $err, $rc) = run_bounded([$python, 't/lib/ws_session.py', "wss://localhost:$tport/netphantom", 1000, "$pki/ca.pem"],
+                                    timeout => 120);
+    is($out, "ok 1000\n", 'python3-websockets over wss:// (the TLS port): the same') or diag($err);
+    ok($d->wait_log(qr/protocol=client transport=ws tls=TLS1\.3\/\S+ sni=localhost .*transactions=1000\/1000/),
+       'its log line: transport=ws over TLS 1.3');
+}
+my ($out, $err, $rc) = npcat($d, ['--ws', '/netphantom', '-z'], 'over ws', 'x' x 5000);
+ok($rc == 0 && $out eq "over ws\n" . ('x' x 5000) . "\n", 'npcat --ws: transactions, compressed ones too') or diag($err);
+($out, $err, $rc) = npcat($d, ['--ws', '/netphantom', '-b', 3], 'rapp');
+is($out, "rapp\n", 'npcat --ws -b 3: a Remote Application session over WebSocket');
+
+# --- relay: a WebSocket party and a TCP party ---------------------------------------
+{
+    my $key = 'ws-tcp-pair';
+    my ($w) = ws_open();
+    write_all($w, ws_frame(2, "\x02" . pack('N', 1 + length $key) . "\x01$key"));
+    my ($op, $p) = ws_read($w);
+    is($p, "\x02", 'a WebSocket party waits (2)');
+    my $j = np_connect($d);
+    syswrite($j, "\x02" . pack('N', 1 + length $key) . "\x02$key");
+    is(read_exact($j, 1, 5), "\x01", 'a TCP party joins it (1)');
+    ($op, $p) = ws_read($w);
+    is($p, "\x01", 'and the WebSocket party is paired (1)');
+    write_all($w, ws_frame(2, 'from the browser'));
+    is(read_exact($j, 16, 5), 'from the browser', 'bytes flow from the WebSocket to TCP');
+    syswrite($j, 'from tcp');
+    ($op, $p) = ws_read($w);
+    is($p, 'from tcp', 'and back, one binary message per write');
+    close $j;
+    is(close_code($w), 1000, 'the TCP side closing closes the WebSocket with 1000');
+    write_all($w, ws_frame(8, pack('n', 1000)));  # the close handshake, as a browser answers
+    ok($d->wait_log(qr/protocol=relay transport=ws .*relay with conn \d+ ended: both parties closed|protocol=relay transport=ws .*relay ended/),
+       'the relay ends on both sides');
+}
+
+# --- forward to the Java reference listener through a WebSocket -----------------------
+SKIP: {
+    my $java = `sh -c 'command -v java'`;
+    skip 'java is not installed', 2 unless $java;
+    my $src = '../shared/peers/java-listener/JavaListener.java';
+    skip "$src is not there", 2 unless -f $src;
+    my $log = "$pki/java.log";
+    my $pid = fork // die;
+    if ($pid == 0) {
+        NpTest::die_with_parent();
+        open STDOUT, '>', $log; open STDERR, '>&', \*STDOUT;
+        exec 'java', $src, '--port', '0' or POSIX::_exit(127);
+    }
+    my $jport = wait_for(sub { open my $fh, '<', $log or return; local $/; (<$fh> // '') =~ /listening (\d+)/ ? $1 : undef }, 60);
+    my $f = $jport ? start_daemon(ini => "[Port]\nport = 0\nbindAddress = 127.0.0.1\nsessionHandler = forward\n"
+                                       . "upstream = 127.0.0.1:$jport\n") : undef;
+    my ($fw) = $f ? ws_open(port => $f->port) : ();
+    ok($fw && ws_session($fw), 'a WebSocket client is accepted through the forwarder by the Java listener');
+    ok($fw && ws_echo($fw, 'to java and back') && ws_echo($fw, 'y' x 20000), 'and its transactions come back');
+    kill 'TERM', $pid;
+    waitpid($pid, 0);
+    $f->stop if $f;
+}
+
+# --- the handshake refused -----------------------------------------------------------------
+my ($none, $head) = ws_open(version => 12);
+like($head, qr{^HTTP/1\.1 426 .*\r\nSec-WebSocket-Version: 13\r\n}s, 'Sec-WebSocket-Version 12: 426, with 13 offered');
+($none, $head) = ws_open(port => $d->port('Port.strict'), path => '/np', headers => { Origin => 'https://evil.example' });
+like($head, qr{^HTTP/1\.1 403 }, 'an Origin not in webSocketOrigins: 403');
+my ($good) = ws_open(port => $d->port('Port.strict'), path => '/np', headers => { Origin => 'https://good.example' });
+ok($good && ws_session($good), 'the Origin listed, at that port\'s webSocketPath: accepted');
+($none, $head) = ws_open(path => '/elsewhere');
+like($head, qr{^HTTP/1\.1 404 }, 'an upgrade at another path: 404');
+
+# --- bad frames: each closed with its code -----------------------------------------------------
+my @bad = (
+    [ 'an unmasked frame', ws_frame(2, "\x01", mask => 0), 1002, qr/unmasked frame/ ],
+    [ 'RSV bits', ws_frame(2, "\x01", rsv => 0x40), 1002, qr/reserved bits/ ],
+    [ 'opcode 3', ws_frame(3, 'x'), 1002, qr/unknown opcode/ ],
+    [ 'a 64-bit length of 2^63', pack('CCNN', 0x82, 0xff, 0x80000000, 0) . "\0\0\0\0", 1002, qr/top bit/ ],
+    [ 'a ping over 125 bytes', ws_frame(9, 'p' x 126), 1002, qr/control frame over 125/ ],
+    [ 'a fragmented ping', ws_frame(9, 'p', fin => 0), 1002, qr/fragmented control/ ],
+    [ 'a continuation without a start', ws_frame(0, 'c'), 1002, qr/continuation without/ ],
+    [ 'a close with code 999', ws_frame(8, pack('n', 999)), 1002, qr/invalid close code/ ],
+    [ 'a close with an invalid UTF-8 reason', ws_frame(8, pack('n', 1000) . "\xc0\xaf"), 1007, qr/not UTF-8/ ],
+    [ 'a text message', ws_frame(1, 'hello'), 1003, qr/text message/ ],
+    [ 'a message over maxTransactionSize + 5', ws_frame(2, 'o' x (100 * 1024 + 6)), 1009, qr/message too big/ ],
+    [ 'a message too big, in fragments', ws_frame(2, pack('N', 100000) . 'o' x 59996, fin => 0) . ws_frame(0, 'o' x 60000),
+      1009, qr/too big/ ],
+);
+for my $case (@bad) {
+    my ($what, $bytes, $code, $log) = @$case;
+    my ($s) = ws_open();
+    ws_session($s) or diag("$what: no session");
+    write_all($s, $bytes);
+    is(close_code($s), $code, "$what: closed with $code");
+    ok($d->wait_log(qr/transport=ws .*reason="[^"]*WebSocket: [^"]*$log/), "$what: the log line says why");
+}
+{
+    my ($s) = ws_open();
+    ok(ws_session($s), 'ping: a session');
+    write_all($s, ws_frame(9, 'are you there'));
+    my ($op, $p) = ws_read($s);
+    ok($op == 10 && $p eq 'are you there', 'a ping gets its pong, with the same payload');
+    write_all($s, ws_frame(2, "\x00\x00", fin => 0) . ws_frame(9, 'between') . ws_frame(0, "\x00\x02ok"));
+    ($op, $p) = ws_read($s);
+    is($op, 10, 'a ping between the fragments of a message is answered at once');
+    ($op, $p) = ws_read($s);
+    is($p, "\x00\x00\x00\x02ok", 'and the fragmented transaction is whole');
+    write_all($s, ws_frame(8, pack('n', 1000) . 'bye'));
+    is(close_code($s), 1000, 'the close handshake: 1000 back');
+    ok($d->wait_log(qr/transport=ws .*transactions=1\/1 reason="closed by peer"/), 'a closed-by-peer end line');
+}
+{
+    my ($s) = ws_open();
+    ok(ws_session($s), '1 MiB of random bytes after a good upgrade: a session first');
+    my $junk = join '', map { chr int rand 256 } 1 .. 1024 * 1024;
+    syswrite($s, $junk);
+    my $code = close_code($s);
+    ok(!defined $code || $code == 1002 || $code == 1009 || $code == 1003, '... and then it is closed (' . ($code // 'no close frame') . ')');
+}
+ok(canaries_alive(), 'the canary sessions, TCP and WebSocket, kept working through every bad frame');
+close $_ for @tcp, @ws;
+is($d->stop, 0, 'the daemon stops cleanly');
+done_testing;
