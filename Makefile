@@ -60,7 +60,7 @@ MODULES      := $(MODULE_SRCS:modules/%.c=$(B)/modules/%.so)
 DEB_PACKAGES := build-essential pkg-config libgnutls28-dev zlib1g-dev libconfig-dev \
                 libinih-dev gnutls-bin openssl perl mandoc man-db procps sslscan \
                 valgrind default-jdk-headless libio-socket-ssl-perl curl python3-websockets \
-                chromium libnss3-tools
+                chromium libnss3-tools node-ws
 
 .PHONY: all test run bench fuzz install uninstall clean deps lint-man
 

@@ -1,7 +1,8 @@
 #!/usr/bin/perl
 # NetPhantom sessions over WebSocket (RFC 6455) at webSocketPath, as a
-# browser runs them: Debian's python3-websockets over ws:// and wss://
-# (1,000 transactions of mixed sizes and compression), npcat --ws, a
+# browser runs them: Debian's python3-websockets and node-ws over ws://
+# and wss:// (1,000 transactions of mixed sizes and compression each),
+# npcat --ws, a
 # relay pair of a WebSocket party and a TCP party, forward to the Java
 # reference listener through a WebSocket session, and raw frames for
 # every malformed case, each closed with its code while canary sessions
@@ -159,6 +160,17 @@ SKIP: {
     is($out, "ok 1000\n", 'python3-websockets over wss:// (the TLS port): the same') or diag($err);
     ok($d->wait_log(qr/protocol=client transport=ws tls=TLS1\.3\/\S+ sni=localhost .*transactions=1000\/1000/),
        'its log line: transport=ws over TLS 1.3');
+}
+SKIP: {
+    skip 'node-ws is not installed', 2 unless -d '/usr/share/nodejs/ws' && `sh -c 'command -v node'` ne '';
+    local $ENV{NODE_PATH} = '/usr/share/nodejs';
+    my ($out, $err, $rc) = run_bounded(['node', 't/lib/ws_session.js', "ws://127.0.0.1:$port/netphantom", 1000],
+                                       timeout => 120);
+    is($out, "ok 1000\n", 'node-ws over ws://: 1,000 transactions of mixed sizes and compression') or diag($err);
+    my $tport = $d->port('Port.tls');
+    ($out, $err, $rc) = run_bounded(['node', 't/lib/ws_session.js', "wss://localhost:$tport/netphantom", 1000, "$pki/ca.pem"],
+                                    timeout => 120);
+    is($out, "ok 1000\n", 'node-ws over wss://: the same') or diag($err);
 }
 my ($out, $err, $rc) = npcat($d, ['--ws', '/netphantom', '-z'], 'over ws', 'x' x 5000);
 ok($rc == 0 && $out eq "over ws\n" . ('x' x 5000) . "\n", 'npcat --ws: transactions, compressed ones too') or diag($err);
