@@ -34,7 +34,7 @@ for my $case ([1, 'client'], [3, 'rapp']) {
     my $line = $d->wait_log(qr/^(.*conn \d+ end: peer=\Q$peer\E .*)$/m, 5);
     ok($line, "byte $byte: the session leaves an end line") or next;
     my $wire = 1 + 3 * 4 + length(join '', @payloads);    # protocol byte / answer byte + frames
-    like($line, qr/ info: conn \d+ end: peer=\Q$peer\E port=$port protocol=$name tls=- /,
+    like($line, qr/ info: conn \d+ end: peer=\Q$peer\E port=$port protocol=$name transport=tcp tls=- /,
          "byte $byte: end line has peer, port, protocol=$name, tls=-");
     like($line, qr/ duration=\d+\.\d{3}s /, "byte $byte: end line has the duration");
     like($line, qr/ in=$wire out=$wire /, "byte $byte: end line counts $wire bytes in and out");
@@ -85,9 +85,9 @@ for my $case ([1, 'client'], [3, 'rapp']) {
 # --- an unknown byte without webUpstream ----------------------------------------------------------
 {
     my ($s) = np_connect($d);
-    syswrite($s, 'G');
-    is(wait_eof($s, 5), 'eof', 'byte 0x47 without webUpstream: the connection is closed, nothing answered');
-    ok($d->wait_log(qr/protocol=unknown .*reason="[^"]*protocol byte 0x47/),
+    syswrite($s, 'Z');
+    is(wait_eof($s, 5), 'eof', 'byte 0x5a without webUpstream: the connection is closed, nothing answered');
+    ok($d->wait_log(qr/protocol=unknown .*reason="[^"]*protocol byte 0x5a/),
        'and the log line names the byte');
 }
 
@@ -249,7 +249,7 @@ SKIP: {
 
 my $dead = start_daemon(ini => "[Port]\nport = 0\nbindAddress = 127.0.0.1\nwebUpstream = 127.0.0.1:1\nupstreamConnectTimeout = 1\n");
 my $x = np_connect($dead);
-syswrite($x, "G");
+syswrite($x, "Z");
 ok(wait_eof($x, 5), 'an unreachable webUpstream closes the client');
 ok($dead->wait_log(qr/reason="[^"]*webUpstream 127\.0\.0\.1:1[^"]*(unreachable|refused)/),
    'and the log says the upstream is unreachable');

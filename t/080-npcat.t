@@ -47,9 +47,9 @@ is($out, "rapp\n", '-b 3 opens a Remote Application session');
 ($out, $err, $rc) = npcat($d, ['-n', 0]);
 is($rc, 0, 'no payload: just the answer, exit 0');
 
-($out, $err, $rc) = npcat($d, ['-b', 71], 'ET / HTTP/1.0');
+($out, $err, $rc) = npcat($d, ['-b', 90], 'not a protocol');
 is($rc, 0, 'an unknown protocol byte is sent raw and the close read');
-ok($d->wait_log(qr/unknown protocol byte 0x47/), 'the daemon saw the byte');
+ok($d->wait_log(qr/unknown protocol byte 0x5a/), 'the daemon saw the byte');
 
 my $closed = `build/npcat -w 2 127.0.0.1 1 x 2>&1`;
 is($? >> 8, 3, 'a closed port: exit 3');

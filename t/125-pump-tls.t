@@ -49,8 +49,10 @@ if ($up_pid == 0) {
 my $up_port = $listen->sockport;
 close $listen;
 
+# webUpstream alone, the built-in web server off (no webSocketPath, no
+# webRoot): every byte after the first is the pump's.
 my $d = start_daemon(ini => "[Port]\nport = 0\nbindAddress = 127.0.0.1\nsslSection = SSL\n"
-                          . "webUpstream = 127.0.0.1:$up_port\n"
+                          . "webUpstream = 127.0.0.1:$up_port\nwebSocketPath =\n"
                           . "[SSL]\ncertFile = $pki/server.pem\nkeyFile = $pki/server.key\n");
 
 Net::SSLeay::load_error_strings();
