@@ -12,6 +12,7 @@
 #include "dispatch.h"
 #include "http.h"
 #include "http_server.h"
+#include "registry.h"
 #include "relay.h"
 #include "upstream.h"
 
@@ -89,13 +90,17 @@ static enum np_probe_result probe_web_upstream(const struct np_session *session,
 	return session->port->web_upstream ? NP_PROBE_MATCH : NP_PROBE_NO;
 }
 
-/* An HTTP request on a port that serves HTTP itself, but not inside a
- * WebSocket (a browser's session speaks NetPhantom there). */
+/* An HTTP request on a port that serves HTTP itself, or on any port
+ * while an ACME http-01 answer is pending; never inside a WebSocket (a
+ * browser's session speaks NetPhantom there). */
 static enum np_probe_result probe_http(const struct np_session *session, const unsigned char *data, size_t length)
 {
-	if (!np_http_enabled(session->port) || strcmp(atomic_load(&session->transport), "ws") == 0)
+	if (strcmp(atomic_load(&session->transport), "ws") == 0)
 		return NP_PROBE_NO;
-	return np_http_probe(data, length);
+	enum np_probe_result r = np_http_probe(data, length);
+	if (r == NP_PROBE_NO || np_http_enabled(session->port) || np_registry_challenges_pending(session->registry))
+		return r;
+	return NP_PROBE_NO;
 }
 
 static int run_http(struct np_session *session, const unsigned char *data, size_t length)
@@ -172,8 +177,9 @@ static void dispatch_unknown(struct np_session *session, struct np_first_bytes *
 		ssize_t n = np_socket_read(socket, first->data + first->length,
 					   sizeof(first->data) - first->length);
 		if (n < 0) {
-			np_session_set_end_reason(session, "%zu bytes of an unknown protocol, then: %s",
-						  first->length, np_socket_strerror(socket));
+			np_session_set_end_reason(session, "unknown protocol byte 0x%02x: %s after %zu byte%s",
+						  first->data[0], np_socket_strerror(socket), first->length,
+						  first->length == 1 ? "" : "s");
 			return;
 		}
 		first->length += (size_t)n;

@@ -19,7 +19,9 @@
 #include "http_file.h"
 #include "http_response.h"
 #include "http_server.h"
+#include "log.h"
 #include "pump.h"
+#include "registry.h"
 #include "upstream.h"
 #include "ws.h"
 
@@ -154,6 +156,33 @@ static bool origin_allowed(const struct np_port_conf *port, const struct np_http
 	return false;
 }
 
+/* /.well-known/acme-challenge/TOKEN, on every port, while an ACME order
+ * (or a module) has an answer for the token; else the next route's. */
+static enum route_result route_challenge(struct conn *c, const struct np_http_request *req)
+{
+	static const char prefix[] = "/.well-known/acme-challenge/";
+	const size_t plen = sizeof(prefix) - 1;
+	char answer[NP_CHALLENGE_ANSWER_MAX + 1];
+	if (req->target_len <= plen || memcmp(req->target, prefix, plen) != 0 ||
+	    !np_registry_challenge_get(c->session->registry, req->target + plen, req->target_len - plen, answer))
+		return ROUTE_NEXT;
+	bool head = method_is(req, "HEAD");
+	if (!head && !method_is(req, "GET")) {
+		np_http_send_error(c->socket, 405, req->keep_alive, false, "Allow: GET, HEAD\r\n");
+		return ROUTE_DONE;
+	}
+	struct np_http_response r = { .status = 200, .content_type = "application/octet-stream",
+				      .content_length = (long long)strlen(answer), .close = !req->keep_alive };
+	if (np_http_send_head(c->socket, &r) < 0 || (!head && np_socket_write_all(c->socket, answer, strlen(answer)) < 0)) {
+		np_session_set_end_reason(c->session, "ACME challenge answer not delivered: %s",
+					  np_socket_write_strerror(c->socket));
+		return ROUTE_END;
+	}
+	np_log(LOG_INFO, "conn %llu: answered the ACME http-01 challenge %.*s", (unsigned long long)c->session->id,
+	       (int)(req->target_len - plen), req->target + plen);
+	return ROUTE_DONE;
+}
+
 /* webSocketPath: the RFC 6455 handshake, then the connection is a
  * WebSocket for the protocol-byte dispatch. */
 static enum route_result route_websocket(struct conn *c, const struct np_http_request *req)
@@ -260,7 +289,9 @@ static int serve(struct conn *c)
 		c->requests++;
 		if (c->port->http_keep_alive_timeout_ms == 0)
 			req.keep_alive = false;
-		enum route_result r = route_websocket(c, &req);
+		enum route_result r = route_challenge(c, &req);
+		if (r == ROUTE_NEXT)
+			r = route_websocket(c, &req);
 		if (r == ROUTE_NEXT)
 			r = route_file(c, &req);
 		if (r == ROUTE_NEXT)

@@ -264,6 +264,7 @@ static void accept_one(struct np_listener *listener)
 	session->handler = listener->handler;
 	session->handler_state = listener->handler_state;
 	session->relay = &server->relay;
+	session->registry = &server->registry;
 	const char *why = np_registry_admit(&server->registry, session, &listener->counts);
 	if (why) {
 		session->fd = -1;
@@ -333,6 +334,12 @@ static const char *port_setting(const struct np_handler_env *env, const char *ke
 	return np_config_port_setting(listener->server->config, listener->conf, key);
 }
 
+static int set_challenge(const struct np_handler_env *env, const char *token, const char *answer)
+{
+	const struct np_listener *listener = env->opaque;
+	return np_registry_challenge_set(&listener->server->registry, token, answer);
+}
+
 /* The handler's init() for the listener's port; 0, or -1 after logging. */
 static int start_handler(struct np_listener *listener)
 {
@@ -342,6 +349,7 @@ static int start_handler(struct np_listener *listener)
 		.port = listener->public_port,
 		.setting = port_setting,
 		.opaque = listener,
+		.set_challenge = set_challenge,
 	};
 	if (handler->init && handler->init(&env, &listener->handler_state) < 0) {
 		np_log(LOG_ERR, "[%s]: handler %s failed to start", listener->conf->name, handler->name);

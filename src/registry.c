@@ -212,3 +212,67 @@ void np_registry_log(struct np_registry *reg, const char *why)
 	}
 	free(text);
 }
+
+static bool token_char(char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+}
+
+int np_registry_challenge_set(struct np_registry *reg, const char *token, const char *answer)
+{
+	size_t tlen = strlen(token);
+	if (tlen == 0 || tlen > NP_CHALLENGE_TOKEN_MAX)
+		return -1;
+	for (size_t i = 0; i < tlen; i++)
+		if (!token_char(token[i]))
+			return -1;
+	if (answer) {
+		size_t alen = strlen(answer);
+		if (alen == 0 || alen > NP_CHALLENGE_ANSWER_MAX)
+			return -1;
+		for (size_t i = 0; i < alen; i++)
+			if (answer[i] < 0x21 || answer[i] > 0x7e)
+				return -1;
+	}
+	int rc = 0;
+	pthread_mutex_lock(&reg->lock);
+	size_t i = 0;
+	while (i < reg->challenge_count && strcmp(reg->challenges[i].token, token) != 0)
+		i++;
+	if (!answer) {
+		if (i < reg->challenge_count)
+			reg->challenges[i] = reg->challenges[--reg->challenge_count];
+	} else if (i == reg->challenge_count && i == NP_CHALLENGES_MAX) {
+		rc = -1;
+	} else {
+		if (i == reg->challenge_count)
+			reg->challenge_count++;
+		memcpy(reg->challenges[i].token, token, tlen + 1);
+		snprintf(reg->challenges[i].answer, sizeof(reg->challenges[i].answer), "%s", answer);
+	}
+	pthread_mutex_unlock(&reg->lock);
+	return rc;
+}
+
+bool np_registry_challenge_get(struct np_registry *reg, const char *token, size_t token_len, char *out)
+{
+	bool found = false;
+	pthread_mutex_lock(&reg->lock);
+	for (size_t i = 0; i < reg->challenge_count && !found; i++) {
+		const struct np_challenge *c = &reg->challenges[i];
+		if (strlen(c->token) == token_len && memcmp(c->token, token, token_len) == 0) {
+			memcpy(out, c->answer, sizeof(c->answer));
+			found = true;
+		}
+	}
+	pthread_mutex_unlock(&reg->lock);
+	return found;
+}
+
+bool np_registry_challenges_pending(struct np_registry *reg)
+{
+	pthread_mutex_lock(&reg->lock);
+	bool pending = reg->challenge_count > 0;
+	pthread_mutex_unlock(&reg->lock);
+	return pending;
+}

@@ -23,6 +23,16 @@ struct np_port_counts {
 	int max_connections_per_address; /* 0 = none */
 };
 
+/* ACME http-01 answers pending (SPEC §8): a few at a time. */
+#define NP_CHALLENGES_MAX 64
+#define NP_CHALLENGE_TOKEN_MAX 128
+#define NP_CHALLENGE_ANSWER_MAX 256
+
+struct np_challenge {
+	char token[NP_CHALLENGE_TOKEN_MAX + 1];
+	char answer[NP_CHALLENGE_ANSWER_MAX + 1];  /* the key authorization */
+};
+
 struct np_registry {
 	pthread_mutex_t lock;            /* guards the fields up to the counters */
 	pthread_cond_t changed;          /* broadcast when a session leaves */
@@ -31,6 +41,8 @@ struct np_registry {
 	struct np_addr_counts per_address; /* open connections per (port, address) */
 	uint64_t next_id;
 	int max_connections;             /* [Server] maxConnections, 0 = none */
+	struct np_challenge challenges[NP_CHALLENGES_MAX];
+	size_t challenge_count;
 	/* Counted without the lock. */
 	_Atomic uint64_t accepted, refused, thread_failures, accept_errors;
 };
@@ -71,6 +83,20 @@ size_t np_registry_kill_all(struct np_registry *reg, const char *why);
 size_t np_registry_wait_empty(struct np_registry *reg, int timeout_ms);
 
 void np_registry_stats(struct np_registry *reg, struct np_registry_stats *out);
+
+/* ACME http-01: the answer (key authorization) for a token, served at
+ * /.well-known/acme-challenge/TOKEN on every port while it is set.  A
+ * token is base64url (RFC 8555 8.3), at most NP_CHALLENGE_TOKEN_MAX; an
+ * answer of printable ASCII.  answer NULL removes the token.  0, or -1
+ * when refused (malformed, or NP_CHALLENGES_MAX pending). */
+int np_registry_challenge_set(struct np_registry *reg, const char *token, const char *answer);
+
+/* Whether any answer is set. */
+bool np_registry_challenges_pending(struct np_registry *reg);
+
+/* Copies the answer for token into out (NP_CHALLENGE_ANSWER_MAX + 1
+ * bytes); true when there is one. */
+bool np_registry_challenge_get(struct np_registry *reg, const char *token, size_t token_len, char *out);
 
 /* Logs the counters and one line per live session, each line starting
  * with `why` ("SIGUSR1"). */

@@ -21,6 +21,7 @@
 
 struct np_listener;
 struct np_port_counts;
+struct np_registry;
 struct np_relay;
 struct np_tls_context;
 
@@ -42,6 +43,7 @@ struct np_session {
 	const struct np_handler *handler;
 	void *handler_state;
 	struct np_relay *relay;          /* where relay parties meet */
+	struct np_registry *registry;    /* the daemon's live state (ACME answers) */
 	struct np_tls_context *tls;      /* referenced: the port's credentials when it began */
 	int fd;                          /* the accepted connection; the socket owns it once made */
 	/* Atomic: a WebSocket upgrade replaces it while snapshots read it

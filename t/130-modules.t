@@ -187,4 +187,46 @@ C
     like($out, qr/module \S*none\.so refused: it does not export np_handler_descriptor/, 'naming the missing symbol');
 }
 
+# --- a module answers ACME http-01 challenges through the web path -------------------------------
+SKIP: {
+    my $cc = $ENV{CC} || 'cc';
+    my $dir = tempdir(CLEANUP => 1);
+    open my $fh, '>', "$dir/acme.c" or die;
+    print $fh <<'C';
+#include <npsocket/handler.h>
+static int init(const struct np_handler_env *env, void **state)
+{
+	(void)state;
+	if (env->set_challenge(env, "bad token!", "x") == 0)
+		return -1; /* a token that is not base64url must be refused */
+	if (env->set_challenge(env, "gone-token", "gone") < 0 || env->set_challenge(env, "gone-token", NULL) < 0)
+		return -1;
+	return env->set_challenge(env, "Tok_en-123", "Tok_en-123.thumbprint");
+}
+static int nothing(void *state, struct np_session *s) { (void)state; (void)s; return 0; }
+const struct np_handler np_handler_descriptor = {
+	.abi_version = NP_HANDLER_ABI_VERSION, .name = "acme-test", .init = init,
+	.on_client_connect = nothing, .on_remote_application_connect = nothing,
+};
+C
+    close $fh;
+    system("$cc -fPIC -shared -Iinclude -o $dir/acme.so $dir/acme.c") == 0
+        or skip 'cannot build the test module', 6;
+    skip 'curl is not installed', 6 unless `sh -c 'command -v curl'` ne '';
+    # The answer is on every port: also one that serves no web path of
+    # its own (webSocketPath empty, no webRoot).
+    my $a = start_daemon(ini => "[Port]\nport = 0\nbindAddress = 127.0.0.1\nsessionHandler = module:$dir/acme.so\n"
+                              . "[Port.bare]\nport = 0\nbindAddress = 127.0.0.1\nwebSocketPath =\n");
+    for my $name ('Port', 'Port.bare') {
+        my $url = "http://127.0.0.1:@{[ $a->port($name) ]}/.well-known/acme-challenge";
+        my $got = `curl -s -w ' %{http_code}' --max-time 10 $url/Tok_en-123`;
+        is($got, 'Tok_en-123.thumbprint 200', "[$name]: the key authorization for a pending token, 200");
+        $got = `curl -s -o /dev/null -w '%{http_code}' --max-time 10 $url/gone-token`;
+        is($got, '404', "[$name]: a token removed again: 404");
+    }
+    ok($a->wait_log(qr/answered the ACME http-01 challenge Tok_en-123/), 'the answer is logged');
+    ok($a->wait_log(qr/ready: 2 ports/), 'the module\'s init (which checks a bad token is refused) succeeded');
+    $a->stop;
+}
+
 done_testing;

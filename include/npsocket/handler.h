@@ -23,7 +23,8 @@
 
 /* 2: struct np_socket keeps a read's and a write's failure apart (rd, wr).
  * 3: struct np_socket owns the write lock (np_comm's is gone), can be a
- *    layer over another, and its counters are atomic. */
+ *    layer over another, and its counters are atomic;
+ *    np_handler_env.set_challenge. */
 #define NP_HANDLER_ABI_VERSION 3
 #define NP_HANDLER_SYMBOL "np_handler_descriptor"
 
@@ -56,6 +57,13 @@ struct np_handler_env {
 	/* The raw value of a key in the port's section, or NULL. */
 	const char *(*setting)(const struct np_handler_env *env, const char *key);
 	const void *opaque;             /* the daemon's, for setting() */
+	/* ACME http-01 (RFC 8555 8.3): from now on every port answers
+	 * GET /.well-known/acme-challenge/TOKEN with `answer` (the key
+	 * authorization), until it is set again or removed (answer NULL).
+	 * Callable from any thread, during init() and after.  0, or -1 when
+	 * refused (a token not base64url or over 128 bytes, an answer not
+	 * printable or over 256, 64 pending). */
+	int (*set_challenge)(const struct np_handler_env *env, const char *token, const char *answer);
 };
 
 /*
