@@ -93,6 +93,9 @@ struct np_port_conf {
 	char *web_socket_path;          /* NULL = no WebSocket */
 	struct np_string_list web_socket_origins; /* empty = any Origin */
 	char *web_root;                 /* absolute, or NULL = no files */
+	char *status_path;              /* NULL = no status page */
+	char *metrics_path;             /* NULL = no metrics */
+	struct np_cidr_list status_allow; /* who may read them */
 	int http_header_timeout_ms;     /* a request head within it */
 	int http_keep_alive_timeout_ms; /* the next request within it; 0 = one per connection */
 	size_t http_max_header_size;

@@ -19,6 +19,7 @@
 #include "http_file.h"
 #include "http_response.h"
 #include "http_server.h"
+#include "http_status.h"
 #include "log.h"
 #include "pump.h"
 #include "registry.h"
@@ -37,7 +38,7 @@ struct conn {
 
 bool np_http_enabled(const struct np_port_conf *port)
 {
-	return port->web_socket_path || port->web_root;
+	return port->web_socket_path || port->web_root || port->status_path || port->metrics_path;
 }
 
 int np_http_check_root(const struct np_port_conf *port, char *err, size_t err_size)
@@ -238,6 +239,35 @@ static enum route_result route_websocket(struct conn *c, const struct np_http_re
 	return ROUTE_UPGRADED;
 }
 
+/* statusPath and metricsPath, for statusAllow's addresses only. */
+static enum route_result route_report(struct conn *c, const struct np_http_request *req)
+{
+	const struct np_port_conf *port = c->port;
+	bool status = port->status_path && path_is(req, port->status_path);
+	bool metrics = port->metrics_path && path_is(req, port->metrics_path);
+	if (!status && !metrics)
+		return ROUTE_NEXT;
+	bool head = method_is(req, "HEAD");
+	int rc;
+	if (!head && !method_is(req, "GET")) {
+		rc = np_http_send_error(c->socket, 405, req->keep_alive, false, "Allow: GET, HEAD\r\n");
+	} else if (!np_cidr_list_match(&port->status_allow, (const struct sockaddr *)&c->session->peer_addr)) {
+		rc = np_http_send_error(c->socket, 403, req->keep_alive, head, NULL);
+	} else {
+		const struct np_http_header *accept = np_http_header(req, "accept");
+		enum np_report_format format = metrics ? NP_REPORT_METRICS
+					       : accept && memmem(accept->value, accept->value_len, "application/json", 16)
+							 ? NP_REPORT_JSON
+					       : NP_REPORT_HTML;
+		rc = np_http_send_report(c->socket, c->session, format, req->keep_alive, head);
+	}
+	if (rc < 0) {
+		np_session_set_end_reason(c->session, "HTTP report not delivered: %s", np_socket_write_strerror(c->socket));
+		return ROUTE_END;
+	}
+	return ROUTE_DONE;
+}
+
 static enum route_result route_file(struct conn *c, const struct np_http_request *req)
 {
 	if (!c->root[0])
@@ -292,6 +322,8 @@ static int serve(struct conn *c)
 		enum route_result r = route_challenge(c, &req);
 		if (r == ROUTE_NEXT)
 			r = route_websocket(c, &req);
+		if (r == ROUTE_NEXT)
+			r = route_report(c, &req);
 		if (r == ROUTE_NEXT)
 			r = route_file(c, &req);
 		if (r == ROUTE_NEXT)

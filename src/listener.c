@@ -317,6 +317,13 @@ static int open_listener(struct np_listener *listener)
 	listener->bound_port = np_net_local_port(listener->fd);
 	/* port = 0 (tests): the port actually bound is the one to report. */
 	listener->public_port = conf->map_to_port ? conf->map_to_port : listener->bound_port;
+	listener->counts.name = conf->name;
+	listener->counts.port = listener->public_port;
+	listener->counts.tls = conf->tls != NULL;
+	if (np_registry_add_port(&listener->server->registry, &listener->counts) < 0) {
+		np_log(LOG_ERR, "[%s]: out of memory listing the port", conf->name);
+		return -1;
+	}
 
 	struct sockaddr_storage local;
 	socklen_t len = sizeof(local);
@@ -409,6 +416,31 @@ int np_server_init(struct np_server *server, struct np_config *config)
 	return 0;
 }
 
+struct cert_list {
+	struct np_cert_info certs[16];
+	size_t count;
+	const char *section;
+};
+
+static void add_cert(const char *subject, time_t not_after, void *arg)
+{
+	struct cert_list *list = arg;
+	if (list->count == sizeof(list->certs) / sizeof(list->certs[0]))
+		return;
+	struct np_cert_info *c = &list->certs[list->count++];
+	snprintf(c->section, sizeof(c->section), "%s", list->section);
+	snprintf(c->subject, sizeof(c->subject), "%s", subject);
+	c->not_after = (int64_t)not_after;
+}
+
+/* What TLS section i serves now, told to the registry for reports. */
+static void publish_certs(struct np_server *server, size_t i, struct np_tls_context *ctx)
+{
+	struct cert_list list = { .section = server->config->tls[i].name };
+	np_tls_context_foreach_cert(ctx, add_cert, &list);
+	np_registry_set_certs(&server->registry, list.section, list.certs, list.count);
+}
+
 int np_server_prepare(struct np_server *server)
 {
 	const struct np_config *config = server->config;
@@ -437,6 +469,7 @@ int np_server_prepare(struct np_server *server)
 			np_log(LOG_ERR, "[%s]: %s", config->tls[i].name, err);
 			return -1;
 		}
+		publish_certs(server, i, server->tls[i]);
 	}
 	return 0;
 }
@@ -462,6 +495,7 @@ void np_server_reload_tls(struct np_server *server)
 		server->tls[i] = fresh;
 		pthread_mutex_unlock(&server->lock);
 		np_tls_context_unref(old);
+		publish_certs(server, i, fresh);
 		np_log(LOG_NOTICE, "SIGHUP: [%s] reloaded; new handshakes use the new credentials",
 		       config->tls[i].name);
 	}

@@ -17,6 +17,7 @@ int np_registry_init(struct np_registry *reg, int max_connections)
 {
 	memset(reg, 0, sizeof(*reg));
 	reg->max_connections = max_connections;
+	reg->started_unix = (int64_t)time(NULL);
 	pthread_condattr_t cattr;
 	if (pthread_mutex_init(&reg->lock, NULL) || pthread_condattr_init(&cattr) ||
 	    pthread_condattr_setclock(&cattr, CLOCK_MONOTONIC) || pthread_cond_init(&reg->changed, &cattr)) {
@@ -33,6 +34,7 @@ int np_registry_init(struct np_registry *reg, int max_connections)
 
 void np_registry_destroy(struct np_registry *reg)
 {
+	free(reg->ports);
 	np_addr_counts_free(&reg->per_address);
 	pthread_cond_destroy(&reg->changed);
 	pthread_mutex_destroy(&reg->lock);
@@ -81,6 +83,12 @@ void np_registry_remove(struct np_registry *reg, struct np_session *session)
 		session->next->prev = session->prev;
 	reg->active--;
 	session->counts->active--;
+	struct np_session_info info;
+	np_session_snapshot(session, &info);
+	reg->ended_bytes_in += info.bytes_in;
+	reg->ended_bytes_out += info.bytes_out;
+	reg->ended_transactions_in += info.transactions_in;
+	reg->ended_transactions_out += info.transactions_out;
 	if (session->addr_slot)
 		np_addr_counts_give(&reg->per_address, session->addr_slot);
 	pthread_cond_broadcast(&reg->changed);
@@ -159,6 +167,11 @@ void np_registry_stats(struct np_registry *reg, struct np_registry_stats *out)
 	pthread_mutex_lock(&reg->lock);
 	out->active = reg->active;
 	out->sessions_total = reg->next_id;
+	out->ended_bytes_in = reg->ended_bytes_in;
+	out->ended_bytes_out = reg->ended_bytes_out;
+	out->ended_transactions_in = reg->ended_transactions_in;
+	out->ended_transactions_out = reg->ended_transactions_out;
+	out->started_unix = reg->started_unix;
 	pthread_mutex_unlock(&reg->lock);
 	out->accepted = atomic_load(&reg->accepted);
 	out->refused = atomic_load(&reg->refused);
@@ -275,4 +288,48 @@ bool np_registry_challenges_pending(struct np_registry *reg)
 	bool pending = reg->challenge_count > 0;
 	pthread_mutex_unlock(&reg->lock);
 	return pending;
+}
+
+int np_registry_add_port(struct np_registry *reg, struct np_port_counts *counts)
+{
+	pthread_mutex_lock(&reg->lock);
+	struct np_port_counts **grown = realloc(reg->ports, (reg->port_count + 1) * sizeof(*grown));
+	if (grown) {
+		grown[reg->port_count++] = counts;
+		reg->ports = grown;
+	}
+	pthread_mutex_unlock(&reg->lock);
+	return grown ? 0 : -1;
+}
+
+void np_registry_foreach_port(struct np_registry *reg, void (*fn)(const struct np_port_counts *port, void *arg),
+			      void *arg)
+{
+	pthread_mutex_lock(&reg->lock);
+	for (size_t i = 0; i < reg->port_count; i++)
+		fn(reg->ports[i], arg);
+	pthread_mutex_unlock(&reg->lock);
+}
+
+void np_registry_set_certs(struct np_registry *reg, const char *section, const struct np_cert_info *certs,
+			   size_t count)
+{
+	pthread_mutex_lock(&reg->lock);
+	size_t kept = 0;
+	for (size_t i = 0; i < reg->cert_count; i++)
+		if (strcmp(reg->certs[i].section, section) != 0)
+			reg->certs[kept++] = reg->certs[i];
+	for (size_t i = 0; i < count && kept < NP_REGISTRY_CERTS_MAX; i++)
+		reg->certs[kept++] = certs[i];
+	reg->cert_count = kept;
+	pthread_mutex_unlock(&reg->lock);
+}
+
+size_t np_registry_certs(struct np_registry *reg, struct np_cert_info *out, size_t max)
+{
+	pthread_mutex_lock(&reg->lock);
+	size_t n = reg->cert_count < max ? reg->cert_count : max;
+	memcpy(out, reg->certs, n * sizeof(*out));
+	pthread_mutex_unlock(&reg->lock);
+	return n;
 }

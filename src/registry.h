@@ -16,11 +16,23 @@
 #include "addr_count.h"
 #include "session.h"
 
-/* What the registry counts for one listener (which owns it). */
+/* What the registry counts for one listener (which owns it), and what
+ * reports say of it. */
 struct np_port_counts {
 	size_t active;                   /* under the registry's lock */
 	int max_connections;             /* 0 = none */
 	int max_connections_per_address; /* 0 = none */
+	const char *name;                /* "Port.NAME" */
+	int port;                        /* as known from outside */
+	bool tls;
+};
+
+/* A certificate a TLS section serves, for reports. */
+#define NP_REGISTRY_CERTS_MAX 64
+struct np_cert_info {
+	char section[64];
+	char subject[192];
+	int64_t not_after;               /* Unix seconds */
 };
 
 /* ACME http-01 answers pending (SPEC §8): a few at a time. */
@@ -43,6 +55,13 @@ struct np_registry {
 	int max_connections;             /* [Server] maxConnections, 0 = none */
 	struct np_challenge challenges[NP_CHALLENGES_MAX];
 	size_t challenge_count;
+	struct np_port_counts **ports;   /* every listener's, for reports */
+	size_t port_count;
+	struct np_cert_info certs[NP_REGISTRY_CERTS_MAX];
+	size_t cert_count;
+	/* Of the sessions that ended: what they moved. */
+	uint64_t ended_bytes_in, ended_bytes_out, ended_transactions_in, ended_transactions_out;
+	int64_t started_unix;            /* when the registry was made */
 	/* Counted without the lock. */
 	_Atomic uint64_t accepted, refused, thread_failures, accept_errors;
 };
@@ -51,6 +70,8 @@ struct np_registry_stats {
 	size_t active;
 	uint64_t sessions_total;         /* ids given out */
 	uint64_t accepted, refused, thread_failures, accept_errors;
+	uint64_t ended_bytes_in, ended_bytes_out, ended_transactions_in, ended_transactions_out;
+	int64_t started_unix;
 };
 
 /* 0, or -1 after logging why. */
@@ -90,6 +111,22 @@ void np_registry_stats(struct np_registry *reg, struct np_registry_stats *out);
  * answer of printable ASCII.  answer NULL removes the token.  0, or -1
  * when refused (malformed, or NP_CHALLENGES_MAX pending). */
 int np_registry_challenge_set(struct np_registry *reg, const char *token, const char *answer);
+
+/* A listener's counts, listed for reports (the listener keeps them
+ * for the registry's life).  0, or -1 when out of memory. */
+int np_registry_add_port(struct np_registry *reg, struct np_port_counts *counts);
+
+/* Calls fn for each listed port under the lock (fn copies, never blocks). */
+void np_registry_foreach_port(struct np_registry *reg, void (*fn)(const struct np_port_counts *port, void *arg),
+			      void *arg);
+
+/* The certificates a TLS section serves now, replacing what was said of
+ * it before (at start, on reload, when ACME installs one). */
+void np_registry_set_certs(struct np_registry *reg, const char *section, const struct np_cert_info *certs,
+			   size_t count);
+
+/* Copies up to max certificates into out; returns how many. */
+size_t np_registry_certs(struct np_registry *reg, struct np_cert_info *out, size_t max);
 
 /* Whether any answer is set. */
 bool np_registry_challenges_pending(struct np_registry *reg);

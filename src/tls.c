@@ -224,11 +224,9 @@ void np_tls_context_unref(struct np_tls_context *ctx)
 	free(ctx);
 }
 
-/* Each loaded certificate's validity, for -t. */
-static int check_dates(const struct np_tls_conf *conf, struct np_tls_context *ctx, FILE *out)
+void np_tls_context_foreach_cert(struct np_tls_context *ctx, void (*fn)(const char *subject, time_t not_after, void *arg),
+				 void *arg)
 {
-	int errors = 0;
-	time_t now = time(NULL);
 	for (unsigned i = 0;; i++) {
 		gnutls_datum_t raw;
 		gnutls_x509_crt_t crt;
@@ -238,26 +236,46 @@ static int check_dates(const struct np_tls_conf *conf, struct np_tls_context *ct
 			break;
 		if (gnutls_x509_crt_import(crt, &raw, GNUTLS_X509_FMT_DER) == 0) {
 			gnutls_datum_t dn = { NULL, 0 };
-			time_t expires = gnutls_x509_crt_get_expiration_time(crt);
-			char when[32];
-			struct tm tm;
-			gmtime_r(&expires, &tm);
-			strftime(when, sizeof(when), "%Y-%m-%d", &tm);
 			if (gnutls_x509_crt_get_dn3(crt, &dn, 0) < 0)
 				dn.data = NULL;
-			const char *subject = dn.data ? (const char *)dn.data : "?";
-			if (expires < now) {
-				fprintf(out, "[%s]: certificate %u (%s) expired on %s\n", conf->name, i + 1, subject, when);
-				errors++;
-			} else if (expires < now + EXPIRY_WARNING_DAYS * 86400) {
-				fprintf(out, "[%s]: warning: certificate %u (%s) expires on %s, within %d days\n",
-					conf->name, i + 1, subject, when, EXPIRY_WARNING_DAYS);
-			}
+			fn(dn.data ? (const char *)dn.data : "?", gnutls_x509_crt_get_expiration_time(crt), arg);
 			gnutls_free(dn.data);
 		}
 		gnutls_x509_crt_deinit(crt);
 	}
-	return errors;
+}
+
+struct date_check {
+	const struct np_tls_conf *conf;
+	FILE *out;
+	unsigned n;
+	int errors;
+};
+
+static void check_date(const char *subject, time_t expires, void *arg)
+{
+	struct date_check *c = arg;
+	time_t now = time(NULL);
+	char when[32];
+	struct tm tm;
+	gmtime_r(&expires, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%d", &tm);
+	c->n++;
+	if (expires < now) {
+		fprintf(c->out, "[%s]: certificate %u (%s) expired on %s\n", c->conf->name, c->n, subject, when);
+		c->errors++;
+	} else if (expires < now + EXPIRY_WARNING_DAYS * 86400) {
+		fprintf(c->out, "[%s]: warning: certificate %u (%s) expires on %s, within %d days\n", c->conf->name, c->n,
+			subject, when, EXPIRY_WARNING_DAYS);
+	}
+}
+
+/* Each loaded certificate's validity, for -t. */
+static int check_dates(const struct np_tls_conf *conf, struct np_tls_context *ctx, FILE *out)
+{
+	struct date_check c = { .conf = conf, .out = out };
+	np_tls_context_foreach_cert(ctx, check_date, &c);
+	return c.errors;
 }
 
 bool np_tls_key_exposed(const struct np_tls_conf *conf, char *msg, size_t msg_size)

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <time.h>
 
 #include "config.h"
 
@@ -26,6 +27,11 @@ struct np_tls_context *np_tls_context_new(const struct np_tls_conf *conf, char *
 
 struct np_tls_context *np_tls_context_ref(struct np_tls_context *ctx);
 void np_tls_context_unref(struct np_tls_context *ctx);
+
+/* Calls fn with each certificate the context serves (not the chain's
+ * CAs): its subject DN and its expiry. */
+void np_tls_context_foreach_cert(struct np_tls_context *ctx, void (*fn)(const char *subject, time_t not_after, void *arg),
+				 void *arg);
 
 /* For npsocketd -t: loads the section like np_tls_context_new() and also
  * checks each key against its certificate and the validity dates (an

@@ -108,6 +108,9 @@ webRoot = $dir
 httpHeaderTimeout = 5
 httpKeepAliveTimeout = 20
 httpMaxHeaderSize = 16K
+statusPath = /status
+metricsPath = /metrics
+statusAllow = 127.0.0.1
 [Port.two]
 port = 9001
 sslSection = SSL2

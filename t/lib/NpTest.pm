@@ -15,7 +15,7 @@ use Compress::Zlib qw(compress uncompress);
 use Time::HiRes qw(time sleep);
 
 our @EXPORT = qw(start_daemon npcat np_connect send_frame write_all read_frame read_exact wait_for
-                 wait_eof run_bounded);
+                 wait_eof run_bounded prometheus_problems);
 
 # A write to a socket the daemon has closed must fail, not kill the test
 # (and with it the END block that stops the daemon).
@@ -292,6 +292,49 @@ sub read_frame {
         return unless defined $body;
     }
     return ($body, $compressed);
+}
+
+# A strict reader of the Prometheus text format (0.0.4): returns the
+# list of what is wrong with $text (empty when it is valid), and fills
+# %$samples with "name{labels}" => value.  Checked: every line a HELP,
+# a TYPE or a sample; a family's HELP and TYPE once each, before its
+# samples; names and label names well formed, label values quoted with
+# only \\, \" and \n escaped; a known type; counters named _total;
+# values numbers; no sample twice; a final newline.
+sub prometheus_problems {
+    my ($text, $samples) = @_;
+    my (@problems, %type, %help, %seen);
+    push @problems, 'no final newline' unless $text =~ /\n\z/;
+    my $n = 0;
+    for my $line (split /\n/, $text) {
+        $n++;
+        if ($line =~ /^# (HELP|TYPE) ([a-zA-Z_:][a-zA-Z0-9_:]*) (.*)$/) {
+            my ($what, $name, $rest) = ($1, $2, $3);
+            my $table = $what eq 'HELP' ? \%help : \%type;
+            push @problems, "line $n: a second $what for $name" if $table->{$name}++;
+            push @problems, "line $n: $what for $name after its samples" if grep { /^\Q$name\E(?:\{|$)/ } keys %seen;
+            push @problems, "line $n: unknown type '$rest'"
+                if $what eq 'TYPE' && $rest !~ /^(counter|gauge|histogram|summary|untyped)$/;
+            push @problems, "line $n: counter $name is not named _total" if $what eq 'TYPE' && $rest eq 'counter' && $name !~ /_total$/;
+            next;
+        }
+        next if $line =~ /^#/;
+        my ($name, $labels, $value) = $line =~ /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})? (\S+)$/
+            or do { push @problems, "line $n: not a sample: $line"; next };
+        push @problems, "line $n: $name has no TYPE before it" unless $type{$name};
+        if (defined $labels) {
+            my $inner = substr($labels, 1, -1);
+            while (length $inner) {
+                $inner =~ s/^([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\\n]|\\[\\"n])*)"(,|$)//
+                    or do { push @problems, "line $n: malformed labels $labels"; last };
+            }
+        }
+        push @problems, "line $n: value '$value' is not a number" unless $value =~ /^[-+]?(\d+(\.\d*)?([eE][-+]?\d+)?|NaN|[-+]?Inf)$/;
+        my $key = $name . ($labels // '');
+        push @problems, "line $n: $key twice" if $seen{$key}++;
+        $samples->{$key} = $value if $samples;
+    }
+    return @problems;
 }
 
 1;

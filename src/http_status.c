@@ -1,0 +1,270 @@
+/*
+ * http_status.c - the status page and the metrics (http_status.h).  The
+ * registry's counts are copied under its lock (snapshots of the live
+ * sessions, the listeners, the certificates served, the totals of the
+ * sessions that ended), and the text is made after the lock is released
+ * into a memory stream, then written in one response.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "http_response.h"
+#include "http_status.h"
+#include "registry.h"
+
+#define MAX_GROUPS 256
+#define MAX_PORTS 256
+
+/* Live sessions of one (listener, protocol, transport). */
+struct group {
+	const char *listener, *protocol, *transport;
+	size_t count;
+};
+
+struct report {
+	struct np_registry_stats stats;
+	struct group groups[MAX_GROUPS];
+	size_t group_count;
+	uint64_t live_bytes_in, live_bytes_out, live_tx_in, live_tx_out;
+	struct np_port_counts ports[MAX_PORTS];
+	size_t port_count;
+	struct np_cert_info certs[NP_REGISTRY_CERTS_MAX];
+	size_t cert_count;
+};
+
+/* The strings a snapshot points to live in the configuration or are
+ * static, and the configuration outlives this request (the session
+ * holds it): they can be kept past the lock. */
+static void count_session(const struct np_session_info *info, void *arg)
+{
+	struct report *r = arg;
+	r->live_bytes_in += info->bytes_in;
+	r->live_bytes_out += info->bytes_out;
+	r->live_tx_in += info->transactions_in;
+	r->live_tx_out += info->transactions_out;
+	for (size_t i = 0; i < r->group_count; i++) {
+		struct group *g = &r->groups[i];
+		if (strcmp(g->listener, info->listener) == 0 && strcmp(g->protocol, info->protocol) == 0 &&
+		    strcmp(g->transport, info->transport) == 0) {
+			g->count++;
+			return;
+		}
+	}
+	if (r->group_count < MAX_GROUPS)
+		r->groups[r->group_count++] = (struct group){ info->listener, info->protocol, info->transport, 1 };
+}
+
+static void copy_port(const struct np_port_counts *port, void *arg)
+{
+	struct report *r = arg;
+	if (r->port_count < MAX_PORTS)
+		r->ports[r->port_count++] = *port;
+}
+
+static void gather(struct np_registry *reg, struct report *r)
+{
+	memset(r, 0, sizeof(*r));
+	np_registry_foreach(reg, count_session, r);
+	np_registry_foreach_port(reg, copy_port, r);
+	np_registry_stats(reg, &r->stats);
+	r->cert_count = np_registry_certs(reg, r->certs, NP_REGISTRY_CERTS_MAX);
+}
+
+/* Text for HTML (&, <, >, ") or JSON ("\ and control bytes) or a label
+ * value (\, ", newline). */
+static void put_escaped(FILE *out, const char *s, enum np_report_format format)
+{
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (format == NP_REPORT_HTML && strchr("&<>\"", c))
+			fprintf(out, "&#%u;", c);
+		else if (format == NP_REPORT_JSON && (c == '"' || c == '\\'))
+			fprintf(out, "\\%c", c);
+		else if (format == NP_REPORT_JSON && c < 0x20)
+			fprintf(out, "\\u%04x", c);
+		else if (format == NP_REPORT_METRICS && (c == '"' || c == '\\'))
+			fprintf(out, "\\%c", c);
+		else if (format == NP_REPORT_METRICS && c == '\n')
+			fputs("\\n", out);
+		else
+			fputc(c, out);
+	}
+}
+
+static const char *when(int64_t unix_seconds, char *buf, size_t size)
+{
+	time_t t = (time_t)unix_seconds;
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	return buf;
+}
+
+static void family(FILE *out, const char *name, const char *type, const char *help)
+{
+	fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void write_metrics(FILE *out, const struct report *r)
+{
+	family(out, "npsocketd_sessions", "gauge", "Sessions open, by listener, protocol and transport.");
+	for (size_t i = 0; i < r->group_count; i++) {
+		const struct group *g = &r->groups[i];
+		fputs("npsocketd_sessions{listener=\"", out);
+		put_escaped(out, g->listener, NP_REPORT_METRICS);
+		fprintf(out, "\",protocol=\"%s\",transport=\"%s\"} %zu\n", g->protocol, g->transport, g->count);
+	}
+	family(out, "npsocketd_listener_sessions", "gauge", "Sessions open on each listener.");
+	for (size_t i = 0; i < r->port_count; i++) {
+		fputs("npsocketd_listener_sessions{listener=\"", out);
+		put_escaped(out, r->ports[i].name, NP_REPORT_METRICS);
+		fprintf(out, "\",port=\"%d\",tls=\"%s\"} %zu\n", r->ports[i].port, r->ports[i].tls ? "true" : "false",
+			r->ports[i].active);
+	}
+	const struct { const char *name, *help; uint64_t value; } counters[] = {
+		{ "npsocketd_connections_accepted_total", "Connections accepted.", r->stats.accepted },
+		{ "npsocketd_connections_refused_total", "Connections refused by admission.", r->stats.refused },
+		{ "npsocketd_accept_errors_total", "accept() failures.", r->stats.accept_errors },
+		{ "npsocketd_thread_failures_total", "Connections closed for want of a thread.", r->stats.thread_failures },
+		{ "npsocketd_sessions_started_total", "Sessions admitted.", r->stats.sessions_total },
+		{ "npsocketd_received_bytes_total", "Bytes read from clients (after TLS).",
+		  r->stats.ended_bytes_in + r->live_bytes_in },
+		{ "npsocketd_sent_bytes_total", "Bytes written to clients (before TLS).",
+		  r->stats.ended_bytes_out + r->live_bytes_out },
+		{ "npsocketd_received_transactions_total", "Transactions read.", r->stats.ended_transactions_in + r->live_tx_in },
+		{ "npsocketd_sent_transactions_total", "Transactions written.",
+		  r->stats.ended_transactions_out + r->live_tx_out },
+	};
+	for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++) {
+		family(out, counters[i].name, "counter", counters[i].help);
+		fprintf(out, "%s %llu\n", counters[i].name, (unsigned long long)counters[i].value);
+	}
+	family(out, "npsocketd_certificate_expiry_timestamp_seconds", "gauge",
+	       "When each certificate served stops being valid.");
+	for (size_t i = 0; i < r->cert_count; i++) {
+		fputs("npsocketd_certificate_expiry_timestamp_seconds{section=\"", out);
+		put_escaped(out, r->certs[i].section, NP_REPORT_METRICS);
+		fputs("\",subject=\"", out);
+		put_escaped(out, r->certs[i].subject, NP_REPORT_METRICS);
+		fprintf(out, "\"} %lld\n", (long long)r->certs[i].not_after);
+	}
+	family(out, "npsocketd_start_time_seconds", "gauge", "When the daemon started.");
+	fprintf(out, "npsocketd_start_time_seconds %lld\n", (long long)r->stats.started_unix);
+}
+
+static void write_json(FILE *out, const struct report *r)
+{
+	char t[32];
+	fprintf(out, "{\"started\":\"%s\",\"sessions\":{\"open\":%zu,\"started\":%llu,\"groups\":[", when(r->stats.started_unix, t, sizeof(t)),
+		r->stats.active, (unsigned long long)r->stats.sessions_total);
+	for (size_t i = 0; i < r->group_count; i++) {
+		fprintf(out, "%s{\"listener\":\"", i ? "," : "");
+		put_escaped(out, r->groups[i].listener, NP_REPORT_JSON);
+		fprintf(out, "\",\"protocol\":\"%s\",\"transport\":\"%s\",\"open\":%zu}", r->groups[i].protocol,
+			r->groups[i].transport, r->groups[i].count);
+	}
+	fprintf(out, "]},\"connections\":{\"accepted\":%llu,\"refused\":%llu,\"accept_errors\":%llu,"
+		"\"thread_failures\":%llu},\"bytes\":{\"in\":%llu,\"out\":%llu},"
+		"\"transactions\":{\"in\":%llu,\"out\":%llu},\"listeners\":[",
+		(unsigned long long)r->stats.accepted, (unsigned long long)r->stats.refused,
+		(unsigned long long)r->stats.accept_errors, (unsigned long long)r->stats.thread_failures,
+		(unsigned long long)(r->stats.ended_bytes_in + r->live_bytes_in),
+		(unsigned long long)(r->stats.ended_bytes_out + r->live_bytes_out),
+		(unsigned long long)(r->stats.ended_transactions_in + r->live_tx_in),
+		(unsigned long long)(r->stats.ended_transactions_out + r->live_tx_out));
+	for (size_t i = 0; i < r->port_count; i++) {
+		fprintf(out, "%s{\"name\":\"", i ? "," : "");
+		put_escaped(out, r->ports[i].name, NP_REPORT_JSON);
+		fprintf(out, "\",\"port\":%d,\"tls\":%s,\"open\":%zu}", r->ports[i].port, r->ports[i].tls ? "true" : "false",
+			r->ports[i].active);
+	}
+	fputs("],\"certificates\":[", out);
+	for (size_t i = 0; i < r->cert_count; i++) {
+		fprintf(out, "%s{\"section\":\"", i ? "," : "");
+		put_escaped(out, r->certs[i].section, NP_REPORT_JSON);
+		fputs("\",\"subject\":\"", out);
+		put_escaped(out, r->certs[i].subject, NP_REPORT_JSON);
+		fprintf(out, "\",\"expires\":\"%s\",\"expires_unix\":%lld}", when(r->certs[i].not_after, t, sizeof(t)),
+			(long long)r->certs[i].not_after);
+	}
+	fputs("],\"acme\":{\"state\":\"none\"}}\n", out);
+}
+
+static void write_html(FILE *out, const struct report *r)
+{
+	char t[32];
+	fprintf(out, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>npsocketd status</title>"
+		"<style>body{font:15px system-ui,sans-serif;margin:2em}td,th{padding:.2em .8em;text-align:left}"
+		"table{border-collapse:collapse}tr:nth-child(even){background:#f3f3f3}</style></head><body>\n"
+		"<h1>npsocketd</h1>\n<p>Running since %s: %zu session%s open, %llu started; %llu connections accepted, "
+		"%llu refused.</p>\n",
+		when(r->stats.started_unix, t, sizeof(t)), r->stats.active, r->stats.active == 1 ? "" : "s",
+		(unsigned long long)r->stats.sessions_total, (unsigned long long)r->stats.accepted,
+		(unsigned long long)r->stats.refused);
+	fputs("<h2>Listeners</h2>\n<table><tr><th>listener</th><th>port</th><th>TLS</th><th>open</th></tr>\n", out);
+	for (size_t i = 0; i < r->port_count; i++) {
+		fputs("<tr><td>", out);
+		put_escaped(out, r->ports[i].name, NP_REPORT_HTML);
+		fprintf(out, "</td><td>%d</td><td>%s</td><td>%zu</td></tr>\n", r->ports[i].port, r->ports[i].tls ? "yes" : "no",
+			r->ports[i].active);
+	}
+	fputs("</table>\n<h2>Sessions</h2>\n<table><tr><th>listener</th><th>protocol</th><th>transport</th><th>open</th></tr>\n",
+	      out);
+	for (size_t i = 0; i < r->group_count; i++) {
+		fputs("<tr><td>", out);
+		put_escaped(out, r->groups[i].listener, NP_REPORT_HTML);
+		fprintf(out, "</td><td>%s</td><td>%s</td><td>%zu</td></tr>\n", r->groups[i].protocol, r->groups[i].transport,
+			r->groups[i].count);
+	}
+	fprintf(out, "</table>\n<p>Moved so far: %llu bytes in, %llu out; %llu transactions in, %llu out.</p>\n",
+		(unsigned long long)(r->stats.ended_bytes_in + r->live_bytes_in),
+		(unsigned long long)(r->stats.ended_bytes_out + r->live_bytes_out),
+		(unsigned long long)(r->stats.ended_transactions_in + r->live_tx_in),
+		(unsigned long long)(r->stats.ended_transactions_out + r->live_tx_out));
+	fputs("<h2>Certificates</h2>\n<table><tr><th>section</th><th>subject</th><th>expires</th></tr>\n", out);
+	for (size_t i = 0; i < r->cert_count; i++) {
+		fputs("<tr><td>", out);
+		put_escaped(out, r->certs[i].section, NP_REPORT_HTML);
+		fputs("</td><td>", out);
+		put_escaped(out, r->certs[i].subject, NP_REPORT_HTML);
+		fprintf(out, "</td><td>%s</td></tr>\n", when(r->certs[i].not_after, t, sizeof(t)));
+	}
+	fputs("</table>\n<h2>ACME</h2>\n<p>No certificate is ordered by ACME.</p>\n"
+	      "<p><a href=\"/\">The WebSocket session page</a> (where webRoot serves it).</p>\n</body></html>\n", out);
+}
+
+int np_http_send_report(struct np_socket *s, const struct np_session *session, enum np_report_format format,
+			bool keep_alive, bool head_only)
+{
+	struct report *r = malloc(sizeof(*r));
+	char *body = NULL;
+	size_t len = 0;
+	FILE *out = r ? open_memstream(&body, &len) : NULL;
+	if (!out) {
+		free(r);
+		return np_http_send_error(s, 500, keep_alive, head_only, NULL);
+	}
+	gather(session->registry, r);
+	if (format == NP_REPORT_METRICS)
+		write_metrics(out, r);
+	else if (format == NP_REPORT_JSON)
+		write_json(out, r);
+	else
+		write_html(out, r);
+	free(r);
+	if (fclose(out) != 0) {
+		free(body);
+		return np_http_send_error(s, 500, keep_alive, head_only, NULL);
+	}
+	static const char *const types[] = { "text/html; charset=utf-8", "application/json",
+					     "text/plain; version=0.0.4; charset=utf-8" };
+	struct np_http_response resp = { .status = 200, .content_type = types[format], .content_length = (long long)len,
+					 .extra = "Cache-Control: no-store\r\n", .close = !keep_alive };
+	int rc = np_http_send_head(s, &resp);
+	if (rc == 0 && !head_only)
+		rc = np_socket_write_all(s, body, len);
+	free(body);
+	return rc;
+}
