@@ -4,7 +4,12 @@
  * transactions), plain or TLS.
  *
  *   npbench [options] MODE HOST PORT
- *   modes: handshake | echo | bulk | idle
+ *   modes: handshake | echo | ws | bulk | idle
+ *
+ * ws is echo over a WebSocket (RFC 6455) to /netphantom, as a browser's
+ * session runs: the upgrade before the protocol byte, each transaction
+ * one masked binary message (one mask for the run: it is the bytes the
+ * server unmasks that cost, not which), each answer one message back.
  *
  * Each client thread owns its connections.  In echo every session keeps
  * one transaction in flight, as that many interactive clients would, and
@@ -52,8 +57,8 @@ struct histogram {
 	uint64_t total, max_ns;
 };
 
-enum mode { MODE_HANDSHAKE, MODE_ECHO, MODE_BULK, MODE_IDLE };
-static const char *const mode_names[] = { "handshake", "echo", "bulk", "idle" };
+enum mode { MODE_HANDSHAKE, MODE_ECHO, MODE_WS, MODE_BULK, MODE_IDLE };
+static const char *const mode_names[] = { "handshake", "echo", "ws", "bulk", "idle" };
 
 struct options {
 	enum mode mode;
@@ -200,7 +205,59 @@ struct conn {
 	int fd;
 	gnutls_session_t tls;
 	struct np_tls_transport *transport; /* the daemon's: fixed address, so on the heap */
+	bool ws;                            /* a WebSocket over the fd or TLS */
 };
+
+/* A client's binary message around data: a header with the run's mask,
+ * and the data masked; malloc'd, its length in *out_len. */
+static const unsigned char ws_mask[4] = { 0x6e, 0x70, 0x62, 0x6e };
+static unsigned char *ws_message(const unsigned char *data, size_t len, size_t *out_len)
+{
+	unsigned char *m = malloc(len + 14);
+	if (!m)
+		return NULL;
+	size_t h = 2;
+	m[0] = 0x82;
+	if (len < 126) {
+		m[1] = (unsigned char)(0x80 | len);
+	} else if (len <= 0xffff) {
+		m[1] = 0x80 | 126;
+		m[2] = (unsigned char)(len >> 8);
+		m[3] = (unsigned char)len;
+		h = 4;
+	} else {
+		m[1] = 0x80 | 127;
+		for (int i = 0; i < 8; i++)
+			m[2 + i] = (unsigned char)((uint64_t)len >> (56 - 8 * i));
+		h = 10;
+	}
+	memcpy(m + h, ws_mask, 4);
+	for (size_t i = 0; i < len; i++)
+		m[h + 4 + i] = data[i] ^ ws_mask[i & 3];
+	*out_len = h + 4 + len;
+	return m;
+}
+
+/* The length of a server frame whose first bytes are hdr[0 .. got):
+ * its header's size in *hlen, the payload's as the return, or -1 while
+ * more of the header is needed. */
+static long long ws_frame_length(const unsigned char *hdr, size_t got, size_t *hlen)
+{
+	if (got < 2)
+		return -1;
+	unsigned len7 = hdr[1] & 0x7f;
+	*hlen = len7 == 126 ? 4 : len7 == 127 ? 10 : 2;
+	if (got < *hlen)
+		return -1;
+	if (len7 < 126)
+		return len7;
+	if (len7 == 126)
+		return (long long)hdr[2] << 8 | hdr[3];
+	long long n = 0;
+	for (int i = 0; i < 8; i++)
+		n = n << 8 | hdr[2 + i];
+	return n;
+}
 
 /* A thread with npbench's stack size; 0 or the error number. */
 static int start_thread(pthread_t *thread, void *(*fn)(void *), void *arg)
@@ -305,6 +362,39 @@ static void conn_close(struct conn *c)
 	c->fd = -1;
 }
 
+/* The WebSocket upgrade (a fixed key: a benchmark), its 101 read a byte
+ * at a time so nothing after it is taken. */
+static int ws_upgrade(struct conn *c, const struct options *opt, struct stats *st)
+{
+	char request[512], head[2048];
+	int n = snprintf(request, sizeof(request),
+			 "GET /netphantom HTTP/1.1\r\nHost: %s:%s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+			 "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+			 opt->host, opt->port);
+	size_t len = 0;
+	if (conn_write(c, request, (size_t)n) < 0) {
+		note_error(st, "WebSocket upgrade: %s", "connection closed");
+		conn_close(c);
+		return -1;
+	}
+	while (len < 4 || memcmp(head + len - 4, "\r\n\r\n", 4) != 0) {
+		if (len == sizeof(head) - 1 || conn_read(c, head + len, 1) < 0) {
+			note_error(st, "WebSocket upgrade: %s", "no answer");
+			conn_close(c);
+			return -1;
+		}
+		len++;
+	}
+	head[len] = '\0';
+	if (strncmp(head, "HTTP/1.1 101 ", 13) != 0) {
+		note_error(st, "WebSocket upgrade refused: %.40s", head);
+		conn_close(c);
+		return -1;
+	}
+	c->ws = true;
+	return 0;
+}
+
 /* Connects, runs the TLS handshake (resuming with *resume_data when it
  * holds a session), sends the protocol byte and expects answer 1. */
 static int conn_open(struct conn *c, const struct options *opt, gnutls_datum_t *resume_data,
@@ -312,6 +402,7 @@ static int conn_open(struct conn *c, const struct options *opt, gnutls_datum_t *
 {
 	c->tls = NULL;
 	c->transport = NULL;
+	c->ws = false;
 	c->fd = socket(target->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (c->fd < 0) {
 		note_error(st, "socket: %s", strerror(errno));
@@ -348,7 +439,23 @@ static int conn_open(struct conn *c, const struct options *opt, gnutls_datum_t *
 	if (opt->handshake_only)
 		return 0;
 	unsigned char byte = (unsigned char)opt->protocol_byte, answer = 0;
-	if (conn_write(c, &byte, 1) < 0 || conn_read(c, &answer, 1) < 0 || answer != 1) {
+	if (opt->mode == MODE_WS && ws_upgrade(c, opt, st) < 0)
+		return -1;
+	if (c->ws) {
+		/* The byte in a message of its own; the answer comes in one. */
+		unsigned char out[7], in[3];
+		size_t out_len = 7;
+		out[0] = 0x82;
+		out[1] = 0x81;
+		memcpy(out + 2, ws_mask, 4);
+		out[6] = byte ^ ws_mask[0];
+		if (conn_write(c, out, out_len) < 0 || conn_read(c, in, 3) < 0 || in[0] != 0x82 || in[1] != 1 ||
+		    in[2] != 1) {
+			note_error(st, "protocol byte not accepted over the WebSocket%s", "");
+			conn_close(c);
+			return -1;
+		}
+	} else if (conn_write(c, &byte, 1) < 0 || conn_read(c, &answer, 1) < 0 || answer != 1) {
 		note_error(st, "protocol byte not accepted%s", "");
 		conn_close(c);
 		return -1;
@@ -662,14 +769,16 @@ static void run_bulk_pipelined(struct worker *w, const unsigned char *frame, siz
 struct flight {
 	struct conn c;
 	uint64_t sent_at;
-	unsigned char header[4];
+	unsigned char header[10];    /* a transaction's 4, or a WebSocket frame's 2-10 */
+	size_t header_len;           /* of header, once known */
 	size_t got, want;            /* answer bytes so far, and in all */
 };
 
 static int flight_send(struct flight *f, const unsigned char *frame, size_t frame_len)
 {
 	f->got = 0;
-	f->want = 4;
+	f->header_len = f->c.ws ? 2 : 4;
+	f->want = f->header_len;
 	f->sent_at = now_ns();
 	return conn_write(&f->c, frame, frame_len);
 }
@@ -679,9 +788,10 @@ static int flight_send(struct flight *f, const unsigned char *frame, size_t fram
 static int flight_read(struct flight *f, unsigned char *scratch, size_t scratch_size)
 {
 	for (;;) {
-		unsigned char *into = f->got < 4 ? f->header + f->got : scratch;
-		size_t len = f->got < 4 ? 4 - f->got : f->want - f->got;
-		if (len > scratch_size && f->got >= 4)
+		bool in_header = f->got < f->header_len;
+		unsigned char *into = in_header ? f->header + f->got : scratch;
+		size_t len = in_header ? f->header_len - f->got : f->want - f->got;
+		if (len > scratch_size && !in_header)
 			len = scratch_size;
 		ssize_t n = f->c.tls ? gnutls_record_recv(f->c.tls, into, len) : recv(f->c.fd, into, len, 0);
 		if (n == 0)
@@ -694,13 +804,24 @@ static int flight_read(struct flight *f, unsigned char *scratch, size_t scratch_
 			return -1;
 		}
 		f->got += (size_t)n;
-		if (f->got == 4) {
-			uint32_t length;
-			bool compressed;
-			np_frame_header_decode(f->header, &length, &compressed);
-			f->want = 4 + (size_t)length;
+		if (in_header && f->got == f->header_len) {
+			if (f->c.ws) {
+				size_t hlen = 2;
+				long long payload = ws_frame_length(f->header, f->got, &hlen);
+				if (payload < 0) {
+					f->header_len = hlen; /* a longer length field: read it too */
+					f->want = hlen;
+					continue;
+				}
+				f->want = hlen + (size_t)payload;
+			} else {
+				uint32_t length;
+				bool compressed;
+				np_frame_header_decode(f->header, &length, &compressed);
+				f->want = 4 + (size_t)length;
+			}
 		}
-		if (f->got >= 4 && f->got == f->want)
+		if (f->got >= f->header_len && f->got == f->want)
 			return 1;
 	}
 }
@@ -820,6 +941,7 @@ static void *worker_main(void *arg)
 		run_idle(w);
 		break;
 	case MODE_ECHO:
+	case MODE_WS:
 		run_echo(w, shared_frame, shared_frame_len);
 		break;
 	case MODE_BULK:
@@ -889,7 +1011,7 @@ static double self_cpu(void)
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: npbench [options] handshake|echo|bulk|idle HOST PORT\n"
+		"usage: npbench [options] handshake|echo|ws|bulk|idle HOST PORT\n"
 		"  -t, --threads N       client threads (default: one per session; handshake 1)\n"
 		"  -c, --connections N   sessions (echo, bulk, idle; default 1); echo keeps a\n"
 		"                        transaction in flight on every session at once\n"
@@ -1023,6 +1145,11 @@ int main(int argc, char **argv)
 			perror("npbench: setrlimit");
 	}
 	shared_frame = make_frame(&opt, &shared_frame_len);
+	if (shared_frame && opt.mode == MODE_WS) {
+		unsigned char *message = ws_message(shared_frame, shared_frame_len, &shared_frame_len);
+		free(shared_frame);
+		shared_frame = message;
+	}
 	if (!shared_frame) {
 		fprintf(stderr, "npbench: out of memory\n");
 		return 2;

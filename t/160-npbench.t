@@ -51,6 +51,13 @@ for my $tls (0, 1) {
     ok($rc == 0 && $r->{mode} eq 'echo' && $r->{ops} > 0 && $r->{errors} == 0, "$what echo, deflated: $r->{ops} transactions, no error");
     ok(defined $r->{client_cpu_share} && $r->{server_cpu_share} >= 0 && $r->{client_cpu_share} >= 0, "$what echo: server and client CPU reported");
 
+    ($r, $err, $rc) = npbench(@t, '-c', 6, '-t', 2, '-s', 70000, '-d', 1, 'ws', @target);
+    ok($rc == 0 && $r->{mode} eq 'ws' && $r->{ops} > 0 && $r->{errors} == 0,
+       "$what ws (echo over WebSocket, 70 KB: 64-bit lengths): $r->{ops} transactions, no error")
+        or diag("errors $r->{errors}, first: $r->{first_error}");
+    ($r, $err, $rc) = npbench(@t, '-z', '-c', 2, '-s', 100, '-d', 0.5, 'ws', @target);
+    ok($rc == 0 && $r->{ops} > 0 && $r->{errors} == 0, "$what ws, deflated, 100 B: $r->{ops} transactions, no error");
+
     ($r, $err, $rc) = npbench(@t, '-s', 300000, '-d', 1, 'bulk', @target);
     ok($rc == 0 && $r->{mode} eq 'bulk' && $r->{ops} > 0 && $r->{errors} == 0 && $r->{mb_per_s} > 0,
        "$what bulk 300 KB: $r->{mb_per_s} MB/s, no error");
