@@ -159,8 +159,13 @@ run: deps
 	@echo
 	$(B)/npsocketd -c etc/npsocketd.ini
 
+# The benchmarks' own packages (bench/web puts nginx beside npsocketd).
+BENCH_PACKAGES := wrk nginx-light
+
 bench: all
+	$(MAKE) deps DEB_EXTRA="$(BENCH_PACKAGES)"
 	bench/run
+	bench/web
 
 lint-man:
 	@for m in man/*.[0-9]; do mandoc -Tlint -Wwarning $$m || exit 1; done
