@@ -1,8 +1,9 @@
 /*
  * http_file.c - static files under webRoot (http_file.h).  The target's
  * path is percent-decoded, refused with a NUL or a control byte, and
- * resolved with realpath(3): whatever its dots and symbolic links, a file
- * is served only when the resolved path lies inside the root's own.
+ * opened with openat2(2)'s RESOLVE_BENEATH under the root's fd: whatever
+ * its dots and symbolic links, nothing that resolves outside the root is
+ * opened (Linux 5.6 and later).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -12,8 +13,10 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/openat2.h>
 
 #include "http_file.h"
 #include "http_response.h"
@@ -186,13 +189,30 @@ static int send_body(struct np_socket *s, int fd, long long from, long long to)
 	return rc;
 }
 
-enum np_http_file_result np_http_file(struct np_socket *s, const char *root_real, const struct np_http_request *req,
+/* path (decoded, starting with /) under the root, opened for reading
+ * by the kernel's own rule that nothing resolved may leave the root
+ * (RESOLVE_BENEATH: "..", absolute symbolic links and links out all
+ * fail), in one system call with no race between check and open.
+ * The fd, or -1 with errno. */
+static int open_beneath(int root_fd, const char *path)
+{
+	/* O_NONBLOCK: a FIFO put there must not hold the thread in open(). */
+	struct open_how how = { .flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK,
+				.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS };
+	const char *rel = path[1] ? path + 1 : ".";
+	return (int)syscall(SYS_openat2, root_fd, rel, &how, sizeof(how));
+}
+
+/* The body of a file up to this size goes out in the head's write. */
+#define SMALL_FILE (16 * 1024)
+
+enum np_http_file_result np_http_file(struct np_socket *s, int root_fd, const struct np_http_request *req,
 				      bool keep_alive, int *status)
 {
 	bool head = req->method_len == 4 && memcmp(req->method, "HEAD", 4) == 0;
 	bool get = req->method_len == 3 && memcmp(req->method, "GET", 3) == 0;
-	char path[PATH_MAX], full[PATH_MAX + 16], real[PATH_MAX];
-	int d = decode_path(req, path, sizeof(path));
+	char path[PATH_MAX];
+	int d = decode_path(req, path, sizeof(path) - sizeof("index.html"));
 	if (d < 0) {
 		*status = 400;
 		return answered(np_http_send_error(s, 400, keep_alive, head, NULL));
@@ -200,16 +220,18 @@ enum np_http_file_result np_http_file(struct np_socket *s, const char *root_real
 	if (d > 0)
 		return NP_FILE_NONE;
 	size_t plen = strlen(path);
-	int n = snprintf(full, sizeof(full), "%s%s%s", root_real, path, path[plen - 1] == '/' ? "index.html" : "");
-	if (n < 0 || (size_t)n >= sizeof(full) || !realpath(full, real))
-		return NP_FILE_NONE;
-	size_t rlen = strlen(root_real);
-	if (strncmp(real, root_real, rlen) != 0 || (real[rlen] != '/' && real[rlen] != '\0'))
-		return NP_FILE_NONE; /* a symbolic link out of the root */
+	if (path[plen - 1] == '/')
+		memcpy(path + plen, "index.html", sizeof("index.html"));
+	int fd = open_beneath(root_fd, path);
 	struct stat st;
-	if (stat(real, &st) < 0)
+	if (fd < 0)
+		return NP_FILE_NONE; /* not there, not readable, or outside the root */
+	if (fstat(fd, &st) < 0) {
+		close(fd);
 		return NP_FILE_NONE;
+	}
 	if (S_ISDIR(st.st_mode)) {
+		close(fd);
 		/* "/docs" means "/docs/": relative links in its index work. */
 		char location[PATH_MAX + 32];
 		const char *q = memchr(req->target, '?', req->target_len);
@@ -219,18 +241,14 @@ enum np_http_file_result np_http_file(struct np_socket *s, const char *root_real
 		*status = 301;
 		return answered(np_http_send_error(s, 301, keep_alive, head, location));
 	}
-	if (!S_ISREG(st.st_mode))
-		return NP_FILE_NONE;
-	if (!get && !head) {
-		*status = 405;
-		return answered(np_http_send_error(s, 405, keep_alive, false, "Allow: GET, HEAD\r\n"));
-	}
-	int fd = open(real, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return NP_FILE_NONE;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+	if (!S_ISREG(st.st_mode)) {
 		close(fd);
 		return NP_FILE_NONE;
+	}
+	if (!get && !head) {
+		close(fd);
+		*status = 405;
+		return answered(np_http_send_error(s, 405, keep_alive, false, "Allow: GET, HEAD\r\n"));
 	}
 	char etag[64], modified[64], extra[512];
 	snprintf(etag, sizeof(etag), "\"%llx-%llx\"", (unsigned long long)st.st_size,
@@ -240,7 +258,7 @@ enum np_http_file_result np_http_file(struct np_socket *s, const char *root_real
 	strftime(modified, sizeof(modified), "%a, %d %b %Y %H:%M:%S GMT", &tm);
 	int used = snprintf(extra, sizeof(extra), "ETag: %s\r\nLast-Modified: %s\r\nAccept-Ranges: bytes\r\n", etag,
 			    modified);
-	struct np_http_response r = { .status = 200, .content_type = content_type(real), .extra = extra,
+	struct np_http_response r = { .status = 200, .content_type = content_type(path), .extra = extra,
 				      .close = !keep_alive };
 	long long size = st.st_size, from = 0, to = size - 1;
 	int rc;
@@ -262,10 +280,19 @@ enum np_http_file_result np_http_file(struct np_socket *s, const char *root_real
 			snprintf(extra + used, sizeof(extra) - (size_t)used, "Content-Range: bytes %lld-%lld/%lld\r\n", from,
 				 to, size);
 		}
-		r.content_length = size ? to - from + 1 : 0;
-		rc = np_http_send_head(s, &r);
-		if (rc == 0 && !head && size > 0)
-			rc = send_body(s, fd, from, to);
+		long long length = size ? to - from + 1 : 0;
+		r.content_length = length;
+		unsigned char small[SMALL_FILE];
+		if (head || length == 0) {
+			rc = np_http_send_head(s, &r);
+		} else if (length <= SMALL_FILE) {
+			ssize_t n = pread(fd, small, (size_t)length, from);
+			rc = n == length ? np_http_send(s, &r, small, (size_t)n) : -1;
+		} else {
+			rc = np_http_send_head(s, &r);
+			if (rc == 0)
+				rc = send_body(s, fd, from, to);
+		}
 	}
 	close(fd);
 	*status = r.status;

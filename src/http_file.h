@@ -17,9 +17,9 @@ enum np_http_file_result {
 	NP_FILE_FAILED,     /* the response could not be written */
 };
 
-/* Answers req from the directory root_real (a realpath(3)); *status is
- * the status sent. */
-enum np_http_file_result np_http_file(struct np_socket *s, const char *root_real, const struct np_http_request *req,
+/* Answers req from the directory open at root_fd; *status is the
+ * status sent. */
+enum np_http_file_result np_http_file(struct np_socket *s, int root_fd, const struct np_http_request *req,
 				      bool keep_alive, int *status);
 
 #endif

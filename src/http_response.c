@@ -36,7 +36,7 @@ const char *np_http_reason(int status)
 	}
 }
 
-int np_http_send_head(struct np_socket *s, const struct np_http_response *r)
+int np_http_send(struct np_socket *s, const struct np_http_response *r, const void *body, size_t len)
 {
 	char head[2048], date[64];
 	time_t now = time(NULL);
@@ -58,7 +58,10 @@ int np_http_send_head(struct np_socket *s, const struct np_http_response *r)
 		n += snprintf(head + n, sizeof(head) - (size_t)n, "\r\n");
 	if (n <= 0 || (size_t)n >= sizeof(head))
 		return -1; /* only an oversized extra can do this: a bug of ours */
-	return np_socket_write_all(s, head, (size_t)n);
+	/* One write: head and body in one TCP segment (or TLS record) where
+	 * they fit, not two. */
+	struct iovec iov[2] = { { head, (size_t)n }, { (void *)body, len } };
+	return np_socket_writev_all(s, iov, body && len ? 2 : 1);
 }
 
 int np_http_send_error(struct np_socket *s, int status, bool keep_alive, bool head_only, const char *extra)
@@ -75,7 +78,5 @@ int np_http_send_error(struct np_socket *s, int status, bool keep_alive, bool he
 		.extra = extra,
 		.close = !keep_alive,
 	};
-	if (np_http_send_head(s, &r) < 0)
-		return -1;
-	return head_only ? 0 : np_socket_write_all(s, body, (size_t)n);
+	return np_http_send(s, &r, head_only ? NULL : body, head_only ? 0 : (size_t)n);
 }

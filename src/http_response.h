@@ -21,8 +21,15 @@ struct np_http_response {
 /* "Not Found" */
 const char *np_http_reason(int status);
 
-/* The status line and headers; 0, or -1 with the socket's write fault. */
-int np_http_send_head(struct np_socket *s, const struct np_http_response *r);
+/* The status line and headers, and `len` bytes of body after them in
+ * the same write (none: body NULL); 0, or -1 with the socket's write
+ * fault. */
+int np_http_send(struct np_socket *s, const struct np_http_response *r, const void *body, size_t len);
+
+static inline int np_http_send_head(struct np_socket *s, const struct np_http_response *r)
+{
+	return np_http_send(s, r, NULL, 0);
+}
 
 /* A small page for an error status, with Connection: close unless
  * keep_alive; without its body when head_only (HEAD). */

@@ -32,7 +32,7 @@ struct conn {
 	const struct np_port_conf *port;
 	unsigned char *buf;          /* the head (and what came behind it) */
 	size_t len, cap;
-	char root[PATH_MAX];         /* realpath of webRoot, "" for none */
+	int root_fd;                 /* webRoot, or -1 for none */
 	unsigned requests;
 };
 
@@ -270,10 +270,10 @@ static enum route_result route_report(struct conn *c, const struct np_http_reque
 
 static enum route_result route_file(struct conn *c, const struct np_http_request *req)
 {
-	if (!c->root[0])
+	if (c->root_fd < 0)
 		return ROUTE_NEXT;
 	int status = 0;
-	switch (np_http_file(c->socket, c->root, req, req->keep_alive, &status)) {
+	switch (np_http_file(c->socket, c->root_fd, req, req->keep_alive, &status)) {
 	case NP_FILE_NONE:
 		return ROUTE_NEXT;
 	case NP_FILE_FAILED:
@@ -354,7 +354,7 @@ int np_http_serve(struct np_session *session, const unsigned char *first, size_t
 {
 	const struct np_port_conf *port = session->port;
 	struct conn c = { .session = session, .socket = session->socket, .port = port,
-			  .cap = port->http_max_header_size };
+			  .cap = port->http_max_header_size, .root_fd = -1 };
 	c.buf = malloc(c.cap);
 	if (!c.buf) {
 		np_session_set_end_reason(session, "out of memory for an HTTP request head");
@@ -362,8 +362,9 @@ int np_http_serve(struct np_session *session, const unsigned char *first, size_t
 	}
 	memcpy(c.buf, first, length);
 	c.len = length;
-	if (port->web_root && !realpath(port->web_root, c.root))
-		c.root[0] = '\0'; /* gone since start-up: no files, the next routes */
+	/* Gone since start-up: no files, the next routes. */
+	if (port->web_root)
+		c.root_fd = open(port->web_root, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	int upgraded = serve(&c);
 	if (upgraded && c.len > 0) {
 		/* Bytes of the first frames came with the head: a WebSocket
@@ -372,5 +373,7 @@ int np_http_serve(struct np_session *session, const unsigned char *first, size_t
 		upgraded = 0;
 	}
 	free(c.buf);
+	if (c.root_fd >= 0)
+		close(c.root_fd);
 	return upgraded;
 }

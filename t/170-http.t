@@ -33,7 +33,8 @@ my $kib = join '', map { chr(65 + $_ % 26) } 0 .. 1023;
 put("$root/1k.bin", $kib);
 put("$tmp/secret.txt", "outside the root\n");
 symlink("$tmp/secret.txt", "$root/link-out") or die;
-symlink("$root/style.css", "$root/link-in") or die;
+symlink('style.css', "$root/link-in") or die;
+symlink("$root/style.css", "$root/link-absolute") or die;
 
 my $d = start_daemon(ini => <<"INI");
 [Port]
@@ -118,6 +119,8 @@ is($st, 404, '/docs/../../ : 404');
 is($st, 404, 'percent-encoded .. : 404');
 ($st) = curl("$base/link-out");
 is($st, 404, 'a symbolic link that leads out: 404');
+($st) = curl("$base/link-absolute");
+is($st, 404, 'an absolute symbolic link, even to a file inside: 404 (links resolve beneath the root only)');
 ($st) = curl("$base/a%00b");
 is($st, 400, 'a NUL in the path: 400');
 
