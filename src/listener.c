@@ -351,14 +351,14 @@ static int set_challenge(const struct np_handler_env *env, const char *token, co
 static int start_handler(struct np_listener *listener)
 {
 	const struct np_handler *handler = listener->handler;
-	struct np_handler_env env = {
+	listener->env = (struct np_handler_env){
 		.port_name = listener->conf->name,
 		.port = listener->public_port,
 		.setting = port_setting,
 		.opaque = listener,
 		.set_challenge = set_challenge,
 	};
-	if (handler->init && handler->init(&env, &listener->handler_state) < 0) {
+	if (handler->init && handler->init(&listener->env, &listener->handler_state) < 0) {
 		np_log(LOG_ERR, "[%s]: handler %s failed to start", listener->conf->name, handler->name);
 		return -1;
 	}
@@ -416,31 +416,6 @@ int np_server_init(struct np_server *server, struct np_config *config)
 	return 0;
 }
 
-struct cert_list {
-	struct np_cert_info certs[16];
-	size_t count;
-	const char *section;
-};
-
-static void add_cert(const char *subject, time_t not_after, void *arg)
-{
-	struct cert_list *list = arg;
-	if (list->count == sizeof(list->certs) / sizeof(list->certs[0]))
-		return;
-	struct np_cert_info *c = &list->certs[list->count++];
-	snprintf(c->section, sizeof(c->section), "%s", list->section);
-	snprintf(c->subject, sizeof(c->subject), "%s", subject);
-	c->not_after = (int64_t)not_after;
-}
-
-/* What TLS section i serves now, told to the registry for reports. */
-static void publish_certs(struct np_server *server, size_t i, struct np_tls_context *ctx)
-{
-	struct cert_list list = { .section = server->config->tls[i].name };
-	np_tls_context_foreach_cert(ctx, add_cert, &list);
-	np_registry_set_certs(&server->registry, list.section, list.certs, list.count);
-}
-
 int np_server_prepare(struct np_server *server)
 {
 	const struct np_config *config = server->config;
@@ -469,7 +444,7 @@ int np_server_prepare(struct np_server *server)
 			np_log(LOG_ERR, "[%s]: %s", config->tls[i].name, err);
 			return -1;
 		}
-		publish_certs(server, i, server->tls[i]);
+		np_registry_publish_certs(&server->registry, config->tls[i].name, server->tls[i]);
 	}
 	return 0;
 }
@@ -495,7 +470,7 @@ void np_server_reload_tls(struct np_server *server)
 		server->tls[i] = fresh;
 		pthread_mutex_unlock(&server->lock);
 		np_tls_context_unref(old);
-		publish_certs(server, i, fresh);
+		np_registry_publish_certs(&server->registry, config->tls[i].name, fresh);
 		np_log(LOG_NOTICE, "SIGHUP: [%s] reloaded; new handshakes use the new credentials",
 		       config->tls[i].name);
 	}
@@ -542,11 +517,6 @@ int np_server_start(struct np_server *server)
 	np_log(LOG_NOTICE, "ready: %zu port%s, %d accepter thread%s", server->listener_count,
 	       server->listener_count == 1 ? "" : "s", threads, threads == 1 ? "" : "s");
 	return 0;
-}
-
-void np_server_log_sessions(struct np_server *server)
-{
-	np_registry_log(&server->registry, "SIGUSR1");
 }
 
 void np_server_stop(struct np_server *server, int timeout_ms)

@@ -31,6 +31,7 @@ struct np_listener {
 	const struct np_handler *handler;
 	void *handler_state;
 	bool handler_started;            /* init() ran: shutdown() is owed */
+	struct np_handler_env env;       /* the handler's; a module may keep it */
 	pthread_t *accepters;
 	int accepters_started;
 	atomic_bool priority_warned;
@@ -72,9 +73,6 @@ void np_server_reload_tls(struct np_server *server);
 
 /* Starts the accepter threads.  0, or -1 after logging why. */
 int np_server_start(struct np_server *server);
-
-/* SIGUSR1: one log line per live session, and the counters. */
-void np_server_log_sessions(struct np_server *server);
 
 /* Stops accepting, lets sessions end for timeout_ms, then shuts down the
  * rest and waits for their threads. */

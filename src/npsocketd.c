@@ -296,7 +296,7 @@ static int serve(struct np_config *config, const char *pid_file, int status_fd,
 			continue;
 		}
 		if (sig == SIGUSR1) {
-			np_server_log_sessions(&server);
+			np_registry_log(&server.registry, "SIGUSR1");
 			continue;
 		}
 		np_log(LOG_NOTICE, "%s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");

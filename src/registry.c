@@ -12,6 +12,7 @@
 
 #include "log.h"
 #include "registry.h"
+#include "tls.h"
 
 int np_registry_init(struct np_registry *reg, int max_connections)
 {
@@ -332,4 +333,28 @@ size_t np_registry_certs(struct np_registry *reg, struct np_cert_info *out, size
 	memcpy(out, reg->certs, n * sizeof(*out));
 	pthread_mutex_unlock(&reg->lock);
 	return n;
+}
+
+struct cert_list {
+	struct np_cert_info certs[16];
+	size_t count;
+	const char *section;
+};
+
+static void add_cert(const char *subject, time_t not_after, void *arg)
+{
+	struct cert_list *list = arg;
+	if (list->count == sizeof(list->certs) / sizeof(list->certs[0]))
+		return;
+	struct np_cert_info *c = &list->certs[list->count++];
+	snprintf(c->section, sizeof(c->section), "%s", list->section);
+	snprintf(c->subject, sizeof(c->subject), "%s", subject);
+	c->not_after = (int64_t)not_after;
+}
+
+void np_registry_publish_certs(struct np_registry *reg, const char *section, struct np_tls_context *ctx)
+{
+	struct cert_list list = { .section = section };
+	np_tls_context_foreach_cert(ctx, add_cert, &list);
+	np_registry_set_certs(reg, section, list.certs, list.count);
 }

@@ -125,6 +125,10 @@ void np_registry_foreach_port(struct np_registry *reg, void (*fn)(const struct n
 void np_registry_set_certs(struct np_registry *reg, const char *section, const struct np_cert_info *certs,
 			   size_t count);
 
+/* The same, from what a TLS context serves (at most 16). */
+struct np_tls_context;
+void np_registry_publish_certs(struct np_registry *reg, const char *section, struct np_tls_context *ctx);
+
 /* Copies up to max certificates into out; returns how many. */
 size_t np_registry_certs(struct np_registry *reg, struct np_cert_info *out, size_t max);
 

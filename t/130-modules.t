@@ -194,9 +194,11 @@ SKIP: {
     open my $fh, '>', "$dir/acme.c" or die;
     print $fh <<'C';
 #include <npsocket/handler.h>
+static const struct np_handler_env *kept;
 static int init(const struct np_handler_env *env, void **state)
 {
 	(void)state;
+	kept = env;
 	if (env->set_challenge(env, "bad token!", "x") == 0)
 		return -1; /* a token that is not base64url must be refused */
 	if (env->set_challenge(env, "gone-token", "gone") < 0 || env->set_challenge(env, "gone-token", NULL) < 0)
@@ -204,15 +206,22 @@ static int init(const struct np_handler_env *env, void **state)
 	return env->set_challenge(env, "Tok_en-123", "Tok_en-123.thumbprint");
 }
 static int nothing(void *state, struct np_session *s) { (void)state; (void)s; return 0; }
+/* Later, from a session's thread, through the env init() kept. */
+static int late(void *state, struct np_session *s)
+{
+	(void)state;
+	(void)s;
+	return kept->set_challenge(kept, "late-token", "late-token.answer");
+}
 const struct np_handler np_handler_descriptor = {
 	.abi_version = NP_HANDLER_ABI_VERSION, .name = "acme-test", .init = init,
-	.on_client_connect = nothing, .on_remote_application_connect = nothing,
+	.on_client_connect = late, .on_remote_application_connect = nothing,
 };
 C
     close $fh;
     system("$cc -fPIC -shared -Iinclude -o $dir/acme.so $dir/acme.c") == 0
-        or skip 'cannot build the test module', 6;
-    skip 'curl is not installed', 6 unless `sh -c 'command -v curl'` ne '';
+        or skip 'cannot build the test module', 8;
+    skip 'curl is not installed', 8 unless `sh -c 'command -v curl'` ne '';
     # The answer is on every port: also one that serves no web path of
     # its own (webSocketPath empty, no webRoot).
     my $a = start_daemon(ini => "[Port]\nport = 0\nbindAddress = 127.0.0.1\nsessionHandler = module:$dir/acme.so\n"
@@ -225,6 +234,10 @@ C
         is($got, '404', "[$name]: a token removed again: 404");
     }
     ok($a->wait_log(qr/answered the ACME http-01 challenge Tok_en-123/), 'the answer is logged');
+    my $c = np_connect($a, byte => 1);
+    ok($a->wait_log(qr/conn \d+ end: .*protocol=client /), 'a client session runs the module\'s callback');
+    my $late = `curl -s -w ' %{http_code}' --max-time 10 http://127.0.0.1:@{[ $a->port('Port.bare') ]}/.well-known/acme-challenge/late-token`;
+    is($late, 'late-token.answer 200', 'an answer set later, from a session, through the env init() kept');
     ok($a->wait_log(qr/ready: 2 ports/), 'the module\'s init (which checks a bad token is refused) succeeded');
     $a->stop;
 }

@@ -50,7 +50,8 @@ int np_session_accept(struct np_session *session);
 void np_session_set_end_reason(struct np_session *session, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-/* What init() learns of the port it serves. */
+/* What init() learns of the port it serves; it stays valid (and may be
+ * kept) until after shutdown(). */
 struct np_handler_env {
 	const char *port_name;          /* "Port" or "Port.NAME" */
 	int port;                       /* mapToPort */
