@@ -174,7 +174,7 @@ static enum route_result route_challenge(struct conn *c, const struct np_http_re
 	}
 	struct np_http_response r = { .status = 200, .content_type = "application/octet-stream",
 				      .content_length = (long long)strlen(answer), .close = !req->keep_alive };
-	if (np_http_send_head(c->socket, &r) < 0 || (!head && np_socket_write_all(c->socket, answer, strlen(answer)) < 0)) {
+	if (np_http_send(c->socket, &r, head ? NULL : answer, head ? 0 : strlen(answer)) < 0) {
 		np_session_set_end_reason(c->session, "ACME challenge answer not delivered: %s",
 					  np_socket_write_strerror(c->socket));
 		return ROUTE_END;

@@ -262,9 +262,7 @@ int np_http_send_report(struct np_socket *s, const struct np_session *session, e
 					     "text/plain; version=0.0.4; charset=utf-8" };
 	struct np_http_response resp = { .status = 200, .content_type = types[format], .content_length = (long long)len,
 					 .extra = "Cache-Control: no-store\r\n", .close = !keep_alive };
-	int rc = np_http_send_head(s, &resp);
-	if (rc == 0 && !head_only)
-		rc = np_socket_write_all(s, body, len);
+	int rc = np_http_send(s, &resp, head_only ? NULL : body, head_only ? 0 : len);
 	free(body);
 	return rc;
 }
