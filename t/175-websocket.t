@@ -11,13 +11,11 @@ use strict;
 use warnings;
 use lib 't/lib';
 use NpTest;
+use NpWs;
 use Test::More;
 use File::Temp qw(tempdir);
 use IO::Socket::IP;
 use IO::Select;
-use MIME::Base64 qw(encode_base64);
-use Digest::SHA qw(sha1_base64);
-use Compress::Zlib qw(uncompress);
 use POSIX ();
 use Time::HiRes qw(time sleep);
 
@@ -48,91 +46,9 @@ keyFile = $pki/server.key
 INI
 my $port = $d->port('Port');
 
-# --- a raw WebSocket client -------------------------------------------------------
-sub ws_open {
-    my (%opt) = @_;
-    my $s = IO::Socket::IP->new(PeerHost => '127.0.0.1', PeerPort => $opt{port} // $port, Timeout => 5)
-        or die "connect: $!";
-    binmode $s;
-    my $key = encode_base64(join('', map { chr int rand 256 } 1 .. 16), '');
-    my $extra = join '', map { "$_: $opt{headers}{$_}\r\n" } sort keys %{ $opt{headers} || {} };
-    write_all($s, "GET " . ($opt{path} // '/netphantom') . " HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
-                  . "Connection: Upgrade\r\nSec-WebSocket-Key: $key\r\nSec-WebSocket-Version: "
-                  . ($opt{version} // 13) . "\r\n$extra\r\n");
-    my $head = '';
-    while ($head !~ /\r\n\r\n/) {
-        my $b = read_exact($s, 1, 5);
-        return (undef, $head) unless defined $b;
-        $head .= $b;
-    }
-    my $accept = sha1_base64($key . '258EAFA5-E914-47DA-95CA-C5AB0DC85B11') . '=';
-    return (undef, $head) unless $head =~ m{^HTTP/1\.1 101 } && $head =~ /\r\nSec-WebSocket-Accept: \Q$accept\E\r\n/;
-    return ($s, $head);
-}
-
-# A frame from the client: masked unless mask => 0.
-sub ws_frame {
-    my ($opcode, $payload, %opt) = @_;
-    my $b0 = (($opt{fin} // 1) ? 0x80 : 0) | ($opt{rsv} // 0) | $opcode;
-    my $len = $opt{length} // length $payload;
-    my $mask = ($opt{mask} // 1) ? 0x80 : 0;
-    my $h = $len < 126 ? pack('CC', $b0, $mask | $len)
-          : $len <= 0xffff ? pack('CCn', $b0, $mask | 126, $len)
-          : pack('CCNN', $b0, $mask | 127, int($len / 2**32), $len % 2**32);
-    return $h . $payload unless $mask;
-    my @k = map { int rand 256 } 1 .. 4;
-    my $i = 0;
-    (my $masked = $payload) =~ s/(.)/chr(ord($1) ^ $k[$i++ % 4])/ges;
-    return $h . pack('C4', @k) . $masked;
-}
-
-# A frame from the server: (opcode, payload), or () at EOF or timeout.
-sub ws_read {
-    my ($s, $timeout) = @_;
-    my $h = read_exact($s, 2, $timeout // 5) // return;
-    my ($b0, $b1) = unpack 'CC', $h;
-    die 'a masked frame from the server' if $b1 & 0x80;
-    my $len = $b1 & 0x7f;
-    $len = unpack 'n', read_exact($s, 2, 5) if $len == 126;
-    if ($len == 127) { my ($hi, $lo) = unpack 'NN', read_exact($s, 8, 5); $len = $hi * 2**32 + $lo }
-    my $payload = $len ? read_exact($s, $len, $timeout // 5) : '';
-    return defined $payload ? ($b0 & 0x0f, $payload) : ();
-}
-
-sub ws_session {
-    my ($s) = @_;
-    write_all($s, ws_frame(2, "\x01"));
-    my ($op, $p) = ws_read($s);
-    return defined $op && $op == 2 && $p eq "\x01";
-}
-
-# One transaction and its echo, which may come compressed.
-sub ws_echo {
-    my ($s, $payload) = @_;
-    write_all($s, ws_frame(2, pack('N', length $payload) . $payload));
-    my ($op, $p) = ws_read($s);
-    return 0 unless defined $p && length $p >= 4;
-    my $word = unpack 'N', $p;
-    my $body = substr($p, 4);
-    return 0 unless length $body == ($word & 0x7fffffff);
-    $body = uncompress($body) if $word & 0x80000000;
-    return defined $body && $body eq $payload;
-}
-
-# The close the server sends: its code, or undef.
-sub close_code {
-    my ($s) = @_;
-    for (1 .. 10) {
-        my ($op, $p) = ws_read($s, 5);
-        return undef unless defined $op;
-        return length $p >= 2 ? unpack('n', $p) : 1005 if $op == 8;
-    }
-    return undef;
-}
-
 # --- canaries ---------------------------------------------------------------------
 my @tcp = map { scalar np_connect($d, byte => 1) } 1 .. 2;
-my @ws = map { (ws_open())[0] } 1 .. 2;
+my @ws = map { (ws_open(port => $port))[0] } 1 .. 2;
 ok(@ws == 2 && ws_session($ws[0]) && ws_session($ws[1]), 'two WebSocket sessions are accepted (byte 1 back)');
 sub canaries_alive {
     my $n = 0;
@@ -180,7 +96,7 @@ is($out, "rapp\n", 'npcat --ws -b 3: a Remote Application session over WebSocket
 # --- relay: a WebSocket party and a TCP party ---------------------------------------
 {
     my $key = 'ws-tcp-pair';
-    my ($w) = ws_open();
+    my ($w) = ws_open(port => $port);
     write_all($w, ws_frame(2, "\x02" . pack('N', 1 + length $key) . "\x01$key"));
     my ($op, $p) = ws_read($w);
     is($p, "\x02", 'a WebSocket party waits (2)');
@@ -227,13 +143,13 @@ SKIP: {
 }
 
 # --- the handshake refused -----------------------------------------------------------------
-my ($none, $head) = ws_open(version => 12);
+my ($none, $head) = ws_open(port => $port, version => 12);
 like($head, qr{^HTTP/1\.1 426 .*\r\nSec-WebSocket-Version: 13\r\n}s, 'Sec-WebSocket-Version 12: 426, with 13 offered');
 ($none, $head) = ws_open(port => $d->port('Port.strict'), path => '/np', headers => { Origin => 'https://evil.example' });
 like($head, qr{^HTTP/1\.1 403 }, 'an Origin not in webSocketOrigins: 403');
 my ($good) = ws_open(port => $d->port('Port.strict'), path => '/np', headers => { Origin => 'https://good.example' });
 ok($good && ws_session($good), 'the Origin listed, at that port\'s webSocketPath: accepted');
-($none, $head) = ws_open(path => '/elsewhere');
+($none, $head) = ws_open(port => $port, path => '/elsewhere');
 like($head, qr{^HTTP/1\.1 404 }, 'an upgrade at another path: 404');
 
 # --- bad frames: each closed with its code -----------------------------------------------------
@@ -254,14 +170,14 @@ my @bad = (
 );
 for my $case (@bad) {
     my ($what, $bytes, $code, $log) = @$case;
-    my ($s) = ws_open();
+    my ($s) = ws_open(port => $port);
     ws_session($s) or diag("$what: no session");
     write_all($s, $bytes);
     is(close_code($s), $code, "$what: closed with $code");
     ok($d->wait_log(qr/transport=ws .*reason="[^"]*WebSocket: [^"]*$log/), "$what: the log line says why");
 }
 {
-    my ($s) = ws_open();
+    my ($s) = ws_open(port => $port);
     ok(ws_session($s), 'ping: a session');
     write_all($s, ws_frame(9, 'are you there'));
     my ($op, $p) = ws_read($s);
@@ -276,7 +192,7 @@ for my $case (@bad) {
     ok($d->wait_log(qr/transport=ws .*transactions=1\/1 reason="closed by peer"/), 'a closed-by-peer end line');
 }
 {
-    my ($s) = ws_open();
+    my ($s) = ws_open(port => $port);
     ok(ws_session($s), '1 MiB of random bytes after a good upgrade: a session first');
     my $junk = join '', map { chr int rand 256 } 1 .. 1024 * 1024;
     syswrite($s, $junk);
