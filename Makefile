@@ -2,7 +2,8 @@
 #
 #   make                      build npsocketd, npcat and the unit tests
 #   make test                 install missing Debian packages (as root), build, run t/ with prove
-#   make run                  the same install step, build, start npsocketd on etc/npsocketd.ini
+#   make run                  install what building and running need, build, start npsocketd
+#                             on etc/npsocketd.ini
 #   make install              PREFIX=/usr/local DESTDIR=
 #   make SANITIZE=address     build with ASan + UBSan (or SANITIZE=thread)
 #   make fuzz                 libFuzzer (clang) on fuzz/*_fuzz.c, FUZZ_TIME=60 s each
@@ -56,13 +57,15 @@ FUZZ_REPLAYS := $(FUZZ_TARGETS:%=$(B)/fuzz/%-replay)
 MODULE_SRCS  := $(wildcard modules/*.c)
 MODULES      := $(MODULE_SRCS:modules/%.c=$(B)/modules/%.so)
 
-# The Debian packages the build, the tests and `make run` need.
+# The Debian packages building and running need (make run)...
 DEB_PACKAGES := build-essential pkg-config libgnutls28-dev zlib1g-dev libconfig-dev \
-                libinih-dev gnutls-bin openssl perl mandoc man-db procps sslscan \
-                valgrind default-jdk-headless libio-socket-ssl-perl curl python3-websockets \
-                chromium libnss3-tools node-ws
+                libinih-dev openssl
+# ...and those the test suite needs besides (make test, CI): the real
+# clients and peers the tests run.
+TEST_PACKAGES := gnutls-bin perl mandoc man-db procps sslscan valgrind default-jdk-headless \
+                 libio-socket-ssl-perl curl python3-websockets node-ws chromium libnss3-tools
 
-.PHONY: all test run bench fuzz install uninstall clean deps lint-man
+.PHONY: all test run bench fuzz install uninstall clean deps deps-test lint-man
 
 all: $(PROGRAMS) $(UNIT_BINS) $(TEST_SHIMS) $(MODULES) $(B)/npbench $(FUZZ_REPLAYS)
 
@@ -137,7 +140,11 @@ deps:
 	  echo "  apt-get install -y$$missing"; exit 1; \
 	fi
 
-test: deps
+# Everything make test needs, in one apt-get run.
+deps-test:
+	$(MAKE) deps DEB_EXTRA="$(TEST_PACKAGES) $(DEB_EXTRA)"
+
+test: deps-test
 	$(MAKE) all
 	prove -j2 --timer t/
 
