@@ -156,9 +156,9 @@ static void run_waiter(struct np_session *session, const char *key)
 		}
 		pthread_mutex_unlock(&relay->lock);
 		/* Asleep until the client sends or goes, or relayTimeout.
-		 * Once paired, the joiner's pump ends only with this client
-		 * gone or this socket shut down (as the daemon's shutdown
-		 * does too): either wakes us.  Only the fd is watched: a
+		 * Once paired, the joiner shuts this socket down when its
+		 * pump ends, however it ended (as the daemon's shutdown
+		 * does too): that wakes us.  Only the fd is watched: a
 		 * joiner may be reading the socket by then. */
 		int n = np_socket_poll(session->socket, left > INT_MAX ? INT_MAX : (int)left);
 		pthread_mutex_lock(&relay->lock);
@@ -230,6 +230,10 @@ static void run_joiner(struct np_session *session, const char *key)
 			np_socket_shutdown(session->socket, SHUT_RDWR);
 		} else {
 			snprintf(result, sizeof(result), "ended: both parties closed");
+			/* The waiter's thread sleeps on its fd: a close that
+			 * was data (a WebSocket's close frame, TLS's
+			 * close_notify) leaves nothing there to wake it. */
+			np_socket_shutdown(other, SHUT_RDWR);
 		}
 	}
 	np_session_set_end_reason(session, "relay with conn %llu %s",
