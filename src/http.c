@@ -88,6 +88,11 @@ static bool name_is(const struct np_http_header *h, const char *name)
 	return h->name_len == strlen(name) && strncasecmp(h->name, name, h->name_len) == 0;
 }
 
+bool np_http_method_is(const struct np_http_request *req, const char *method)
+{
+	return req->method_len == strlen(method) && memcmp(req->method, method, req->method_len) == 0;
+}
+
 const struct np_http_header *np_http_header(const struct np_http_request *req, const char *name)
 {
 	for (size_t i = 0; i < req->header_count; i++)

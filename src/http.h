@@ -55,6 +55,9 @@ struct np_http_request {
 enum np_http_result np_http_parse_head(const unsigned char *buf, size_t len, size_t max_head,
 				       struct np_http_request *req);
 
+/* Whether the request's method is exactly `method` ("GET"). */
+bool np_http_method_is(const struct np_http_request *req, const char *method);
+
 /* The first header named `name` (any case), or NULL. */
 const struct np_http_header *np_http_header(const struct np_http_request *req, const char *name);
 

@@ -209,8 +209,8 @@ static int open_beneath(int root_fd, const char *path)
 enum np_http_file_result np_http_file(struct np_socket *s, int root_fd, const struct np_http_request *req,
 				      bool keep_alive, int *status)
 {
-	bool head = req->method_len == 4 && memcmp(req->method, "HEAD", 4) == 0;
-	bool get = req->method_len == 3 && memcmp(req->method, "GET", 3) == 0;
+	bool head = np_http_method_is(req, "HEAD");
+	bool get = np_http_method_is(req, "GET");
 	char path[PATH_MAX];
 	int d = decode_path(req, path, sizeof(path) - sizeof("index.html"));
 	if (d < 0) {

@@ -54,11 +54,6 @@ int np_http_check_root(const struct np_port_conf *port, char *err, size_t err_si
 	return 0;
 }
 
-static bool method_is(const struct np_http_request *req, const char *m)
-{
-	return req->method_len == strlen(m) && memcmp(req->method, m, req->method_len) == 0;
-}
-
 /* The path of the target (before any query) is exactly `path`. */
 static bool path_is(const struct np_http_request *req, const char *path)
 {
@@ -167,8 +162,8 @@ static enum route_result route_challenge(struct conn *c, const struct np_http_re
 	if (req->target_len <= plen || memcmp(req->target, prefix, plen) != 0 ||
 	    !np_registry_challenge_get(c->session->registry, req->target + plen, req->target_len - plen, answer))
 		return ROUTE_NEXT;
-	bool head = method_is(req, "HEAD");
-	if (!head && !method_is(req, "GET")) {
+	bool head = np_http_method_is(req, "HEAD");
+	if (!head && !np_http_method_is(req, "GET")) {
 		np_http_send_error(c->socket, 405, req->keep_alive, false, "Allow: GET, HEAD\r\n");
 		return ROUTE_DONE;
 	}
@@ -201,7 +196,7 @@ static enum route_result route_websocket(struct conn *c, const struct np_http_re
 	const char *why = NULL;
 	int status = 400;
 	char extra[256] = "";
-	if (!method_is(req, "GET") || req->minor != 1)
+	if (!np_http_method_is(req, "GET") || req->minor != 1)
 		why = "WebSocket upgrade not by an HTTP/1.1 GET";
 	else if (!connection || !np_http_header_has_token(connection, "upgrade"))
 		why = "WebSocket upgrade without Connection: Upgrade";
@@ -247,9 +242,9 @@ static enum route_result route_report(struct conn *c, const struct np_http_reque
 	bool metrics = port->metrics_path && path_is(req, port->metrics_path);
 	if (!status && !metrics)
 		return ROUTE_NEXT;
-	bool head = method_is(req, "HEAD");
+	bool head = np_http_method_is(req, "HEAD");
 	int rc;
-	if (!head && !method_is(req, "GET")) {
+	if (!head && !np_http_method_is(req, "GET")) {
 		rc = np_http_send_error(c->socket, 405, req->keep_alive, false, "Allow: GET, HEAD\r\n");
 	} else if (!np_cidr_list_match(&port->status_allow, (const struct sockaddr *)&c->session->peer_addr)) {
 		rc = np_http_send_error(c->socket, 403, req->keep_alive, head, NULL);
@@ -329,7 +324,7 @@ static int serve(struct conn *c)
 		if (r == ROUTE_NEXT)
 			r = route_upstream(c);
 		if (r == ROUTE_NEXT) {
-			bool head = method_is(&req, "HEAD");
+			bool head = np_http_method_is(&req, "HEAD");
 			r = np_http_send_error(c->socket, 404, req.keep_alive, head, NULL) < 0 ? ROUTE_END : ROUTE_DONE;
 			if (r == ROUTE_END)
 				np_session_set_end_reason(c->session, "HTTP 404 not delivered: %s",
