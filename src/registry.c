@@ -84,12 +84,12 @@ void np_registry_remove(struct np_registry *reg, struct np_session *session)
 		session->next->prev = session->prev;
 	reg->active--;
 	session->counts->active--;
-	struct np_session_info info;
-	np_session_snapshot(session, &info);
-	reg->ended_bytes_in += info.bytes_in;
-	reg->ended_bytes_out += info.bytes_out;
-	reg->ended_transactions_in += info.transactions_in;
-	reg->ended_transactions_out += info.transactions_out;
+	struct np_session_counts c;
+	np_session_counts(session, &c);
+	reg->ended_bytes_in += c.bytes_in;
+	reg->ended_bytes_out += c.bytes_out;
+	reg->ended_transactions_in += c.transactions_in;
+	reg->ended_transactions_out += c.transactions_out;
 	if (session->addr_slot)
 		np_addr_counts_give(&reg->per_address, session->addr_slot);
 	pthread_cond_broadcast(&reg->changed);

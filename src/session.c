@@ -113,6 +113,19 @@ static enum np_session_stage stage_of(const struct np_session *session)
 	return (enum np_session_stage)atomic_load_explicit(&session->stage, memory_order_acquire);
 }
 
+void np_session_counts(const struct np_session *session, struct np_session_counts *out)
+{
+	*out = (struct np_session_counts){ 0 };
+	if (stage_of(session) < NP_STAGE_HANDSHAKE)
+		return;
+	/* The socket and comm were made before this stage was published. */
+	const struct np_socket *socket = session->socket;
+	out->bytes_in = np_counter_get(&socket->bytes_in);
+	out->bytes_out = np_counter_get(&socket->bytes_out);
+	out->transactions_in = np_counter_get(&session->comm.transactions_in);
+	out->transactions_out = np_counter_get(&session->comm.transactions_out);
+}
+
 void np_session_snapshot(const struct np_session *session, struct np_session_info *out)
 {
 	enum np_session_stage stage = stage_of(session);
@@ -129,16 +142,15 @@ void np_session_snapshot(const struct np_session *session, struct np_session_inf
 	};
 	if (stage < NP_STAGE_HANDSHAKE)
 		return;
-	/* The socket and comm were made before this stage was published. */
-	const struct np_socket *socket = session->socket;
-	const struct np_comm *comm = &session->comm;
-	out->bytes_in = np_counter_get(&socket->bytes_in);
-	out->bytes_out = np_counter_get(&socket->bytes_out);
-	out->transactions_in = np_counter_get(&comm->transactions_in);
-	out->transactions_out = np_counter_get(&comm->transactions_out);
-	out->idle_ms = np_now_ms() - atomic_load(&comm->last_activity_ms);
+	struct np_session_counts c;
+	np_session_counts(session, &c);
+	out->bytes_in = c.bytes_in;
+	out->bytes_out = c.bytes_out;
+	out->transactions_in = c.transactions_in;
+	out->transactions_out = c.transactions_out;
+	out->idle_ms = np_now_ms() - atomic_load(&session->comm.last_activity_ms);
 	if (stage >= NP_STAGE_PROTOCOL)
-		out->tls = np_socket_tls_info(socket);
+		out->tls = np_socket_tls_info(session->socket);
 }
 
 int np_session_upgrade_ws(struct np_session *session)
@@ -173,7 +185,8 @@ void np_session_log_end(const struct np_session *session)
 	} else if (session->port->external_ssl) {
 		snprintf(tls_text, sizeof(tls_text), "external");
 	}
-	bool counted = stage_of(session) >= NP_STAGE_HANDSHAKE;
+	struct np_session_counts c;
+	np_session_counts(session, &c);
 	const char *killed = atomic_load(&session->killed);
 	int64_t ms = np_now_ms() - session->started_ms;
 	np_log(session->quiet_end ? LOG_DEBUG : LOG_INFO,
@@ -182,10 +195,8 @@ void np_session_log_end(const struct np_session *session)
 	       (unsigned long long)session->id, session->peer, session->public_port,
 	       np_session_protocol(session), atomic_load_explicit(&session->transport, memory_order_relaxed),
 	       tls_text, (long long)(ms / 1000), (long long)(ms % 1000),
-	       counted ? (unsigned long long)np_counter_get(&session->socket->bytes_in) : 0ULL,
-	       counted ? (unsigned long long)np_counter_get(&session->socket->bytes_out) : 0ULL,
-	       counted ? (unsigned long long)np_counter_get(&session->comm.transactions_in) : 0ULL,
-	       counted ? (unsigned long long)np_counter_get(&session->comm.transactions_out) : 0ULL,
+	       (unsigned long long)c.bytes_in, (unsigned long long)c.bytes_out,
+	       (unsigned long long)c.transactions_in, (unsigned long long)c.transactions_out,
 	       killed ? killed : "", killed ? ": " : "", session->end_reason);
 }
 

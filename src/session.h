@@ -98,6 +98,13 @@ const char *np_session_protocol(const struct np_session *session);
  * comm follows): 0, or -1 with the end reason set. */
 int np_session_upgrade_ws(struct np_session *session);
 
+/* What the session moved so far (all 0 before NP_STAGE_HANDSHAKE); safe
+ * from any thread while the session lives. */
+struct np_session_counts {
+	uint64_t bytes_in, bytes_out, transactions_in, transactions_out;
+};
+void np_session_counts(const struct np_session *session, struct np_session_counts *out);
+
 /* Under the registry's lock (the session cannot be freed meanwhile). */
 void np_session_snapshot(const struct np_session *session, struct np_session_info *out);
 
