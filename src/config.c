@@ -153,6 +153,7 @@ static int validate(struct loader *ld, struct np_config *cfg)
 		return -1;
 	}
 	read_section(ld, server, SEC_SERVER, (char *)&cfg->server);
+	cfg->server.agent = config_setting_get_member(server, "agentPort") != NULL;
 
 	config_setting_t *port_groups[256];
 	size_t nports = 0;
@@ -239,6 +240,7 @@ static void hide_secret(config_setting_t *group, const char *key)
 static void finish(struct loader *ld, struct np_config *cfg)
 {
 	absolutize(ld, &cfg->server.pid_file);
+	absolutize(ld, &cfg->server.control_socket);
 	for (size_t i = 0; i < cfg->port_count; i++) {
 		absolutize(ld, &cfg->ports[i].handler.module_path);
 		absolutize(ld, &cfg->ports[i].web_root);

@@ -69,6 +69,9 @@ struct np_port_conf {
 	bool load_balance;
 	bool external_ssl;
 	struct np_string_list domains;
+	int proxy_protocol;             /* NP_PROXY_V1 | NP_PROXY_V2 bits taken; 0 = off */
+	struct np_cidr_list proxy_from; /* who may send a PROXY header */
+	int upstream_proxy_protocol;    /* 0 = off, 1 or 2: the header sent upstream */
 
 	struct np_handler_spec handler;
 	char *upstream;                 /* host:port, for forward */
@@ -117,6 +120,10 @@ struct np_server_conf {
 	int max_connections;            /* 0 = no global limit */
 	size_t thread_stack_size;       /* bytes */
 	int shutdown_timeout_ms;
+	char *control_socket;           /* path, or NULL = none */
+	bool agent;                     /* agentPort given */
+	int agent_port;                 /* HAProxy agent-check; 0 = any free port */
+	char *agent_bind_address;
 };
 
 struct np_config {

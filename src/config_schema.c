@@ -12,11 +12,16 @@
 #include <syslog.h>
 
 #include "config_schema.h"
+#include "proxy.h"
 
 static const char *const log_words[] = { "stderr", "syslog", NULL };
 static const int log_values[] = { NP_LOG_TO_STDERR, NP_LOG_TO_SYSLOG };
 static const char *const auth_words[] = { "none", "optional", "required", NULL };
 static const int auth_values[] = { NP_CLIENT_AUTH_NONE, NP_CLIENT_AUTH_OPTIONAL, NP_CLIENT_AUTH_REQUIRED };
+static const char *const proxy_in_words[] = { "off", "v1", "v2", "any", NULL };
+static const int proxy_in_values[] = { 0, NP_PROXY_V1, NP_PROXY_V2, NP_PROXY_ANY };
+static const char *const proxy_out_words[] = { "off", "v1", "v2", NULL };
+static const int proxy_out_values[] = { 0, 1, 2 };
 
 #define SRV(field) offsetof(struct np_server_conf, field)
 #define PRT(field) offsetof(struct np_port_conf, field)
@@ -32,6 +37,9 @@ const struct key_schema cfg_schema[] = {
 	{ SEC_SERVER, "maxConnections", T_INT, "10000", 0, INT_MAX, SRV(max_connections), NULL, NULL },
 	{ SEC_SERVER, "threadStackSize", T_BYTES, "256K", 64 * 1024, 64 * 1024 * 1024, SRV(thread_stack_size), NULL, NULL },
 	{ SEC_SERVER, "shutdownTimeout", T_SECONDS, "10", 0, 3600, SRV(shutdown_timeout_ms), NULL, NULL },
+	{ SEC_SERVER, "controlSocket", T_STRING, NULL, NOLIMIT, SRV(control_socket), NULL, NULL },
+	{ SEC_SERVER, "agentPort", T_PORT, NULL, 0, 65535, SRV(agent_port), NULL, NULL },
+	{ SEC_SERVER, "agentBindAddress", T_STRING, "127.0.0.1", NOLIMIT, SRV(agent_bind_address), NULL, NULL },
 
 	{ SEC_PORT, "port", T_PORT, NULL, 0, 65535, PRT(port), NULL, NULL },
 	{ SEC_PORT, "mapToPort", T_PORT, NULL, 1, 65535, PRT(map_to_port), NULL, NULL },
@@ -44,6 +52,9 @@ const struct key_schema cfg_schema[] = {
 	{ SEC_PORT, "loadBalance", T_BOOL, "false", NOLIMIT, PRT(load_balance), NULL, NULL },
 	{ SEC_PORT, "externalSSL", T_BOOL, "false", NOLIMIT, PRT(external_ssl), NULL, NULL },
 	{ SEC_PORT, "domains", T_LIST, NULL, NOLIMIT, PRT(domains), NULL, NULL },
+	{ SEC_PORT, "proxyProtocol", T_ENUM, "off", NOLIMIT, PRT(proxy_protocol), proxy_in_words, proxy_in_values },
+	{ SEC_PORT, "proxyFrom", T_CIDRS, "127.0.0.0/8, ::1", NOLIMIT, PRT(proxy_from), NULL, NULL },
+	{ SEC_PORT, "upstreamProxyProtocol", T_ENUM, "off", NOLIMIT, PRT(upstream_proxy_protocol), proxy_out_words, proxy_out_values },
 	{ SEC_PORT, "sessionHandler", T_HANDLER, "echo", NOLIMIT, PRT(handler), NULL, NULL },
 	{ SEC_PORT, "upstream", T_HOSTPORT, NULL, NOLIMIT, PRT(upstream), NULL, NULL },
 	{ SEC_PORT, "upstreamConnectTimeout", T_SECONDS, "5", 0, 3600, PRT(upstream_connect_timeout_ms), NULL, NULL },

@@ -70,6 +70,9 @@ log = stderr
 maxConnections = 100
 threadStackSize = 512K
 shutdownTimeout = 3
+controlSocket = $dir/control.sock
+agentPort = 5555
+agentBindAddress = 127.0.0.1
 [Port]
 port = 9000
 mapToPort = 443
@@ -111,6 +114,9 @@ httpMaxHeaderSize = 16K
 statusPath = /status
 metricsPath = /metrics
 statusAllow = 127.0.0.1
+proxyProtocol = v2
+proxyFrom = 10.0.0.0/8
+upstreamProxyProtocol = v1
 [Port.two]
 port = 9001
 sslSection = SSL2
