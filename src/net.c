@@ -296,3 +296,42 @@ int np_net_connect(const char *host_port, int timeout_ms, char *err, size_t err_
 	}
 	return fd;
 }
+
+bool np_net_bound_to(int fd, const char *host, int port)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0 || np_net_local_port(fd) != port)
+		return false;
+	struct in6_addr bound;
+	if (!np_net_ip6((struct sockaddr *)&ss, &bound))
+		return false;
+	if (!host) {
+		/* Every address: :: (or 0.0.0.0, mapped). */
+		static const struct in6_addr v4_any = { .s6_addr = { [10] = 0xff, [11] = 0xff } };
+		return IN6_IS_ADDR_UNSPECIFIED(&bound) || IN6_ARE_ADDR_EQUAL(&bound, &v4_any);
+	}
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE };
+	struct addrinfo *list;
+	if (getaddrinfo(host, NULL, &hints, &list) != 0)
+		return false;
+	bool match = false;
+	for (struct addrinfo *ai = list; ai && !match; ai = ai->ai_next) {
+		struct in6_addr want;
+		match = np_net_ip6(ai->ai_addr, &want) && IN6_ARE_ADDR_EQUAL(&want, &bound);
+	}
+	freeaddrinfo(list);
+	return match;
+}
+
+bool np_net_same_endpoint(const struct sockaddr *a, const struct sockaddr *b)
+{
+	struct in6_addr x, y;
+	if (!np_net_ip6(a, &x) || !np_net_ip6(b, &y) || !IN6_ARE_ADDR_EQUAL(&x, &y))
+		return false;
+	in_port_t pa = a->sa_family == AF_INET ? ((const struct sockaddr_in *)a)->sin_port
+						: ((const struct sockaddr_in6 *)a)->sin6_port;
+	in_port_t pb = b->sa_family == AF_INET ? ((const struct sockaddr_in *)b)->sin_port
+						: ((const struct sockaddr_in6 *)b)->sin6_port;
+	return pa == pb;
+}

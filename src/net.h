@@ -59,6 +59,14 @@ int np_net_listen(const char *host, int port, int backlog, int reuse_port,
 /* The port an fd is bound to (for port = 0). */
 int np_net_local_port(int fd);
 
+/* Whether a and b are one address and port (IPv4 and its mapped IPv6
+ * form compare equal). */
+bool np_net_same_endpoint(const struct sockaddr *a, const struct sockaddr *b);
+
+/* Whether the socket fd is bound to host (NULL = every address) and
+ * port: for sockets passed by systemd, matched to [Port] sections. */
+bool np_net_bound_to(int fd, const char *host, int port);
+
 /* Connects to "host:port", trying each address in turn, each attempt
  * bounded by timeout_ms (0 = the kernel's).  Returns a blocking fd, or -1
  * with a reason in err. */
