@@ -19,7 +19,7 @@ SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
 DESTDIR    ?=
 
 CC       ?= cc
-PKGS     := gnutls zlib libconfig inih
+PKGS     := gnutls zlib libconfig inih libsystemd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -59,11 +59,11 @@ MODULES      := $(MODULE_SRCS:modules/%.c=$(B)/modules/%.so)
 
 # The Debian packages building and running need (make run)...
 DEB_PACKAGES := build-essential pkg-config libgnutls28-dev zlib1g-dev libconfig-dev \
-                libinih-dev openssl
+                libinih-dev libsystemd-dev openssl
 # ...and those the test suite needs besides (make test, CI): the real
 # clients and peers the tests run.
 TEST_PACKAGES := gnutls-bin perl mandoc man-db procps sslscan valgrind default-jdk-headless \
-                 libio-socket-ssl-perl curl python3-websockets node-ws chromium libnss3-tools
+                 libio-socket-ssl-perl curl python3-websockets node-ws chromium libnss3-tools haproxy
 
 .PHONY: all test run bench fuzz install uninstall clean deps deps-test lint-man
 
