@@ -6,11 +6,13 @@
  * happen before a thread is spent: admission.  Each admitted connection
  * gets its own thread at normal priority, which runs the connection's
  * whole life as one straight line of phases in connection_main(): tune
- * the socket, TLS handshake, protocol byte, dispatch, end line, free.
+ * the socket, PROXY header, TLS handshake, protocol byte, dispatch, end
+ * line, free.
  * Each phase returns 0 to go on or -1 with the session's end reason set.
  */
 #include <errno.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,11 +22,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent.h"
+#include "control.h"
 #include "dispatch.h"
 #include "handler.h"
 #include "http_server.h"
 #include "listener.h"
 #include "net.h"
+#include "proxy.h"
 #include "session.h"
 #include "socket_tls.h"
 #include "tls.h"
@@ -84,7 +89,71 @@ static int phase_tune(struct np_session *session)
 	return 0;
 }
 
-/* The stream (plain or TLS) and its framing; one deadline from here
+static bool address_allowed(const struct np_port_conf *port, const struct sockaddr *peer)
+{
+	if (port->deny.count && np_cidr_list_match(&port->deny, peer))
+		return false;
+	if (port->allow.count && !np_cidr_list_match(&port->allow, peer))
+		return false;
+	return true;
+}
+
+/* One bound from accept() on covers the PROXY header, the TLS handshake
+ * and the protocol byte. */
+static int64_t handshake_deadline(const struct np_session *session)
+{
+	return session->started_ms + session->port->handshake_timeout_ms;
+}
+
+/* proxyProtocol: the balancer's header, read before anything else; from
+ * here on the session's peer is the client it names, and admission
+ * (allow, deny, maxConnectionsPerAddress) runs on that address. */
+static int phase_proxy(struct np_session *session)
+{
+	const struct np_port_conf *port = session->port;
+	if (!port->proxy_protocol)
+		return 0;
+	struct np_session_proxy *proxy = calloc(1, sizeof(*proxy));
+	if (!proxy) {
+		np_session_set_end_reason(session, "out of memory for the PROXY header");
+		return -1;
+	}
+	struct np_proxy_header *h = &proxy->header;
+	const char *why;
+	bool eof;
+	if (np_proxy_read(session->fd, handshake_deadline(session), port->proxy_protocol, h, &why, &eof) < 0) {
+		free(proxy);
+		/* A balancer's bare TCP check: connect, close. */
+		session->quiet_end = eof && !atomic_load(&session->killed);
+		np_session_set_end_reason(session, "%s", why);
+		return -1;
+	}
+	char via[NP_ADDRSTRLEN], client[NP_ADDRSTRLEN];
+	snprintf(via, sizeof(via), "%s", session->peer);
+	/* The balancer's own connection (a health check): LOCAL in v2; in
+	 * v1, a header naming the connection's own source as its client.
+	 * Its address stands, and its end says nothing above debug. */
+	if (!h->local && np_net_same_endpoint((const struct sockaddr *)&h->src, (const struct sockaddr *)&session->peer_addr))
+		h->local = true;
+	if (h->local) {
+		h->src = session->peer_addr;
+		session->quiet_end = true;
+	}
+	np_net_format((const struct sockaddr *)&h->src, client, sizeof(client));
+	const char *refused = np_registry_readdress(session->registry, session, &h->src, client, via);
+	np_session_set_proxy(session, proxy);
+	if (!refused && !h->local && !address_allowed(port, (const struct sockaddr *)&h->src))
+		refused = "address not allowed";
+	if (refused) {
+		atomic_fetch_add(&session->registry->refused, 1);
+		session->quiet_end = false;
+		np_session_set_end_reason(session, "refused: %s", refused);
+		return -1;
+	}
+	return 0;
+}
+
+/* The stream (plain or TLS) and its framing; the handshake deadline
  * covers the TLS handshake and the protocol byte. */
 static int phase_open(struct np_session *session)
 {
@@ -95,10 +164,14 @@ static int phase_open(struct np_session *session)
 		np_session_set_end_reason(session, "cannot set up the connection: %s", strerror(errno));
 		return -1;
 	}
-	if (!session->tls)
-		socket->secure = port->external_ssl;
+	if (!session->tls) {
+		/* Behind a balancer that says whether its client spoke TLS,
+		 * its word counts. */
+		const struct np_proxy_header *h = session->proxy ? &session->proxy->header : NULL;
+		socket->secure = h && h->ssl ? h->ssl_client : port->external_ssl;
+	}
 	session->socket = socket;
-	np_socket_set_deadline(socket, np_now_ms() + port->handshake_timeout_ms);
+	np_socket_set_deadline(socket, handshake_deadline(session));
 	struct np_comm_options options = {
 		.max_transaction_size = port->max_transaction_size,
 		.compression = port->compression,
@@ -131,7 +204,8 @@ static void *connection_main(void *arg)
 	struct np_first_bytes first;
 
 	thread_setup(session, listener);
-	if (phase_tune(session) == 0 && phase_open(session) == 0 && phase_tls(session) == 0 &&
+	if (phase_tune(session) == 0 && phase_proxy(session) == 0 && phase_open(session) == 0 &&
+	    phase_tls(session) == 0 &&
 	    np_dispatch_read_byte(session, &first) == 0)
 		np_dispatch(session, &first);
 	np_session_log_end(session);
@@ -142,15 +216,6 @@ static void *connection_main(void *arg)
 
 /* --- accepters ----------------------------------------------------------- */
 
-static bool address_allowed(const struct np_port_conf *port, const struct sockaddr *peer)
-{
-	if (port->deny.count && np_cidr_list_match(&port->deny, peer))
-		return false;
-	if (port->allow.count && !np_cidr_list_match(&port->allow, peer))
-		return false;
-	return true;
-}
-
 static void refuse(struct np_listener *listener, int fd, const char *peer, const char *why)
 {
 	struct np_server *server = listener->server;
@@ -160,11 +225,51 @@ static void refuse(struct np_listener *listener, int fd, const char *peer, const
 			   listener->public_port, why);
 }
 
-static void sleep_ms(int ms)
+void np_sleep_ms(int ms)
 {
 	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
+}
+
+static void on_wake_signal(int sig)
+{
+	(void)sig;  /* its work is the EINTR of accept() */
+}
+
+void np_accepter_thread_setup(void)
+{
+	sigset_t wake;
+	sigemptyset(&wake);
+	sigaddset(&wake, NP_WAKE_SIGNAL);
+	int err = pthread_sigmask(SIG_UNBLOCK, &wake, NULL);
+	if (err)
+		np_log(LOG_ERR, "cannot take the wake signal: %s", strerror(err));
+}
+
+void np_accepter_join(pthread_t thread, const char *what)
+{
+	/* The signal may come just before the thread enters accept(): send
+	 * it again until the thread is gone. */
+	for (int round = 1;; round++) {
+		int err = pthread_kill(thread, NP_WAKE_SIGNAL);
+		if (err) {
+			np_log(LOG_ERR, "%s thread: cannot wake it: %s", what, strerror(err));
+			pthread_join(thread, NULL);
+			return;
+		}
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += 20 * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		if (pthread_timedjoin_np(thread, NULL, &until) == 0)
+			return;
+		if (round == 250)
+			np_log(LOG_WARNING, "%s thread: still not stopped after 5 s", what);
+	}
 }
 
 static void accept_failed(struct np_server *server, struct np_listener *listener, int err)
@@ -173,7 +278,7 @@ static void accept_failed(struct np_server *server, struct np_listener *listener
 	np_log_ratelimited(&server->accept_error_log, LOG_ERR, "accept on port %d: %s%s",
 			   listener->bound_port, strerror(err),
 			   err == EMFILE || err == ENFILE ? " (descriptor limit; pausing briefly)" : "");
-	sleep_ms(ACCEPT_BACKOFF_MS);
+	np_sleep_ms(ACCEPT_BACKOFF_MS);
 }
 
 static void start_connection_thread(struct np_listener *listener, struct np_session *session)
@@ -249,7 +354,14 @@ static void accept_one(struct np_listener *listener)
 		close(fd);
 		return;
 	}
-	if (!address_allowed(listener->conf, (struct sockaddr *)&peer)) {
+	/* Behind a balancer the client's address comes with its header
+	 * (phase_proxy); here only the balancer is known. */
+	bool proxied = listener->conf->proxy_protocol != 0;
+	if (proxied && !np_cidr_list_match(&listener->conf->proxy_from, (struct sockaddr *)&peer)) {
+		refuse(listener, fd, peer_text, "PROXY header not taken from this address (proxyFrom)");
+		return;
+	}
+	if (!proxied && !address_allowed(listener->conf, (struct sockaddr *)&peer)) {
 		refuse(listener, fd, peer_text, "address not allowed");
 		return;
 	}
@@ -265,7 +377,7 @@ static void accept_one(struct np_listener *listener)
 	session->handler_state = listener->handler_state;
 	session->relay = &server->relay;
 	session->registry = &server->registry;
-	const char *why = np_registry_admit(&server->registry, session, &listener->counts);
+	const char *why = np_registry_admit(&server->registry, session, &listener->counts, !proxied);
 	if (why) {
 		session->fd = -1;
 		np_session_free(session);
@@ -286,6 +398,7 @@ static void *accepter_main(void *arg)
 
 	snprintf(name, sizeof(name), "acc:%d", listener->bound_port);
 	pthread_setname_np(pthread_self(), name);
+	np_accepter_thread_setup();
 	if (setpriority(PRIO_PROCESS, (id_t)gettid(), listener->conf->accepter_priority) < 0 &&
 	    !atomic_exchange(&listener->priority_warned, true))
 		np_log(LOG_WARNING, "[%s]: cannot raise accepter priority to nice %d (%s); "
@@ -307,9 +420,13 @@ static void *accepter_main(void *arg)
 static int open_listener(struct np_listener *listener)
 {
 	const struct np_port_conf *conf = listener->conf;
-	char err[256];
-	listener->fd = np_net_listen(conf->bind_address, conf->port, conf->queue_length,
-				     conf->load_balance, err, sizeof(err));
+	char err[256] = "";
+	/* The running instance's socket (-x) or systemd's, else a new one. */
+	listener->fd = np_upgrade_take(&listener->server->inherited, conf->name, conf->bind_address, conf->port);
+	bool inherited = listener->fd >= 0;
+	if (!inherited)
+		listener->fd = np_net_listen(conf->bind_address, conf->port, conf->queue_length,
+					     conf->load_balance, err, sizeof(err));
 	if (listener->fd < 0) {
 		np_log(LOG_ERR, "[%s]: %s", conf->name, err);
 		return -1;
@@ -330,8 +447,9 @@ static int open_listener(struct np_listener *listener)
 	char where[NP_ADDRSTRLEN] = "?";
 	if (getsockname(listener->fd, (struct sockaddr *)&local, &len) == 0)
 		np_net_format((struct sockaddr *)&local, where, sizeof(where));
-	np_log(LOG_NOTICE, "listening on %s for [%s] (%s)", where, conf->name,
-	       conf->tls ? "tls" : conf->external_ssl ? "plain, TLS ended in front" : "plain");
+	np_log(LOG_NOTICE, "listening on %s for [%s] (%s%s%s)", where, conf->name,
+	       conf->tls ? "tls" : conf->external_ssl ? "plain, TLS ended in front" : "plain",
+	       conf->proxy_protocol ? ", PROXY header" : "", inherited ? ", inherited" : "");
 	return 0;
 }
 
@@ -379,6 +497,9 @@ int np_server_init(struct np_server *server, struct np_config *config)
 {
 	memset(server, 0, sizeof(*server));
 	server->config = config;
+	server->main_thread = pthread_self();
+	server->agent_fd = -1;
+	server->control_fd = -1;
 	server->refuse_log = (struct np_ratelimit)NP_RATELIMIT_INIT(1000);
 	server->accept_error_log = (struct np_ratelimit)NP_RATELIMIT_INIT(1000);
 	server->thread_error_log = (struct np_ratelimit)NP_RATELIMIT_INIT(1000);
@@ -388,8 +509,21 @@ int np_server_init(struct np_server *server, struct np_config *config)
 	if (server->base_nice == -1 && errno)
 		server->base_nice = 0;
 
-	if (pthread_mutex_init(&server->lock, NULL) || pthread_cond_init(&server->changed, NULL)) {
+	if (pthread_mutex_init(&server->lock, NULL) || pthread_cond_init(&server->changed, NULL) ||
+	    pthread_mutex_init(&server->control_lock, NULL) || pthread_cond_init(&server->control_changed, NULL)) {
 		np_log(LOG_ERR, "cannot create the listener's lock");
+		return -1;
+	}
+	/* Only accepting threads take the wake signal; every thread started
+	 * from here on begins with it blocked. */
+	struct sigaction sa = { .sa_handler = on_wake_signal };
+	sigemptyset(&sa.sa_mask);
+	sigset_t wake;
+	sigemptyset(&wake);
+	sigaddset(&wake, NP_WAKE_SIGNAL);
+	int sig_err = pthread_sigmask(SIG_BLOCK, &wake, NULL);
+	if (sig_err || sigaction(NP_WAKE_SIGNAL, &sa, NULL) < 0) {
+		np_log(LOG_ERR, "cannot set up the wake signal: %s", strerror(sig_err ? sig_err : errno));
 		return -1;
 	}
 	if (np_relay_init(&server->relay) < 0) {
@@ -481,6 +615,9 @@ int np_server_open(struct np_server *server)
 	for (size_t i = 0; i < server->listener_count; i++)
 		if (open_listener(&server->listeners[i]) < 0)
 			return -1;
+	if (np_agent_open(server) < 0 || np_control_open(server) < 0)
+		return -1;
+	np_upgrade_close_rest(&server->inherited);
 	for (size_t i = 0; i < server->listener_count; i++)
 		if (start_handler(&server->listeners[i]) < 0)
 			return -1;
@@ -509,6 +646,10 @@ int np_server_start(struct np_server *server)
 			threads++;
 		}
 	}
+	/* Replacing an instance, the control socket is the same socket as
+	 * its: this one answers only after the hand-over (np_server_take_over). */
+	if (np_agent_start(server) < 0 || (!server->upgrade_from && np_control_start(server) < 0))
+		return -1;
 	/* "ready" means every accepter is named, prioritised and accepting. */
 	pthread_mutex_lock(&server->lock);
 	while (server->accepters_running < threads)
@@ -524,13 +665,15 @@ void np_server_stop(struct np_server *server, int timeout_ms)
 	atomic_store(&server->stopping, true);
 	for (size_t i = 0; i < server->listener_count; i++) {
 		struct np_listener *listener = &server->listeners[i];
-		/* Wakes every thread blocked in accept() on it (Linux). */
-		if (listener->fd >= 0 && shutdown(listener->fd, SHUT_RDWR) < 0 && errno != ENOTCONN)
-			np_log(LOG_WARNING, "[%s]: shutdown of the listening socket: %s",
-			       listener->conf->name, strerror(errno));
 		for (int t = 0; t < listener->accepters_started; t++)
-			pthread_join(listener->accepters[t], NULL);
+			np_accepter_join(listener->accepters[t], listener->conf->name);
 		listener->accepters_started = 0;
+	}
+	if (atomic_load(&server->handed_over)) {
+		/* The agent's and the control socket are the new instance's
+		 * to answer now. */
+		np_agent_stop(server);
+		np_control_stop(server);
 	}
 
 	struct np_registry_stats stats;
@@ -549,6 +692,47 @@ void np_server_stop(struct np_server *server, int timeout_ms)
 	}
 	if (left > 0)
 		np_log(LOG_ERR, "stopping: %zu session thread%s did not end", left, left == 1 ? "" : "s");
+	np_agent_stop(server);
+	np_control_stop(server);
+}
+
+int np_server_take_over(struct np_server *server)
+{
+	int rc = np_upgrade_handover(server->upgrade_from);
+	if (rc < 0)
+		np_log(LOG_WARNING, "-x %s: the old instance was not told to stop; both accept", server->upgrade_from);
+	return np_control_start(server) < 0 ? -1 : rc;
+}
+
+int np_server_send_sockets(struct np_server *server, int fd)
+{
+	int fds[NP_UPGRADE_MAX_SOCKETS];
+	char (*names)[NP_UPGRADE_NAME_MAX + 8] = calloc(NP_UPGRADE_MAX_SOCKETS, sizeof(*names));
+	size_t n = 0;
+	if (!names)
+		return -1;
+	for (size_t i = 0; i < server->listener_count && n < NP_UPGRADE_MAX_SOCKETS; i++) {
+		const struct np_listener *l = &server->listeners[i];
+		snprintf(names[n], sizeof(names[n]), "%.*s:%d", NP_UPGRADE_NAME_MAX - 1, l->conf->name, l->bound_port);
+		fds[n++] = l->fd;
+	}
+	if (server->agent_fd >= 0 && n < NP_UPGRADE_MAX_SOCKETS) {
+		snprintf(names[n], sizeof(names[n]), "agent:%d", np_net_local_port(server->agent_fd));
+		fds[n++] = server->agent_fd;
+	}
+	if (server->control_fd >= 0 && n < NP_UPGRADE_MAX_SOCKETS) {
+		snprintf(names[n], sizeof(names[n]), "control:0");
+		fds[n++] = server->control_fd;
+	}
+	int rc = -1;
+	if (n < server->listener_count + (server->agent_fd >= 0) + (server->control_fd >= 0))
+		errno = E2BIG;
+	else
+		rc = np_upgrade_send(fd, fds, names, n);
+	int saved = errno;
+	free(names);
+	errno = saved;
+	return rc;
 }
 
 void np_server_close(struct np_server *server)
@@ -565,6 +749,8 @@ void np_server_close(struct np_server *server)
 			close(listener->fd);
 		free(listener->accepters);
 	}
+	np_agent_close(server);
+	np_control_close(server);
 	free(server->listeners);
 	server->listeners = NULL;
 	server->listener_count = 0;
@@ -578,5 +764,7 @@ void np_server_close(struct np_server *server)
 		np_relay_destroy(&server->relay);
 		pthread_cond_destroy(&server->changed);
 		pthread_mutex_destroy(&server->lock);
+		pthread_cond_destroy(&server->control_changed);
+		pthread_mutex_destroy(&server->control_lock);
 	}
 }

@@ -8,15 +8,23 @@
 #define NP_LISTENER_H
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "config.h"
+#include "control.h"
 #include "log.h"
 #include "npsocket/handler.h"
 #include "registry.h"
 #include "relay.h"
+#include "upgrade.h"
+
+/* The signal that wakes a thread blocked in accept(): only accepting
+ * threads take it (np_accepter_thread_setup()); shutdown(2) cannot be
+ * used, as a listening socket may be another instance's too. */
+#define NP_WAKE_SIGNAL SIGUSR2
 
 struct np_server;
 struct np_tls_context;
@@ -53,7 +61,35 @@ struct np_server {
 
 	atomic_bool stopping;
 	struct np_ratelimit refuse_log, accept_error_log, thread_error_log;
+
+	/* Sockets from the instance this one replaces (-x PATH) or systemd. */
+	struct np_inherited_set inherited;
+	const char *upgrade_from;        /* -x PATH, or NULL */
+	pthread_t main_thread;           /* takes the signals */
+	atomic_bool handed_over;         /* another instance took the sockets */
+
+	int agent_fd;                    /* agentPort, or -1 */
+	pthread_t agent_thread;
+	bool agent_running;
+	atomic_bool agent_stop;
+
+	int control_fd;                  /* controlSocket, or -1 */
+	pthread_t control_thread;
+	bool control_running;
+	atomic_bool control_stop;
+	pthread_mutex_t control_lock;    /* guards the client slots */
+	pthread_cond_t control_changed;  /* a control client left */
+	int control_clients[NP_CONTROL_CLIENTS_MAX]; /* fds being served, -1 free */
+	size_t control_count;
 };
+
+/* What every thread that blocks in accept() calls first: takes the wake
+ * signal. */
+void np_accepter_thread_setup(void);
+/* Wakes the accepting thread until it sees its stop flag and joins it;
+ * `what` names it if that takes long. */
+void np_accepter_join(pthread_t thread, const char *what);
+void np_sleep_ms(int ms);
 
 /* Sets up the registry; nothing is bound yet.  0, or -1 after logging. */
 int np_server_init(struct np_server *server, struct np_config *config);
@@ -75,8 +111,18 @@ void np_server_reload_tls(struct np_server *server);
 int np_server_start(struct np_server *server);
 
 /* Stops accepting, lets sessions end for timeout_ms, then shuts down the
- * rest and waits for their threads. */
+ * rest and waits for their threads.  The agent says `drain` until then. */
 void np_server_stop(struct np_server *server, int timeout_ms);
+
+/* -x: once this instance accepts, tells the old one to stop accepting
+ * and drain, then answers on the control socket itself.  0, or -1 when
+ * the old one could not be told (logged; both accept meanwhile). */
+int np_server_take_over(struct np_server *server);
+
+/* The control socket's _getsockets: every listening socket, the agent's
+ * and the control socket, sent on fd to the instance replacing this
+ * one.  0, or -1 with errno. */
+int np_server_send_sockets(struct np_server *server, int fd);
 
 /* Frees what np_server_open took; no thread may run. */
 void np_server_close(struct np_server *server);

@@ -34,6 +34,7 @@
 struct options {
 	const char *config_path;
 	const char *pid_file;
+	const char *upgrade_from;      /* -x CONTROLSOCKET */
 	int log_level;                 /* -1 = from the configuration */
 	bool check_only;
 	bool detach;
@@ -42,13 +43,15 @@ struct options {
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: npsocketd -c FILE [-t] [-D] [-p PIDFILE] [-l LEVEL] [-V] [-h]\n"
+		"usage: npsocketd -c FILE [-t] [-D] [-p PIDFILE] [-l LEVEL] [-x SOCKET] [-V] [-h]\n"
 		"       npsocketd FILE\n"
 		"  -c FILE     configuration (INI, or libconfig syntax for *.cfg / *.conf)\n"
 		"  -t          check the configuration, print it in effect, and exit\n"
 		"  -D          detach and run in the background\n"
 		"  -p PIDFILE  write the process id there (overrides pidFile)\n"
 		"  -l LEVEL    log level: error, warning, notice, info, debug (overrides logLevel)\n"
+		"  -x SOCKET   take the listening sockets of the instance whose control socket\n"
+		"              this is, then tell it to stop accepting and drain (upgrade)\n"
 		"  -V          print the version and exit\n"
 		"  -h          print this help and exit\n"
 		"See npsocketd(8) and npsocketd.ini(5).\n");
@@ -59,12 +62,13 @@ static int parse_command_line(int argc, char **argv, struct options *opt)
 {
 	int c;
 	opterr = 0;
-	while ((c = getopt(argc, argv, ":c:tDp:l:Vh")) != -1) {
+	while ((c = getopt(argc, argv, ":c:tDp:l:x:Vh")) != -1) {
 		switch (c) {
 		case 'c': opt->config_path = optarg; break;
 		case 't': opt->check_only = true; break;
 		case 'D': opt->detach = true; break;
 		case 'p': opt->pid_file = optarg; break;
+		case 'x': opt->upgrade_from = optarg; break;
 		case 'l':
 			opt->log_level = np_log_level_parse(optarg);
 			if (opt->log_level < 0) {
@@ -245,7 +249,7 @@ static void report_start(int status_fd, unsigned char status)
 	close(status_fd);
 }
 
-static int serve(struct np_config *config, const char *pid_file, int status_fd,
+static int serve(struct np_config *config, const char *pid_file, const char *upgrade_from, int status_fd,
 		 const sigset_t *signals)
 {
 	struct np_server server;
@@ -259,6 +263,14 @@ static int serve(struct np_config *config, const char *pid_file, int status_fd,
 	}
 	if (np_server_prepare(&server) < 0) {
 		rc = EX_CONFIG;
+		goto out;
+	}
+	/* Sockets that outlive a process: the running instance's (-x), or
+	 * systemd's. */
+	server.upgrade_from = upgrade_from;
+	if (upgrade_from ? np_upgrade_fetch(upgrade_from, &server.inherited) < 0
+			 : np_upgrade_from_systemd(&server.inherited) < 0) {
+		rc = EX_UNAVAILABLE;
 		goto out;
 	}
 	if (np_server_open(&server) < 0) {
@@ -281,6 +293,9 @@ static int serve(struct np_config *config, const char *pid_file, int status_fd,
 		rc = EX_OSERR;
 		goto out;
 	}
+	/* Accepting on the old instance's sockets: it may stop now. */
+	if (upgrade_from)
+		np_server_take_over(&server);
 	report_start(status_fd, 0);
 	status_fd = -1;
 
@@ -299,7 +314,10 @@ static int serve(struct np_config *config, const char *pid_file, int status_fd,
 			np_registry_log(&server.registry, "SIGUSR1");
 			continue;
 		}
-		np_log(LOG_NOTICE, "%s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+		if (atomic_load(&server.handed_over))
+			np_log(LOG_NOTICE, "handed over to a new instance: stopping");
+		else
+			np_log(LOG_NOTICE, "%s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
 		break;
 	}
 	np_server_stop(&server, config->server.shutdown_timeout_ms);
@@ -310,7 +328,8 @@ static int serve(struct np_config *config, const char *pid_file, int status_fd,
 out:
 	report_start(status_fd, (unsigned char)rc);
 	np_server_close(&server);
-	if (pid_written && unlink(pid_file) < 0)
+	/* After a hand-over the file names the new instance. */
+	if (pid_written && !atomic_load(&server.handed_over) && unlink(pid_file) < 0)
 		np_log(LOG_WARNING, "cannot remove pid file %s: %s", pid_file, strerror(errno));
 	return rc;
 }
@@ -371,16 +390,20 @@ int main(int argc, char **argv)
 
 	/* -p is taken from the directory npsocketd starts in, like the paths
 	 * of the configuration, before -D changes to /. */
-	char *pid_file = NULL;
-	if (opt.pid_file && !(pid_file = np_absolute_path(opt.pid_file))) {
-		np_log(LOG_ERR, "-p %s: cannot make it an absolute path: %s", opt.pid_file, strerror(errno));
+	char *pid_file = NULL, *upgrade_from = NULL;
+	if ((opt.pid_file && !(pid_file = np_absolute_path(opt.pid_file))) ||
+	    (opt.upgrade_from && !(upgrade_from = np_absolute_path(opt.upgrade_from)))) {
+		np_log(LOG_ERR, "-%c %s: cannot make it an absolute path: %s", pid_file || !opt.pid_file ? 'x' : 'p',
+		       pid_file || !opt.pid_file ? opt.upgrade_from : opt.pid_file, strerror(errno));
+		free(pid_file);
 		np_config_unref(config);
 		return EX_OSERR;
 	}
 	int status_fd = opt.detach ? detach() : -1;
 	np_log(LOG_NOTICE, "npsocketd %s starting with %s", NPSOCKETD_VERSION, config->path);
-	rc = serve(config, pid_file ? pid_file : config->server.pid_file, status_fd, &signals);
+	rc = serve(config, pid_file ? pid_file : config->server.pid_file, upgrade_from, status_fd, &signals);
 	free(pid_file);
+	free(upgrade_from);
 	np_config_unref(config);
 	np_tls_global_deinit();
 	return rc;

@@ -41,7 +41,20 @@ void np_registry_destroy(struct np_registry *reg)
 	pthread_mutex_destroy(&reg->lock);
 }
 
-const char *np_registry_admit(struct np_registry *reg, struct np_session *session, struct np_port_counts *counts)
+/* Under the lock: the session's address counted for its port's
+ * maxConnectionsPerAddress; NULL, or why not. */
+static const char *take_address(struct np_registry *reg, struct np_session *session,
+				struct np_port_counts *counts)
+{
+	if (counts->max_connections_per_address <= 0)
+		return NULL;
+	int rc = np_addr_counts_take(&reg->per_address, counts, &session->peer_addr,
+				     (unsigned)counts->max_connections_per_address, &session->addr_slot);
+	return rc > 0 ? "maxConnectionsPerAddress reached" : rc < 0 ? "out of memory" : NULL;
+}
+
+const char *np_registry_admit(struct np_registry *reg, struct np_session *session, struct np_port_counts *counts,
+			      bool per_address)
 {
 	const char *why = NULL;
 	pthread_mutex_lock(&reg->lock);
@@ -49,14 +62,9 @@ const char *np_registry_admit(struct np_registry *reg, struct np_session *sessio
 		why = "maxConnections of [Server] reached";
 	} else if (counts->max_connections > 0 && counts->active >= (size_t)counts->max_connections) {
 		why = "maxConnections of the port reached";
-	} else if (counts->max_connections_per_address > 0) {
+	} else if (per_address) {
 		/* Last: a connection counted here is admitted. */
-		int rc = np_addr_counts_take(&reg->per_address, counts, &session->peer_addr,
-					     (unsigned)counts->max_connections_per_address, &session->addr_slot);
-		if (rc > 0)
-			why = "maxConnectionsPerAddress reached";
-		else if (rc < 0)
-			why = "out of memory";
+		why = take_address(reg, session, counts);
 	}
 	if (!why) {
 		session->id = ++reg->next_id;
@@ -69,6 +77,18 @@ const char *np_registry_admit(struct np_registry *reg, struct np_session *sessio
 		reg->active++;
 		counts->active++;
 	}
+	pthread_mutex_unlock(&reg->lock);
+	return why;
+}
+
+const char *np_registry_readdress(struct np_registry *reg, struct np_session *session,
+				  const struct sockaddr_storage *client, const char *client_text, const char *via)
+{
+	pthread_mutex_lock(&reg->lock);
+	snprintf(session->via, sizeof(session->via), "%s", via);
+	snprintf(session->peer, sizeof(session->peer), "%s", client_text);
+	session->peer_addr = *client;
+	const char *why = take_address(reg, session, session->counts);
 	pthread_mutex_unlock(&reg->lock);
 	return why;
 }

@@ -64,6 +64,8 @@ struct np_registry {
 	int64_t started_unix;            /* when the registry was made */
 	/* Counted without the lock. */
 	_Atomic uint64_t accepted, refused, thread_failures, accept_errors;
+	/* The control socket's `drain`: the agent-check says drain. */
+	atomic_bool draining;
 };
 
 struct np_registry_stats {
@@ -79,9 +81,19 @@ int np_registry_init(struct np_registry *reg, int max_connections);
 /* No session may be left. */
 void np_registry_destroy(struct np_registry *reg);
 
-/* Counts the session in (an id, the list, the limits of its port and its
- * address) and returns NULL, or returns why it is refused. */
-const char *np_registry_admit(struct np_registry *reg, struct np_session *session, struct np_port_counts *counts);
+/* Counts the session in (an id, the list, the limits of its port and,
+ * with per_address, of its address) and returns NULL, or returns why it
+ * is refused. */
+const char *np_registry_admit(struct np_registry *reg, struct np_session *session, struct np_port_counts *counts,
+			      bool per_address);
+
+/* Behind a balancer (proxyProtocol): the session's client is `client`
+ * (text as np_net_format() writes it), and it came through `via`.  The
+ * addresses are rewritten under the lock and the client's address is
+ * counted for maxConnectionsPerAddress.  NULL, or why it is refused (the
+ * addresses are rewritten all the same, for the log line). */
+const char *np_registry_readdress(struct np_registry *reg, struct np_session *session,
+				  const struct sockaddr_storage *client, const char *client_text, const char *via);
 
 /* The session ended: out of the list and the counts. */
 void np_registry_remove(struct np_registry *reg, struct np_session *session);

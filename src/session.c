@@ -44,7 +44,40 @@ bool np_session_is_secure(const struct np_session *session)
 
 const struct np_tls_info *np_session_tls(const struct np_session *session)
 {
-	return np_socket_tls_info(session->socket);
+	const struct np_tls_info *tls = np_socket_tls_info(session->socket);
+	if (!tls && session->proxy && session->proxy->header.ssl_client)
+		return &session->proxy->tls;
+	return tls;
+}
+
+const struct np_proxy_info *np_session_proxy(const struct np_session *session)
+{
+	return session->proxy ? &session->proxy->info : NULL;
+}
+
+void np_session_set_proxy(struct np_session *session, struct np_session_proxy *proxy)
+{
+	const struct np_proxy_header *h = &proxy->header;
+	session->proxy = proxy;
+	proxy->info = (struct np_proxy_info){
+		.via = session->via,
+		.local = h->local,
+		.authority = h->authority[0] ? h->authority : NULL,
+	};
+	if (h->unique_id_len) {
+		np_proxy_hex(h->unique_id, h->unique_id_len, proxy->unique_id);
+		proxy->info.unique_id = proxy->unique_id;
+	}
+	if (h->ssl_client) {
+		if (h->ssl_cn[0] && h->ssl_verified)
+			snprintf(proxy->subject, sizeof(proxy->subject), "CN=%s", h->ssl_cn);
+		proxy->tls = (struct np_tls_info){
+			.version = h->ssl_version[0] ? h->ssl_version : "?",
+			.cipher = h->ssl_cipher[0] ? h->ssl_cipher : NULL,
+			.server_name = h->authority[0] ? h->authority : NULL,
+			.peer_subject = proxy->subject[0] ? proxy->subject : NULL,
+		};
+	}
 }
 
 int np_session_accept(struct np_session *session)
@@ -137,6 +170,7 @@ void np_session_snapshot(const struct np_session *session, struct np_session_inf
 		.transport = atomic_load_explicit(&session->transport, memory_order_relaxed),
 		.stage = stage,
 		.peer = session->peer,
+		.via = session->via,
 		.started_unix_ms = session->started_unix_ms,
 		.idle_ms = np_now_ms() - session->started_ms,
 	};
@@ -173,11 +207,12 @@ int np_session_upgrade_ws(struct np_session *session)
 
 void np_session_log_end(const struct np_session *session)
 {
-	const struct np_tls_info *tls = session->socket ? np_socket_tls_info(session->socket) : NULL;
+	const struct np_tls_info *tls = session->socket ? np_session_tls(session) : NULL;
+	bool external = session->proxy && tls == &session->proxy->tls;
 	char tls_text[512] = "-";
 	if (tls && tls->version) {
-		int n = snprintf(tls_text, sizeof(tls_text), "%s/%s%s", tls->version,
-				 tls->cipher ? tls->cipher : "?", tls->resumed ? "/resumed" : "");
+		int n = snprintf(tls_text, sizeof(tls_text), "%s%s%s%s%s", external ? "external:" : "", tls->version,
+				 tls->cipher ? "/" : "", tls->cipher ? tls->cipher : "", tls->resumed ? "/resumed" : "");
 		if (tls->server_name && n > 0 && (size_t)n < sizeof(tls_text))
 			n += snprintf(tls_text + n, sizeof(tls_text) - (size_t)n, " sni=%s", tls->server_name);
 		if (tls->peer_subject && n > 0 && (size_t)n < sizeof(tls_text))
@@ -189,14 +224,18 @@ void np_session_log_end(const struct np_session *session)
 	np_session_counts(session, &c);
 	const char *killed = atomic_load(&session->killed);
 	int64_t ms = np_now_ms() - session->started_ms;
+	char id_text[sizeof(session->proxy->unique_id) + 8] = "";
+	if (session->proxy && session->proxy->info.unique_id)
+		snprintf(id_text, sizeof(id_text), " proxy_id=%s", session->proxy->info.unique_id);
 	np_log(session->quiet_end ? LOG_DEBUG : LOG_INFO,
-	       "conn %llu end: peer=%s port=%d protocol=%s transport=%s tls=%s duration=%lld.%03llds "
-	       "in=%llu out=%llu transactions=%llu/%llu reason=\"%s%s%s\"",
-	       (unsigned long long)session->id, session->peer, session->public_port,
+	       "conn %llu end: peer=%s via=%s port=%d protocol=%s transport=%s tls=%s duration=%lld.%03llds "
+	       "in=%llu out=%llu transactions=%llu/%llu%s reason=\"%s%s%s\"",
+	       (unsigned long long)session->id, session->peer, session->via[0] ? session->via : "-",
+	       session->public_port,
 	       np_session_protocol(session), atomic_load_explicit(&session->transport, memory_order_relaxed),
 	       tls_text, (long long)(ms / 1000), (long long)(ms % 1000),
 	       (unsigned long long)c.bytes_in, (unsigned long long)c.bytes_out,
-	       (unsigned long long)c.transactions_in, (unsigned long long)c.transactions_out,
+	       (unsigned long long)c.transactions_in, (unsigned long long)c.transactions_out, id_text,
 	       killed ? killed : "", killed ? ": " : "", session->end_reason);
 }
 
@@ -211,5 +250,6 @@ void np_session_free(struct np_session *session)
 	if (session->tls)
 		np_tls_context_unref(session->tls);
 	np_config_unref(session->config);
+	free(session->proxy);
 	free(session);
 }

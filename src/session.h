@@ -18,6 +18,7 @@
 #include "npsocket/comm.h"
 #include "npsocket/handler.h"
 #include "npsocket/socket.h"
+#include "proxy.h"
 
 struct np_listener;
 struct np_port_counts;
@@ -32,6 +33,16 @@ enum np_session_stage {
 	NP_STAGE_HANDSHAKE, /* + socket and comm: bytes and transactions */
 	NP_STAGE_PROTOCOL,  /* + what TLS negotiated; waiting for the protocol byte */
 	NP_STAGE_RUNNING,   /* dispatched: a handler, the relay or the web path has it */
+};
+
+/* A balancer's PROXY header and what is made of it, for the log line
+ * and handlers (allocated only on a port with proxyProtocol). */
+struct np_session_proxy {
+	struct np_proxy_header header;
+	char unique_id[2 * NP_PROXY_UNIQUE_ID_MAX + 1];
+	char subject[NP_PROXY_CN_MAX + 4];  /* "CN=..." of a verified client */
+	struct np_tls_info tls;             /* from the SSL TLV */
+	struct np_proxy_info info;
 };
 
 struct np_session {
@@ -50,8 +61,12 @@ struct np_session {
 	 * (the one replaced lives on under the new one). */
 	_Atomic(struct np_socket *) socket;
 	struct np_comm comm;             /* ready from NP_STAGE_HANDSHAKE on */
+	/* The client; behind a balancer, from its PROXY header (rewritten
+	 * under the registry's lock: snapshots read them). */
 	struct sockaddr_storage peer_addr;
 	char peer[NP_ADDRSTRLEN];
+	char via[NP_ADDRSTRLEN];         /* the balancer's address, or "" */
+	struct np_session_proxy *proxy;  /* NULL unless a header was read */
 	int64_t started_ms;              /* monotonic */
 	int64_t started_unix_ms;         /* wall clock, for people */
 	_Atomic(const char *) protocol;  /* "client", "rapp", "relay", "web", "unknown", "none" */
@@ -77,6 +92,7 @@ struct np_session_info {
 	const char *transport;
 	enum np_session_stage stage;
 	const char *peer;
+	const char *via;                 /* "" when direct */
 	int64_t started_unix_ms;
 	int64_t idle_ms;                 /* since the last whole transaction either way */
 	uint64_t bytes_in, bytes_out;
@@ -88,6 +104,11 @@ struct np_session_info {
  * holding a reference to config; NULL when out of memory (fd untouched). */
 struct np_session *np_session_new(struct np_config *config, const struct np_port_conf *port, int fd,
 				  const struct sockaddr_storage *peer, const char *peer_text);
+
+/* Takes in the balancer's header (the session's own thread, after the
+ * registry rewrote the addresses): the TLS facts and the handler's
+ * view are made of it.  The session owns proxy from here on. */
+void np_session_set_proxy(struct np_session *session, struct np_session_proxy *proxy);
 
 /* Stages and the protocol, published for np_session_snapshot(). */
 void np_session_set_stage(struct np_session *session, enum np_session_stage stage);

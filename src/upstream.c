@@ -1,14 +1,46 @@
 /*
  * upstream.c - outgoing connections (upstream.h): connect with a bound,
  * a plain socket with the port's read timeout, errors in the words the
- * log line uses; and the webUpstream relay of the unknown path.
+ * log line uses; the PROXY header that tells the upstream who the
+ * client is (upstreamProxyProtocol); and the webUpstream relay of the
+ * unknown path.
  */
+#include <errno.h>
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "net.h"
+#include "proxy.h"
 #include "pump.h"
 #include "upstream.h"
+
+/* upstreamProxyProtocol: the client (behind a balancer, the one its
+ * header named) and where it connected to, ahead of everything else. */
+static int send_proxy_header(struct np_session *session, struct np_socket *up, const char *what,
+			     const char *target)
+{
+	int version = session->port->upstream_proxy_protocol;
+	struct sockaddr_storage dst;
+	if (session->proxy && !session->proxy->header.local) {
+		dst = session->proxy->header.dst;
+	} else {
+		socklen_t len = sizeof(dst);
+		if (getsockname(session->fd, (struct sockaddr *)&dst, &len) < 0) {
+			np_session_set_end_reason(session, "%s %s: cannot tell the PROXY header's destination: %s",
+						  what, target, strerror(errno));
+			return -1;
+		}
+	}
+	unsigned char header[NP_PROXY_OUT_MAX];
+	size_t n = np_proxy_build(version, &session->peer_addr, &dst, header, sizeof(header));
+	if (np_socket_write_all(up, header, n) < 0) {
+		np_session_set_end_reason(session, "%s %s: writing the PROXY header failed: %s", what, target,
+					  np_socket_write_strerror(up));
+		return -1;
+	}
+	return 0;
+}
 
 struct np_socket *np_upstream_open(struct np_session *session, const char *what, const char *target)
 {
@@ -26,6 +58,10 @@ struct np_socket *np_upstream_open(struct np_session *session, const char *what,
 		return NULL;
 	}
 	np_socket_set_timeout(up, port->read_timeout_ms);
+	if (port->upstream_proxy_protocol && send_proxy_header(session, up, what, target) < 0) {
+		np_socket_close(up);
+		return NULL;
+	}
 	return up;
 }
 

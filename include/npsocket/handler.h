@@ -39,8 +39,21 @@ const char *np_session_peer(const struct np_session *session);
 int np_session_port(const struct np_session *session);
 /* TLS on this connection, or terminated in front of it (externalSSL). */
 bool np_session_is_secure(const struct np_session *session);
-/* What TLS negotiated, or NULL on a plain connection. */
+/* What TLS negotiated, or NULL on a plain connection.  Behind a balancer
+ * that ended TLS (externalSSL with proxyProtocol), what its PROXY v2 SSL
+ * TLV said of the client's TLS. */
 const struct np_tls_info *np_session_tls(const struct np_session *session);
+
+/* What a balancer's PROXY header said (proxyProtocol); np_session_peer()
+ * is then the client's address from the header. */
+struct np_proxy_info {
+	const char *via;                /* the balancer's address, as np_session_peer() writes one */
+	bool local;                     /* LOCAL: the balancer's own connection (a health check) */
+	const char *authority;          /* v2 AUTHORITY TLV (the SNI it saw), or NULL */
+	const char *unique_id;          /* v2 UNIQUE_ID TLV in lowercase hex, or NULL */
+};
+/* NULL when the connection came straight from its client. */
+const struct np_proxy_info *np_session_proxy(const struct np_session *session);
 /* Answers the protocol byte with 1 (accepted).  The daemon does it before
  * on_client_connect / on_remote_application_connect unless the handler
  * has NP_HANDLER_ANSWERS_ITSELF (e.g. to ask an upstream first); a second

@@ -133,25 +133,25 @@ int main(void)
 	struct np_session *s1 = new_session(config, "::ffff:192.0.2.1", &c1);
 	struct np_session *s2 = new_session(config, "::ffff:192.0.2.2", &c2);
 	struct np_session *s3 = new_session(config, "::ffff:192.0.2.3", &c3);
-	ok(np_registry_admit(&reg, s1, &port) == NULL && np_registry_admit(&reg, s2, &port) == NULL,
+	ok(np_registry_admit(&reg, s1, &port, true) == NULL && np_registry_admit(&reg, s2, &port, true) == NULL,
 	   "two sessions admitted on a port of maxConnections 2");
 	ok(s1->id == 1 && s2->id == 2, "with ids 1 and 2");
-	const char *why = np_registry_admit(&reg, s3, &port);
+	const char *why = np_registry_admit(&reg, s3, &port, true);
 	is_str(why ? why : "(admitted)", "maxConnections of the port reached", "the third is refused by the port's limit");
 
 	struct np_session *s4 = new_session(config, "::ffff:192.0.2.9", &c4);
 	struct np_session *s5 = new_session(config, "::ffff:192.0.2.9", &c5);
-	ok(np_registry_admit(&reg, s4, &other) == NULL, "another port: one from 192.0.2.9 admitted");
-	why = np_registry_admit(&reg, s5, &other);
+	ok(np_registry_admit(&reg, s4, &other, true) == NULL, "another port: one from 192.0.2.9 admitted");
+	why = np_registry_admit(&reg, s5, &other, true);
 	is_str(why ? why : "(admitted)", "maxConnectionsPerAddress reached", "a second from the same address is not");
-	ok(np_registry_admit(&reg, s3, &other) == NULL, "the one the first port refused, admitted on the other");
+	ok(np_registry_admit(&reg, s3, &other, true) == NULL, "the one the first port refused, admitted on the other");
 	struct np_session *s6 = new_session(config, "::ffff:192.0.2.6", &c6);
-	why = np_registry_admit(&reg, s6, &other);
+	why = np_registry_admit(&reg, s6, &other, true);
 	is_str(why ? why : "(admitted)", "maxConnections of [Server] reached",
 	       "a fifth session anywhere meets [Server] maxConnections 4");
 	np_registry_remove(&reg, s4);
 	np_session_free(s4);
-	ok(np_registry_admit(&reg, s5, &other) == NULL, "once the first left, the same address is admitted again");
+	ok(np_registry_admit(&reg, s5, &other, true) == NULL, "once the first left, the same address is admitted again");
 
 	/* Snapshots. */
 	open_session(s1);
@@ -229,6 +229,32 @@ int main(void)
 		np_session_free(all[i]);
 	}
 	is_int((int)np_registry_wait_empty(&reg, 0), 0, "every session removed: none left");
+
+	/* Behind a balancer: admitted on the balancer's address without the
+	 * per-address count, then counted on the client's from its header. */
+	int c7, c8;
+	struct np_session *p1 = new_session(config, "::ffff:127.0.0.1", &c7);
+	struct np_session *p2 = new_session(config, "::ffff:127.0.0.1", &c8);
+	ok(np_registry_admit(&reg, p1, &other, false) == NULL && np_registry_admit(&reg, p2, &other, false) == NULL,
+	   "two connections of one balancer admitted on a port of maxConnectionsPerAddress 1");
+	struct sockaddr_storage client;
+	memcpy(&client, &p1->peer_addr, sizeof(client));
+	inet_pton(AF_INET6, "::ffff:192.0.2.50", &((struct sockaddr_in6 *)&client)->sin6_addr);
+	ok(np_registry_readdress(&reg, p1, &client, "192.0.2.50:40000", "127.0.0.1:40000") == NULL,
+	   "the first one's header names client 192.0.2.50: counted");
+	why = np_registry_readdress(&reg, p2, &client, "192.0.2.50:40000", "127.0.0.1:40000");
+	is_str(why ? why : "(admitted)", "maxConnectionsPerAddress reached", "the second one's names it too: refused");
+	seen.count = 0;
+	np_registry_foreach(&reg, collect, &seen);
+	ok(seen.count == 2 && strcmp(seen.last[0].peer, "192.0.2.50:40000") == 0 &&
+	   strcmp(seen.last[0].via, "127.0.0.1:40000") == 0, "snapshots show the client as peer and the balancer as via");
+	np_registry_remove(&reg, p1);
+	np_registry_remove(&reg, p2);
+	np_session_free(p1);
+	np_session_free(p2);
+	close(c7);
+	close(c8);
+	ok(other.active == 0, "both leave the port's count");
 	is_int((int)np_registry_kill_all(&reg, "x"), 0, "nothing to end");
 	ok(port.active == 0 && other.active == 0, "the ports count none");
 

@@ -1,0 +1,493 @@
+/*
+ * control.c - the control socket (control.h): one accepting thread, one
+ * thread per control connection (at most NP_CONTROL_CLIENTS_MAX), a
+ * command table with one function per command.  Every answer ends with
+ * an empty line, so a client may send several commands on one
+ * connection; an error answer starts with "error: ".
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "control.h"
+#include "listener.h"
+#include "net.h"
+
+#define NPSOCKETD_CONTROL_VERSION "1"
+
+struct control_client {
+	struct np_server *server;
+	int fd;
+	size_t slot;
+	FILE *out;                       /* the answer, sent whole */
+};
+
+struct np_control_command {
+	const char *words[3];            /* the command's own words */
+	int args;                        /* how many arguments follow */
+	const char *usage;               /* for help; NULL = not listed */
+	int (*run)(struct control_client *c, const struct np_control_request *req, size_t args);
+};
+
+/* --- commands ------------------------------------------------------------- */
+
+static int cmd_help(struct control_client *c, const struct np_control_request *req, size_t args);
+
+static int cmd_show_info(struct control_client *c, const struct np_control_request *req, size_t args)
+{
+	(void)req, (void)args;
+	struct np_server *server = c->server;
+	struct np_registry_stats st;
+	np_registry_stats(&server->registry, &st);
+	fprintf(c->out,
+		"pid: %ld\nstarted: %lld\nuptime: %lld\nsessions: %zu\nsessions_total: %llu\naccepted: %llu\n"
+		"refused: %llu\nstate: %s\nlisteners: %zu\nmax_connections: %d\n",
+		(long)getpid(), (long long)st.started_unix, (long long)(time(NULL) - st.started_unix), st.active,
+		(unsigned long long)st.sessions_total, (unsigned long long)st.accepted,
+		(unsigned long long)st.refused,
+		atomic_load(&server->stopping) ? "stopping"
+		: atomic_load(&server->registry.draining) ? "draining" : "ready",
+		server->listener_count, server->config->server.max_connections);
+	return 0;
+}
+
+static void show_session(const struct np_session_info *s, void *arg)
+{
+	FILE *out = arg;
+	static const char *const stages[] = { "admitted", "handshake", "protocol", "running" };
+	fprintf(out, "%llu %s %d %s %s %s %s %s %lld %lld %llu %llu %llu %llu %s %s\n", (unsigned long long)s->id,
+		s->listener, s->port, s->protocol, s->transport, stages[s->stage], s->peer,
+		s->via && s->via[0] ? s->via : "-", (long long)(s->started_unix_ms / 1000), (long long)s->idle_ms,
+		(unsigned long long)s->bytes_in, (unsigned long long)s->bytes_out,
+		(unsigned long long)s->transactions_in, (unsigned long long)s->transactions_out,
+		s->tls && s->tls->version ? s->tls->version : "-",
+		s->tls && s->tls->server_name ? s->tls->server_name : "-");
+}
+
+static int cmd_show_sessions(struct control_client *c, const struct np_control_request *req, size_t args)
+{
+	(void)req, (void)args;
+	fprintf(c->out, "# id listener port protocol transport stage peer via started idle_ms "
+			"bytes_in bytes_out transactions_in transactions_out tls sni\n");
+	np_registry_foreach(&c->server->registry, show_session, c->out);
+	return 0;
+}
+
+static int cmd_kill_session(struct control_client *c, const struct np_control_request *req, size_t args)
+{
+	char text[24];
+	size_t len = req->lengths[args];
+	char *end;
+	if (len >= sizeof(text)) {
+		fprintf(c->out, "error: no session %.20s...\n", req->words[args]);
+		return -1;
+	}
+	memcpy(text, req->words[args], len);
+	text[len] = '\0';
+	errno = 0;
+	unsigned long long id = strtoull(text, &end, 10);
+	if (errno || *end || text[0] == '-' || np_registry_kill(&c->server->registry, id, "killed by control") < 0) {
+		fprintf(c->out, "error: no session %s\n", text);
+		return -1;
+	}
+	fprintf(c->out, "ok: session %llu closed\n", id);
+	return 0;
+}
+
+static int cmd_drain(struct control_client *c, const struct np_control_request *req, size_t args)
+{
+	(void)req, (void)args;
+	atomic_store(&c->server->registry.draining, true);
+	np_log(LOG_NOTICE, "control: drain: the agent-check says drain; sessions go on");
+	fprintf(c->out, "ok: draining\n");
+	return 0;
+}
+
+static int cmd_ready(struct control_client *c, const struct np_control_request *req, size_t args)
+{
+	(void)req, (void)args;
+	atomic_store(&c->server->registry.draining, false);
+	np_log(LOG_NOTICE, "control: ready: the agent-check reports capacity again");
+	fprintf(c->out, "ok: ready\n");
+	return 0;
+}
+
+/* An instance replacing this one (npsocketd -x) asks for the sockets. */
+static int cmd_getsockets(struct control_client *c, const struct np_control_request *req, size_t args)
+{
+	(void)req, (void)args;
+	fflush(c->out);
+	if (np_server_send_sockets(c->server, c->fd) < 0) {
+		fprintf(c->out, "error: cannot send the sockets: %s\n", strerror(errno));
+		return -1;
+	}
+	np_log(LOG_NOTICE, "control: listening sockets sent to a new instance");
+	return 0;
+}
+
+/* ...and, once it accepts, tells this one to stop accepting and drain. */
+static int cmd_handover(struct control_client *c, const struct np_control_request *req, size_t args)
+{
+	(void)req, (void)args;
+	struct np_server *server = c->server;
+	if (atomic_exchange(&server->handed_over, true)) {
+		fprintf(c->out, "error: already handed over\n");
+		return -1;
+	}
+	np_log(LOG_NOTICE, "control: a new instance accepts on these sockets: stopping accepting, draining");
+	fprintf(c->out, "ok: draining\n");
+	int err = pthread_kill(server->main_thread, SIGTERM);
+	if (err)
+		np_log(LOG_ERR, "control: cannot signal the main thread: %s", strerror(err));
+	return 0;
+}
+
+static const struct np_control_command commands[] = {
+	{ { "help" }, 0, "help                 this list", cmd_help },
+	{ { "show", "info" }, 0, "show info            process, counters, state", cmd_show_info },
+	{ { "show", "sessions" }, 0, "show sessions        one line per live session", cmd_show_sessions },
+	{ { "kill", "session" }, 1, "kill session ID      close one session", cmd_kill_session },
+	{ { "drain" }, 0, "drain                the agent-check says drain; sessions go on", cmd_drain },
+	{ { "ready" }, 0, "ready                the agent-check reports capacity again", cmd_ready },
+	{ { "_getsockets" }, 0, NULL, cmd_getsockets },
+	{ { "_handover" }, 0, NULL, cmd_handover },
+};
+
+static int cmd_help(struct control_client *c, const struct np_control_request *req, size_t args)
+{
+	(void)req, (void)args;
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (commands[i].usage)
+			fprintf(c->out, "%s\n", commands[i].usage);
+	return 0;
+}
+
+/* --- the parser ----------------------------------------------------------- */
+
+const struct np_control_command *np_control_parse(const char *line, size_t len, struct np_control_request *req,
+						  size_t *args, const char **why)
+{
+	req->count = 0;
+	*args = 0;
+	if (len > NP_CONTROL_LINE_MAX) {
+		*why = "command longer than 4096 bytes";
+		return NULL;
+	}
+	if (len && line[len - 1] == '\r')
+		len--;
+	for (size_t i = 0; i < len;) {
+		unsigned char ch = (unsigned char)line[i];
+		if (ch == ' ' || ch == '\t') {
+			i++;
+			continue;
+		}
+		if (ch < 0x20 || ch >= 0x7f) {
+			*why = "not a text command";
+			return NULL;
+		}
+		if (req->count == NP_CONTROL_WORDS_MAX) {
+			*why = "too many words";
+			return NULL;
+		}
+		size_t start = i;
+		while (i < len && line[i] != ' ' && line[i] != '\t' && (unsigned char)line[i] >= 0x20 &&
+		       (unsigned char)line[i] < 0x7f)
+			i++;
+		req->words[req->count] = line + start;
+		req->lengths[req->count++] = i - start;
+	}
+	if (req->count == 0) {
+		*why = "empty command";
+		return NULL;
+	}
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		const struct np_control_command *c = &commands[i];
+		size_t n = 0;
+		while (n < 3 && c->words[n])
+			n++;
+		if (req->count < n)
+			continue;
+		bool match = true;
+		for (size_t w = 0; w < n && match; w++)
+			match = req->lengths[w] == strlen(c->words[w]) && memcmp(req->words[w], c->words[w], req->lengths[w]) == 0;
+		if (!match)
+			continue;
+		if (req->count != n + (size_t)c->args) {
+			*why = c->args ? "missing or extra arguments (see help)" : "this command takes no arguments";
+			return NULL;
+		}
+		*args = n;
+		return c;
+	}
+	*why = "unknown command (try help)";
+	return NULL;
+}
+
+const char *np_control_command_name(const struct np_control_command *command)
+{
+	return command->words[0];
+}
+
+/* --- connections ---------------------------------------------------------- */
+
+static void send_answer(struct control_client *c, char *text, size_t len)
+{
+	size_t done = 0;
+	while (done < len) {
+		ssize_t n = send(c->fd, text + done, len - done, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return;  /* the client left mid-answer: nothing else to do */
+		done += (size_t)n;
+	}
+}
+
+/* One command; false when the connection is to be closed. */
+static bool run_line(struct control_client *c, const char *line, size_t len)
+{
+	char *text = NULL;
+	size_t text_len = 0;
+	c->out = open_memstream(&text, &text_len);
+	if (!c->out) {
+		static const char oom[] = "error: out of memory\n\n";
+		send_answer(c, (char *)oom, sizeof(oom) - 1);
+		return false;
+	}
+	struct np_control_request req;
+	size_t args;
+	const char *why;
+	const struct np_control_command *command = np_control_parse(line, len, &req, &args, &why);
+	if (command)
+		command->run(c, &req, args);
+	else
+		fprintf(c->out, "error: %s\n", why);
+	fputc('\n', c->out);
+	bool ok = fclose(c->out) == 0;
+	c->out = NULL;
+	if (ok)
+		send_answer(c, text, text_len);
+	free(text);
+	return ok;
+}
+
+static void serve_client(struct control_client *c)
+{
+	static char too_long[] = "error: command longer than 4096 bytes\n\n";
+	char *buf = malloc(NP_CONTROL_LINE_MAX + 1);
+	size_t have = 0;
+	if (!buf)
+		return;
+	for (;;) {
+		char *lf = memchr(buf, '\n', have);
+		if (lf) {
+			size_t len = (size_t)(lf - buf);
+			if (!run_line(c, buf, len))
+				break;
+			memmove(buf, lf + 1, have - len - 1);
+			have -= len + 1;
+			continue;
+		}
+		if (have == NP_CONTROL_LINE_MAX + 1) {
+			send_answer(c, too_long, sizeof(too_long) - 1);
+			break;
+		}
+		ssize_t n = recv(c->fd, buf + have, NP_CONTROL_LINE_MAX + 1 - have, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;  /* closed, idle past NP_CONTROL_IDLE_S, or shut down by the stop */
+		have += (size_t)n;
+	}
+	free(buf);
+}
+
+static void *client_main(void *arg)
+{
+	struct control_client *c = arg;
+	struct np_server *server = c->server;
+	pthread_setname_np(pthread_self(), "control");
+	serve_client(c);
+	pthread_mutex_lock(&server->control_lock);
+	server->control_clients[c->slot] = -1;
+	server->control_count--;
+	pthread_cond_broadcast(&server->control_changed);
+	pthread_mutex_unlock(&server->control_lock);
+	close(c->fd);
+	free(c);
+	return NULL;
+}
+
+static void start_client(struct np_server *server, int fd)
+{
+	static const char busy[] = "error: too many control clients\n\n";
+	struct timeval tv = { .tv_sec = NP_CONTROL_IDLE_S };
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0)
+		np_log(LOG_WARNING, "control: setsockopt: %s", strerror(errno));
+	struct control_client *c = calloc(1, sizeof(*c));
+	pthread_mutex_lock(&server->control_lock);
+	size_t slot = 0;
+	while (slot < NP_CONTROL_CLIENTS_MAX && server->control_clients[slot] >= 0)
+		slot++;
+	if (!c || slot == NP_CONTROL_CLIENTS_MAX || atomic_load(&server->control_stop)) {
+		pthread_mutex_unlock(&server->control_lock);
+		if (send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+			np_log(LOG_DEBUG, "control: %s", strerror(errno));
+		close(fd);
+		free(c);
+		return;
+	}
+	server->control_clients[slot] = fd;
+	server->control_count++;
+	pthread_mutex_unlock(&server->control_lock);
+	*c = (struct control_client){ .server = server, .fd = fd, .slot = slot };
+	pthread_attr_t attr;
+	pthread_t thread;
+	int err = pthread_attr_init(&attr);
+	if (!err)
+		err = pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	if (!err)
+		err = pthread_attr_setstacksize(&attr, 256 * 1024);
+	if (!err)
+		err = pthread_create(&thread, &attr, client_main, c);
+	pthread_attr_destroy(&attr);
+	if (err) {
+		np_log(LOG_ERR, "control: cannot start a thread: %s", strerror(err));
+		pthread_mutex_lock(&server->control_lock);
+		server->control_clients[slot] = -1;
+		server->control_count--;
+		pthread_mutex_unlock(&server->control_lock);
+		close(fd);
+		free(c);
+	}
+}
+
+static void *control_main(void *arg)
+{
+	struct np_server *server = arg;
+	pthread_setname_np(pthread_self(), "control-acc");
+	np_accepter_thread_setup();
+	while (!atomic_load(&server->control_stop)) {
+		int fd = accept4(server->control_fd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd >= 0) {
+			start_client(server, fd);
+		} else if (errno != EINTR && errno != ECONNABORTED) {
+			np_log_ratelimited(&server->accept_error_log, LOG_ERR, "control accept: %s", strerror(errno));
+			np_sleep_ms(100);
+		}
+	}
+	return NULL;
+}
+
+/* --- life ----------------------------------------------------------------- */
+
+static int bind_control(const char *path)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		np_log(LOG_ERR, "[Server] controlSocket %s: longer than %zu bytes", path, sizeof(sun.sun_path) - 1);
+		return -1;
+	}
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		np_log(LOG_ERR, "[Server] controlSocket: socket: %s", strerror(errno));
+		return -1;
+	}
+	/* A socket left by an instance that died is removed; one that
+	 * answers belongs to a running instance (take it over with -x). */
+	struct stat st;
+	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode)) {
+		if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0) {
+			np_log(LOG_ERR, "[Server] controlSocket %s: a running instance listens there "
+			       "(npsocketd -x %s takes its sockets over)", path, path);
+			close(fd);
+			return -1;
+		}
+		unlink(path);
+		close(fd);
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0) {
+			np_log(LOG_ERR, "[Server] controlSocket: socket: %s", strerror(errno));
+			return -1;
+		}
+	}
+	/* 0600 from the start: no moment where others may connect.  No
+	 * thread runs yet, so the umask is ours to change. */
+	mode_t old = umask(0177);
+	int rc = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
+	umask(old);
+	if (rc < 0 || listen(fd, 16) < 0) {
+		np_log(LOG_ERR, "[Server] controlSocket %s: %s", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int np_control_open(struct np_server *server)
+{
+	const char *path = server->config->server.control_socket;
+	server->control_fd = -1;
+	for (size_t i = 0; i < NP_CONTROL_CLIENTS_MAX; i++)
+		server->control_clients[i] = -1;
+	if (!path)
+		return 0;
+	/* The socket of the instance this one replaces, at the same path. */
+	if (server->upgrade_from && strcmp(server->upgrade_from, path) == 0)
+		server->control_fd = np_upgrade_take(&server->inherited, "control", NULL, 0);
+	if (server->control_fd < 0)
+		server->control_fd = bind_control(path);
+	if (server->control_fd < 0)
+		return -1;
+	np_log(LOG_NOTICE, "control socket %s", path);
+	return 0;
+}
+
+int np_control_start(struct np_server *server)
+{
+	if (server->control_fd < 0)
+		return 0;
+	int err = pthread_create(&server->control_thread, NULL, control_main, server);
+	if (err) {
+		np_log(LOG_ERR, "cannot start the control thread: %s", strerror(err));
+		return -1;
+	}
+	server->control_running = true;
+	return 0;
+}
+
+void np_control_stop(struct np_server *server)
+{
+	atomic_store(&server->control_stop, true);
+	if (server->control_running)
+		np_accepter_join(server->control_thread, "control");
+	server->control_running = false;
+	pthread_mutex_lock(&server->control_lock);
+	for (size_t i = 0; i < NP_CONTROL_CLIENTS_MAX; i++)
+		if (server->control_clients[i] >= 0)
+			shutdown(server->control_clients[i], SHUT_RDWR);
+	while (server->control_count > 0)
+		pthread_cond_wait(&server->control_changed, &server->control_lock);
+	pthread_mutex_unlock(&server->control_lock);
+}
+
+void np_control_close(struct np_server *server)
+{
+	if (server->control_fd < 0)
+		return;
+	close(server->control_fd);
+	server->control_fd = -1;
+	const char *path = server->config->server.control_socket;
+	if (!atomic_load(&server->handed_over) && unlink(path) < 0 && errno != ENOENT)
+		np_log(LOG_WARNING, "cannot remove control socket %s: %s", path, strerror(errno));
+}
