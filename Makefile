@@ -166,13 +166,15 @@ run: deps
 	@echo
 	$(B)/npsocketd -c etc/npsocketd.ini
 
-# The benchmarks' own packages (bench/web puts nginx beside npsocketd).
-BENCH_PACKAGES := wrk nginx-light
+# The benchmarks' own packages (bench/web puts nginx beside npsocketd;
+# bench/haproxy needs haproxy, a test package).
+BENCH_PACKAGES := wrk nginx-light haproxy
 
 bench: all
 	$(MAKE) deps DEB_EXTRA="$(BENCH_PACKAGES)"
 	bench/run
 	bench/web
+	bench/haproxy
 
 lint-man:
 	@for m in man/*.[0-9]; do mandoc -Tlint -Wwarning $$m || exit 1; done
