@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
 
 #include "config_schema.h"
 
@@ -241,6 +242,13 @@ static void finish(struct loader *ld, struct np_config *cfg)
 {
 	absolutize(ld, &cfg->server.pid_file);
 	absolutize(ld, &cfg->server.control_socket);
+	struct sockaddr_un sun;
+	if (cfg->server.control_socket && strlen(cfg->server.control_socket) >= sizeof(sun.sun_path)) {
+		config_setting_t *s = config_lookup(ld->tree, "Server.controlSocket");
+		cfg_report(ld, s ? config_setting_source_line(s) : 0, false,
+			   "key 'controlSocket' in [Server]: %s is %zu bytes; a Unix socket's path is at most %zu",
+			   cfg->server.control_socket, strlen(cfg->server.control_socket), sizeof(sun.sun_path) - 1);
+	}
 	for (size_t i = 0; i < cfg->port_count; i++) {
 		absolutize(ld, &cfg->ports[i].handler.module_path);
 		absolutize(ld, &cfg->ports[i].web_root);

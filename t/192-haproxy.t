@@ -276,5 +276,20 @@ unlike(join('', map { $_->{d}->log_text } @inst), qr/reason="relay: (no waiting 
        'no joiner ever missed its waiter');
 
 $h->stop;
-is($_->{d}->stop, 0, 'instance stops cleanly') for @inst;
+# Stopping with a session open: the agent says drain until it has ended.
+{
+    my $d = $inst[2]{d};
+    my $s = IO::Socket::IP->new(PeerHost => '127.0.0.1', PeerPort => $d->port, Timeout => 5);
+    binmode $s;
+    write_all($s, "\r\n\r\n\0\r\nQUIT\n\x20\x00\x00\x00\x01");
+    is(read_exact($s, 1, 5), "\x01", 'a session open on instance 3');
+    kill 'TERM', $d->pid;
+    ok($d->wait_log(qr/stopping: 1 session open/, 5), 'SIGTERM: it waits for that session');
+    my $agent = IO::Socket::IP->new(PeerHost => '127.0.0.1', PeerPort => $inst[2]{agent}, Timeout => 5);
+    is($agent ? scalar(<$agent>) : undef, "drain\n", 'meanwhile its agent says drain');
+    ok(echo_ok($s, 'while stopping'), 'and the session goes on');
+    close $s;
+    is($d->wait_exit(10), 0, 'once it ended, the instance exits 0');
+}
+is($_->{d}->stop, 0, 'instance stops cleanly') for @inst[0, 1];
 done_testing();
