@@ -1,0 +1,120 @@
+#!/usr/bin/perl
+# The control socket (controlSocket): its commands against a live daemon
+# (show info, show sessions, kill session, drain/ready, help), and bad
+# input that gets an error line or a close and touches no session:
+# unknown, binary, over 4096 bytes, a kill of no session, 100 clients at
+# once, a client that never ends its line, one that leaves mid-answer.
+use strict;
+use warnings;
+use lib 't/lib';
+use NpTest;
+use Test::More;
+use File::Temp qw(tempdir);
+use IO::Select;
+use IO::Socket::UNIX;
+use Time::HiRes qw(sleep time);
+
+my $dir = tempdir('npsocketd-ctl-XXXXXX', TMPDIR => 1, CLEANUP => 1);
+my $path = "$dir/control.sock";
+my $d = start_daemon(ini => <<"INI");
+[Server]
+logLevel = info
+controlSocket = $path
+[Port]
+port = 0
+bindAddress = 127.0.0.1
+INI
+
+sub ask {
+    my ($cmd, $s) = @_;
+    my $own = !$s;
+    $s //= IO::Socket::UNIX->new(Peer => $path) or return undef;
+    print $s $cmd;
+    my ($out, $sel, $until) = ('', IO::Select->new($s), time + 5);
+    while ($out !~ /\n\n\z/ && time < $until && $sel->can_read($until - time)) {
+        my $n = sysread($s, my $buf, 65536);
+        last unless $n;
+        $out .= $buf;
+    }
+    close $s if $own;
+    return $out;
+}
+sub echo_ok {
+    my ($s, $p) = @_;
+    return 0 unless $s && send_frame($s, $p);
+    my ($back) = read_frame($s, timeout => 5);
+    return defined $back && $back eq $p;
+}
+
+my @mode = (stat $path)[2];
+is(sprintf('%04o', $mode[0] & 07777), '0600', 'the control socket is mode 0600');
+my ($s1) = np_connect($d, byte => 1);
+my ($s2) = np_connect($d, byte => 1);
+ok(echo_ok($s1, 'one') && echo_ok($s2, 'two'), 'two live sessions');
+
+like(ask("help\n"), qr/^show sessions .*\nkill session ID/m, 'help lists the commands');
+my $info = ask("show info\n");
+like($info, qr/^pid: ${\ $d->pid }\n.*^sessions: 2\n.*^state: ready\n/ms, 'show info: pid, 2 sessions, ready');
+my $list = ask("show sessions\n");
+my @rows = grep { !/^#/ && /\S/ } split /\n/, $list;
+is(scalar(@rows), 2, 'show sessions: a line per live session');
+my $p1 = $s1->sockport;
+my ($id1) = map { /^(\d+) / ? $1 : () } grep { /127\.0\.0\.1:$p1 / } @rows;
+like((grep { /127\.0\.0\.1:$p1 / } @rows)[0] // '', qr/^\d+ Port \d+ client tcp running 127\.0\.0\.1:$p1 - \d+ \d+ 8 8 1 1 - -$/,
+     'with id, listener, port, protocol, transport, stage, peer, via, start, idle, bytes and transactions');
+is(ask("kill session $id1\n"), "ok: session $id1 closed\n\n", 'kill session ID');
+ok(wait_eof($s1, 5), 'its client sees the connection close');
+ok($d->wait_log(qr/conn $id1 end: .*reason="killed by control: /, 5), 'its end line says killed by control');
+ok(echo_ok($s2, 'still'), 'the other session goes on');
+
+is(ask("kill session 999\n"), "error: no session 999\n\n", 'kill of a session that does not exist: an error');
+is(ask("kill session -1\n"), "error: no session -1\n\n", 'a negative id: an error');
+is(ask("bogus\n"), "error: unknown command (try help)\n\n", 'unknown command');
+is(ask("show info extra\n"), "error: this command takes no arguments\n\n", 'extra arguments');
+is(ask("\x00\x01\xff\n"), "error: not a text command\n\n", 'binary');
+is(ask("\n"), "error: empty command\n\n", 'an empty line');
+is(ask("help\r\n"), ask("help\n"), 'CRLF is taken like LF');
+is(ask(('x' x 5000) . "\n"), "error: command longer than 4096 bytes\n\n", 'a line over 4096 bytes: an error, then closed');
+{
+    my $s = IO::Socket::UNIX->new(Peer => $path);
+    is(ask("drain\nshow info\n", $s) =~ /^ok: draining\n\n/ ? 'ok' : 'no', 'ok', 'two commands on one connection');
+    close $s;
+}
+like(ask("show info\n"), qr/^state: draining$/m, 'drain: state draining');
+is(ask("ready\n"), "ok: ready\n\n", 'ready');
+
+# 100 clients at once: 16 served, the rest told so; sessions untouched.
+my @many = grep { defined } map { IO::Socket::UNIX->new(Peer => $path) } 1 .. 100;
+is(scalar(@many), 100, '100 control clients connected at once');
+sleep 0.5;
+my $busy = 0;
+for my $c (@many) {
+    my $sel = IO::Select->new($c);
+    next unless $sel->can_read(0.05);
+    my $n = sysread($c, my $buf, 1000);
+    $busy++ if $n && $buf eq "error: too many control clients\n\n";
+}
+is($busy, 100 - 16, 'beyond 16 each is answered "too many control clients" and closed');
+ok(echo_ok($s2, 'during'), 'the live session goes on meanwhile');
+close $_ for @many;
+ok(wait_for(sub { ask("show info\n") =~ /^pid:/ }, 5), 'once they left, commands are answered again');
+
+# A client that never ends its line is closed after 10 s; one that
+# leaves mid-answer costs nothing.
+my $silent = IO::Socket::UNIX->new(Peer => $path);
+print $silent "show sess";
+my $t0 = time;
+ok(wait_eof($silent, 15), 'a client that never sends a newline is closed');
+my $took = time - $t0;
+ok($took > 8 && $took < 13, sprintf('after about 10 s (%.1f s)', $took));
+for (1 .. 20) {
+    my $c = IO::Socket::UNIX->new(Peer => $path);
+    print $c "help\nshow sessions\nshow info\n";
+    close $c;
+}
+ok(echo_ok($s2, 'after'), 'clients that left mid-answer: the session goes on');
+like(ask("show info\n"), qr/^sessions: 1$/m, 'and the daemon answers');
+
+is($d->stop, 0, 'the daemon stops cleanly');
+ok(!-e $path, 'and removes its control socket');
+done_testing();
