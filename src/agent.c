@@ -77,11 +77,8 @@ int np_agent_open(struct np_server *server)
 		np_log(LOG_ERR, "[Server] agentPort: %s", err);
 		return -1;
 	}
-	struct sockaddr_storage local;
-	socklen_t len = sizeof(local);
-	char where[NP_ADDRSTRLEN] = "?";
-	if (getsockname(server->agent_fd, (struct sockaddr *)&local, &len) == 0)
-		np_net_format((struct sockaddr *)&local, where, sizeof(where));
+	char where[NP_ADDRSTRLEN];
+	np_net_local_text(server->agent_fd, where, sizeof(where));
 	np_log(LOG_NOTICE, "agent-check listening on %s", where);
 	return 0;
 }

@@ -350,16 +350,7 @@ static void start_client(struct np_server *server, int fd)
 	server->control_count++;
 	pthread_mutex_unlock(&server->control_lock);
 	*c = (struct control_client){ .server = server, .fd = fd, .slot = slot };
-	pthread_attr_t attr;
-	pthread_t thread;
-	int err = pthread_attr_init(&attr);
-	if (!err)
-		err = pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	if (!err)
-		err = pthread_attr_setstacksize(&attr, 256 * 1024);
-	if (!err)
-		err = pthread_create(&thread, &attr, client_main, c);
-	pthread_attr_destroy(&attr);
+	int err = np_thread_start_detached(client_main, c, 256 * 1024);
 	if (err) {
 		np_log(LOG_ERR, "control: cannot start a thread: %s", strerror(err));
 		pthread_mutex_lock(&server->control_lock);

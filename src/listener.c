@@ -281,19 +281,25 @@ static void accept_failed(struct np_server *server, struct np_listener *listener
 	np_sleep_ms(ACCEPT_BACKOFF_MS);
 }
 
-static void start_connection_thread(struct np_listener *listener, struct np_session *session)
+int np_thread_start_detached(void *(*fn)(void *), void *arg, size_t stack_size)
 {
-	struct np_server *server = listener->server;
 	pthread_attr_t attr;
 	pthread_t thread;
 	int err = pthread_attr_init(&attr);
 	if (!err)
 		err = pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	if (!err)
-		err = pthread_attr_setstacksize(&attr, server->config->server.thread_stack_size);
+		err = pthread_attr_setstacksize(&attr, stack_size);
 	if (!err)
-		err = pthread_create(&thread, &attr, connection_main, session);
+		err = pthread_create(&thread, &attr, fn, arg);
 	pthread_attr_destroy(&attr);
+	return err;
+}
+
+static void start_connection_thread(struct np_listener *listener, struct np_session *session)
+{
+	struct np_server *server = listener->server;
+	int err = np_thread_start_detached(connection_main, session, server->config->server.thread_stack_size);
 	if (err) {
 		atomic_fetch_add(&server->registry.thread_failures, 1);
 		np_log_ratelimited(&server->thread_error_log, LOG_ERR,
@@ -442,11 +448,8 @@ static int open_listener(struct np_listener *listener)
 		return -1;
 	}
 
-	struct sockaddr_storage local;
-	socklen_t len = sizeof(local);
-	char where[NP_ADDRSTRLEN] = "?";
-	if (getsockname(listener->fd, (struct sockaddr *)&local, &len) == 0)
-		np_net_format((struct sockaddr *)&local, where, sizeof(where));
+	char where[NP_ADDRSTRLEN];
+	np_net_local_text(listener->fd, where, sizeof(where));
 	np_log(LOG_NOTICE, "listening on %s for [%s] (%s%s%s)", where, conf->name,
 	       conf->tls ? "tls" : conf->external_ssl ? "plain, TLS ended in front" : "plain",
 	       conf->proxy_protocol ? ", PROXY header" : "", inherited ? ", inherited" : "");

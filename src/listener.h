@@ -90,6 +90,9 @@ void np_accepter_thread_setup(void);
  * `what` names it if that takes long. */
 void np_accepter_join(pthread_t thread, const char *what);
 void np_sleep_ms(int ms);
+/* A detached thread running fn(arg) on a stack of stack_size: 0, or the
+ * error number. */
+int np_thread_start_detached(void *(*fn)(void *), void *arg, size_t stack_size);
 
 /* Sets up the registry; nothing is bound yet.  0, or -1 after logging. */
 int np_server_init(struct np_server *server, struct np_config *config);

@@ -335,3 +335,13 @@ bool np_net_same_endpoint(const struct sockaddr *a, const struct sockaddr *b)
 						: ((const struct sockaddr_in6 *)b)->sin6_port;
 	return pa == pb;
 }
+
+const char *np_net_local_text(int fd, char *buf, size_t size)
+{
+	struct sockaddr_storage local;
+	socklen_t len = sizeof(local);
+	snprintf(buf, size, "?");
+	if (getsockname(fd, (struct sockaddr *)&local, &len) == 0)
+		np_net_format((struct sockaddr *)&local, buf, size);
+	return buf;
+}

@@ -59,6 +59,10 @@ int np_net_listen(const char *host, int port, int backlog, int reuse_port,
 /* The port an fd is bound to (for port = 0). */
 int np_net_local_port(int fd);
 
+/* The address an fd is bound to, as np_net_format() writes it ("?" when
+ * it cannot be told); returns buf. */
+const char *np_net_local_text(int fd, char *buf, size_t size);
+
 /* Whether a and b are one address and port (IPv4 and its mapped IPv6
  * form compare equal). */
 bool np_net_same_endpoint(const struct sockaddr *a, const struct sockaddr *b);

@@ -125,12 +125,6 @@ sub session {
     my $b = read_exact($s, 1, 5);
     return (defined $b && $b eq "\x01") ? $s : undef;
 }
-sub echo_ok {
-    my ($s, $payload) = @_;
-    return 0 unless $s && send_frame($s, $payload);
-    my ($back) = read_frame($s, timeout => 5);
-    return defined $back && $back eq $payload;
-}
 sub end_line {
     my ($re) = @_;
     return $d->wait_log(qr/^(.*end: .*$re.*)$/m, 6) // '';

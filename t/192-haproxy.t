@@ -47,20 +47,6 @@ sub client {
     my $b = read_exact($s, 1, 5);
     return (defined $b && $b eq "\x01") ? $s : undef;
 }
-sub echo_ok {
-    my ($s, $payload) = @_;
-    return 0 unless $s && send_frame($s, $payload);
-    my ($back) = read_frame($s, timeout => 5);
-    return defined $back && $back eq $payload;
-}
-sub control {
-    my ($path, $cmd) = @_;
-    my $s = IO::Socket::UNIX->new(Peer => $path) or return '';
-    print $s "$cmd\n";
-    my $out = '';
-    while (defined(my $line = <$s>)) { last if $line eq "\n"; $out .= $line }
-    return $out;
-}
 
 # --- one instance behind send-proxy-v2 and send-proxy ----------------------
 {

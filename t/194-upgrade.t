@@ -24,15 +24,6 @@ use Time::HiRes qw(sleep time);
 plan skip_all => 'haproxy is not installed (make deps-test installs it)' unless haproxy_available();
 my $python = '/usr/bin/python3';
 
-sub control {
-    my ($path, $cmd) = @_;
-    my $s = IO::Socket::UNIX->new(Peer => $path) or return '';
-    print $s "$cmd\n";
-    my $out = '';
-    while (defined(my $line = <$s>)) { last if $line eq "\n"; $out .= $line }
-    return $out;
-}
-
 my @inst;
 for my $i (1 .. 2) {
     my $dir = tempdir("npsocketd-up$i-XXXXXX", TMPDIR => 1, CLEANUP => 1);

@@ -39,12 +39,6 @@ sub ask {
     close $s if $own;
     return $out;
 }
-sub echo_ok {
-    my ($s, $p) = @_;
-    return 0 unless $s && send_frame($s, $p);
-    my ($back) = read_frame($s, timeout => 5);
-    return defined $back && $back eq $p;
-}
 
 my @mode = (stat $path)[2];
 is(sprintf('%04o', $mode[0] & 07777), '0600', 'the control socket is mode 0600');

@@ -70,12 +70,7 @@ sub start_haproxy {
     return $self;
 }
 
-sub log_text {
-    my ($self) = @_;
-    open my $fh, '<', $self->{log} or return '';
-    local $/;
-    return <$fh> // '';
-}
+sub log_text { return NpTest::slurp($_[0]{log}) }
 
 # One command on the stats socket; its whole answer.
 sub command {

@@ -9,13 +9,14 @@ use Exporter 'import';
 use File::Temp qw(tempdir);
 use IO::Select;
 use IO::Socket::IP;
+use IO::Socket::UNIX;
 use Socket qw(SOL_SOCKET SO_SNDTIMEO);
 use POSIX qw(WNOHANG _exit);
 use Compress::Zlib qw(compress uncompress);
 use Time::HiRes qw(time sleep);
 
 our @EXPORT = qw(start_daemon npcat np_connect send_frame write_all read_frame read_exact wait_for
-                 wait_eof run_bounded prometheus_problems);
+                 wait_eof run_bounded prometheus_problems echo_ok control);
 
 # A write to a socket the daemon has closed must fail, not kill the test
 # (and with it the END block that stops the daemon).
@@ -146,9 +147,12 @@ sub pid { $_[0]{pid} }
 sub dir { $_[0]{dir} }
 sub config { $_[0]{config} }
 
-sub log_text {
-    my ($self) = @_;
-    open my $fh, '<', $self->{logfile} or return '';
+sub log_text { return slurp($_[0]{logfile}) }
+
+# A whole file's text, '' when it cannot be read.
+sub slurp {
+    my ($path) = @_;
+    open my $fh, '<', $path or return '';
     local $/;
     return <$fh> // '';
 }
@@ -292,6 +296,25 @@ sub read_frame {
         return unless defined $body;
     }
     return ($body, $compressed);
+}
+
+# One transaction out and its echo back, equal: true or false.
+sub echo_ok {
+    my ($s, $payload) = @_;
+    return 0 unless $s && send_frame($s, $payload);
+    my ($back) = read_frame($s, timeout => 5);
+    return defined $back && $back eq $payload;
+}
+
+# One command on a control socket (controlSocket); its answer without the
+# empty line that ends it, '' when the socket cannot be reached.
+sub control {
+    my ($path, $cmd) = @_;
+    my $s = IO::Socket::UNIX->new(Peer => $path) or return '';
+    print $s "$cmd\n";
+    my $out = '';
+    while (defined(my $line = <$s>)) { last if $line eq "\n"; $out .= $line }
+    return $out;
 }
 
 # A strict reader of the Prometheus text format (0.0.4): returns the
