@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -30,6 +31,14 @@ size_t np_agent_line(size_t active, int max_connections, bool draining, char *ou
 	return n < 0 ? 0 : (size_t)n >= size ? size - 1 : (size_t)n;
 }
 
+struct np_agent {
+	struct np_server *server;        /* its live state, read-only here */
+	int fd;
+	pthread_t thread;
+	bool running;
+	atomic_bool stop;
+};
+
 static void answer(struct np_server *server, int fd)
 {
 	struct np_registry_stats stats;
@@ -49,64 +58,83 @@ static void answer(struct np_server *server, int fd)
 
 static void *agent_main(void *arg)
 {
-	struct np_server *server = arg;
+	struct np_agent *agent = arg;
 	pthread_setname_np(pthread_self(), "agent");
 	np_accepter_thread_setup();
-	while (!atomic_load(&server->agent_stop)) {
-		int fd = accept4(server->agent_fd, NULL, NULL, SOCK_CLOEXEC);
+	while (!atomic_load(&agent->stop)) {
+		int fd = accept4(agent->fd, NULL, NULL, SOCK_CLOEXEC);
 		if (fd >= 0) {
-			answer(server, fd);
+			answer(agent->server, fd);
 		} else if (errno != EINTR && errno != ECONNABORTED) {
-			np_log_ratelimited(&server->accept_error_log, LOG_ERR, "agent-check accept: %s", strerror(errno));
+			np_log_ratelimited(&agent->server->accept_error_log, LOG_ERR, "agent-check accept: %s",
+					   strerror(errno));
 			np_sleep_ms(100);
 		}
 	}
 	return NULL;
 }
 
-int np_agent_open(struct np_server *server)
+int np_agent_open(struct np_server *server, struct np_agent **out)
 {
 	const struct np_server_conf *conf = &server->config->server;
+	*out = NULL;
 	if (!conf->agent)
 		return 0;
-	char err[256];
-	server->agent_fd = np_upgrade_take(&server->inherited, "agent", conf->agent_bind_address, conf->agent_port);
-	if (server->agent_fd < 0)
-		server->agent_fd = np_net_listen(conf->agent_bind_address, conf->agent_port, 64, 0, err, sizeof(err));
-	if (server->agent_fd < 0) {
+	struct np_agent *agent = calloc(1, sizeof(*agent));
+	if (!agent) {
+		np_log(LOG_ERR, "[Server] agentPort: out of memory");
+		return -1;
+	}
+	agent->server = server;
+	char err[256] = "";
+	agent->fd = np_upgrade_take(&server->inherited, "agent", conf->agent_bind_address, conf->agent_port);
+	if (agent->fd < 0)
+		agent->fd = np_net_listen(conf->agent_bind_address, conf->agent_port, 64, 0, err, sizeof(err));
+	if (agent->fd < 0) {
 		np_log(LOG_ERR, "[Server] agentPort: %s", err);
+		free(agent);
 		return -1;
 	}
 	char where[NP_ADDRSTRLEN];
-	np_net_local_text(server->agent_fd, where, sizeof(where));
+	np_net_local_text(agent->fd, where, sizeof(where));
 	np_log(LOG_NOTICE, "agent-check listening on %s", where);
+	*out = agent;
 	return 0;
 }
 
-int np_agent_start(struct np_server *server)
+int np_agent_start(struct np_agent *agent)
 {
-	if (server->agent_fd < 0)
+	if (!agent)
 		return 0;
-	int err = pthread_create(&server->agent_thread, NULL, agent_main, server);
+	int err = pthread_create(&agent->thread, NULL, agent_main, agent);
 	if (err) {
 		np_log(LOG_ERR, "cannot start the agent-check thread: %s", strerror(err));
 		return -1;
 	}
-	server->agent_running = true;
+	agent->running = true;
 	return 0;
 }
 
-void np_agent_stop(struct np_server *server)
+void np_agent_stop(struct np_agent *agent)
 {
-	atomic_store(&server->agent_stop, true);
-	if (server->agent_running)
-		np_accepter_join(server->agent_thread, "agent-check");
-	server->agent_running = false;
+	if (!agent)
+		return;
+	atomic_store(&agent->stop, true);
+	if (agent->running)
+		np_accepter_join(agent->thread, "agent-check");
+	agent->running = false;
 }
 
-void np_agent_close(struct np_server *server)
+void np_agent_free(struct np_agent *agent)
 {
-	if (server->agent_fd >= 0)
-		close(server->agent_fd);
-	server->agent_fd = -1;
+	if (!agent)
+		return;
+	np_agent_stop(agent);
+	close(agent->fd);
+	free(agent);
+}
+
+int np_agent_fd(const struct np_agent *agent)
+{
+	return agent ? agent->fd : -1;
 }

@@ -17,13 +17,28 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent.h"
 #include "control.h"
 #include "listener.h"
 #include "net.h"
 
 #define NPSOCKETD_CONTROL_VERSION "1"
 
+struct np_control {
+	struct np_server *server;        /* what the commands look at and steer */
+	const char *path;
+	int fd;
+	pthread_t thread;
+	bool running;
+	atomic_bool stop;
+	pthread_mutex_t lock;            /* guards the client slots */
+	pthread_cond_t changed;          /* a client left */
+	int clients[NP_CONTROL_CLIENTS_MAX]; /* fds being served, -1 free */
+	size_t count;
+};
+
 struct control_client {
+	struct np_control *control;
 	struct np_server *server;
 	int fd;
 	size_t slot;
@@ -121,11 +136,45 @@ static int cmd_ready(struct control_client *c, const struct np_control_request *
 }
 
 /* An instance replacing this one (npsocketd -x) asks for the sockets. */
+/* Every listening socket, the agent's and this one, as "NAME:PORT". */
+static int send_sockets(struct control_client *c)
+{
+	struct np_server *server = c->server;
+	int fds[NP_UPGRADE_MAX_SOCKETS];
+	char (*names)[NP_UPGRADE_NAME_MAX + 8] = calloc(NP_UPGRADE_MAX_SOCKETS, sizeof(*names));
+	size_t n = 0, want = server->listener_count + (server->agent != NULL) + 1;
+	if (!names)
+		return -1;
+	for (size_t i = 0; i < server->listener_count && n < NP_UPGRADE_MAX_SOCKETS; i++) {
+		const struct np_listener *l = &server->listeners[i];
+		snprintf(names[n], sizeof(names[n]), "%.*s:%d", NP_UPGRADE_NAME_MAX - 1, l->conf->name, l->bound_port);
+		fds[n++] = l->fd;
+	}
+	int agent_fd = np_agent_fd(server->agent);
+	if (agent_fd >= 0 && n < NP_UPGRADE_MAX_SOCKETS) {
+		snprintf(names[n], sizeof(names[n]), "agent:%d", np_net_local_port(agent_fd));
+		fds[n++] = agent_fd;
+	}
+	if (n < NP_UPGRADE_MAX_SOCKETS) {
+		snprintf(names[n], sizeof(names[n]), "control:0");
+		fds[n++] = c->control->fd;
+	}
+	int rc = -1;
+	if (n < want)
+		errno = E2BIG;
+	else
+		rc = np_upgrade_send(c->fd, fds, names, n);
+	int saved = errno;
+	free(names);
+	errno = saved;
+	return rc;
+}
+
 static int cmd_getsockets(struct control_client *c, const struct np_control_request *req, size_t args)
 {
 	(void)req, (void)args;
 	fflush(c->out);
-	if (np_server_send_sockets(c->server, c->fd) < 0) {
+	if (send_sockets(c) < 0) {
 		fprintf(c->out, "error: cannot send the sockets: %s\n", strerror(errno));
 		return -1;
 	}
@@ -313,20 +362,20 @@ static void serve_client(struct control_client *c)
 static void *client_main(void *arg)
 {
 	struct control_client *c = arg;
-	struct np_server *server = c->server;
+	struct np_control *control = c->control;
 	pthread_setname_np(pthread_self(), "control");
 	serve_client(c);
-	pthread_mutex_lock(&server->control_lock);
-	server->control_clients[c->slot] = -1;
-	server->control_count--;
-	pthread_cond_broadcast(&server->control_changed);
-	pthread_mutex_unlock(&server->control_lock);
+	pthread_mutex_lock(&control->lock);
+	control->clients[c->slot] = -1;
+	control->count--;
+	pthread_cond_broadcast(&control->changed);
+	pthread_mutex_unlock(&control->lock);
 	close(c->fd);
 	free(c);
 	return NULL;
 }
 
-static void start_client(struct np_server *server, int fd)
+static void start_client(struct np_control *control, int fd)
 {
 	static const char busy[] = "error: too many control clients\n\n";
 	struct timeval tv = { .tv_sec = NP_CONTROL_IDLE_S };
@@ -334,29 +383,29 @@ static void start_client(struct np_server *server, int fd)
 	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0)
 		np_log(LOG_WARNING, "control: setsockopt: %s", strerror(errno));
 	struct control_client *c = calloc(1, sizeof(*c));
-	pthread_mutex_lock(&server->control_lock);
+	pthread_mutex_lock(&control->lock);
 	size_t slot = 0;
-	while (slot < NP_CONTROL_CLIENTS_MAX && server->control_clients[slot] >= 0)
+	while (slot < NP_CONTROL_CLIENTS_MAX && control->clients[slot] >= 0)
 		slot++;
-	if (!c || slot == NP_CONTROL_CLIENTS_MAX || atomic_load(&server->control_stop)) {
-		pthread_mutex_unlock(&server->control_lock);
+	if (!c || slot == NP_CONTROL_CLIENTS_MAX || atomic_load(&control->stop)) {
+		pthread_mutex_unlock(&control->lock);
 		if (send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
 			np_log(LOG_DEBUG, "control: %s", strerror(errno));
 		close(fd);
 		free(c);
 		return;
 	}
-	server->control_clients[slot] = fd;
-	server->control_count++;
-	pthread_mutex_unlock(&server->control_lock);
-	*c = (struct control_client){ .server = server, .fd = fd, .slot = slot };
+	control->clients[slot] = fd;
+	control->count++;
+	pthread_mutex_unlock(&control->lock);
+	*c = (struct control_client){ .control = control, .server = control->server, .fd = fd, .slot = slot };
 	int err = np_thread_start_detached(client_main, c, 256 * 1024);
 	if (err) {
 		np_log(LOG_ERR, "control: cannot start a thread: %s", strerror(err));
-		pthread_mutex_lock(&server->control_lock);
-		server->control_clients[slot] = -1;
-		server->control_count--;
-		pthread_mutex_unlock(&server->control_lock);
+		pthread_mutex_lock(&control->lock);
+		control->clients[slot] = -1;
+		control->count--;
+		pthread_mutex_unlock(&control->lock);
 		close(fd);
 		free(c);
 	}
@@ -364,15 +413,16 @@ static void start_client(struct np_server *server, int fd)
 
 static void *control_main(void *arg)
 {
-	struct np_server *server = arg;
+	struct np_control *control = arg;
 	pthread_setname_np(pthread_self(), "control-acc");
 	np_accepter_thread_setup();
-	while (!atomic_load(&server->control_stop)) {
-		int fd = accept4(server->control_fd, NULL, NULL, SOCK_CLOEXEC);
+	while (!atomic_load(&control->stop)) {
+		int fd = accept4(control->fd, NULL, NULL, SOCK_CLOEXEC);
 		if (fd >= 0) {
-			start_client(server, fd);
+			start_client(control, fd);
 		} else if (errno != EINTR && errno != ECONNABORTED) {
-			np_log_ratelimited(&server->accept_error_log, LOG_ERR, "control accept: %s", strerror(errno));
+			np_log_ratelimited(&control->server->accept_error_log, LOG_ERR, "control accept: %s",
+					   strerror(errno));
 			np_sleep_ms(100);
 		}
 	}
@@ -425,60 +475,83 @@ static int bind_control(const char *path)
 	return fd;
 }
 
-int np_control_open(struct np_server *server)
+int np_control_open(struct np_server *server, struct np_control **out)
 {
 	const char *path = server->config->server.control_socket;
-	server->control_fd = -1;
-	for (size_t i = 0; i < NP_CONTROL_CLIENTS_MAX; i++)
-		server->control_clients[i] = -1;
+	*out = NULL;
 	if (!path)
 		return 0;
-	/* The socket of the instance this one replaces, at the same path. */
-	if (server->upgrade_from && strcmp(server->upgrade_from, path) == 0)
-		server->control_fd = np_upgrade_take(&server->inherited, "control", NULL, 0);
-	if (server->control_fd < 0)
-		server->control_fd = bind_control(path);
-	if (server->control_fd < 0)
+	struct np_control *control = calloc(1, sizeof(*control));
+	if (!control || pthread_mutex_init(&control->lock, NULL)) {
+		np_log(LOG_ERR, "[Server] controlSocket: out of memory");
+		free(control);
 		return -1;
+	}
+	if (pthread_cond_init(&control->changed, NULL)) {
+		np_log(LOG_ERR, "[Server] controlSocket: cannot create its condition");
+		pthread_mutex_destroy(&control->lock);
+		free(control);
+		return -1;
+	}
+	control->server = server;
+	control->path = path;
+	for (size_t i = 0; i < NP_CONTROL_CLIENTS_MAX; i++)
+		control->clients[i] = -1;
+	/* The socket of the instance this one replaces, at the same path. */
+	control->fd = server->upgrade_from && strcmp(server->upgrade_from, path) == 0
+			      ? np_upgrade_take(&server->inherited, "control", NULL, 0) : -1;
+	if (control->fd < 0)
+		control->fd = bind_control(path);
+	if (control->fd < 0) {
+		pthread_cond_destroy(&control->changed);
+		pthread_mutex_destroy(&control->lock);
+		free(control);
+		return -1;
+	}
 	np_log(LOG_NOTICE, "control socket %s", path);
+	*out = control;
 	return 0;
 }
 
-int np_control_start(struct np_server *server)
+int np_control_start(struct np_control *control)
 {
-	if (server->control_fd < 0)
+	if (!control || control->running)
 		return 0;
-	int err = pthread_create(&server->control_thread, NULL, control_main, server);
+	int err = pthread_create(&control->thread, NULL, control_main, control);
 	if (err) {
 		np_log(LOG_ERR, "cannot start the control thread: %s", strerror(err));
 		return -1;
 	}
-	server->control_running = true;
+	control->running = true;
 	return 0;
 }
 
-void np_control_stop(struct np_server *server)
+void np_control_stop(struct np_control *control)
 {
-	atomic_store(&server->control_stop, true);
-	if (server->control_running)
-		np_accepter_join(server->control_thread, "control");
-	server->control_running = false;
-	pthread_mutex_lock(&server->control_lock);
+	if (!control)
+		return;
+	atomic_store(&control->stop, true);
+	if (control->running)
+		np_accepter_join(control->thread, "control");
+	control->running = false;
+	pthread_mutex_lock(&control->lock);
 	for (size_t i = 0; i < NP_CONTROL_CLIENTS_MAX; i++)
-		if (server->control_clients[i] >= 0)
-			shutdown(server->control_clients[i], SHUT_RDWR);
-	while (server->control_count > 0)
-		pthread_cond_wait(&server->control_changed, &server->control_lock);
-	pthread_mutex_unlock(&server->control_lock);
+		if (control->clients[i] >= 0)
+			shutdown(control->clients[i], SHUT_RDWR);
+	while (control->count > 0)
+		pthread_cond_wait(&control->changed, &control->lock);
+	pthread_mutex_unlock(&control->lock);
 }
 
-void np_control_close(struct np_server *server)
+void np_control_free(struct np_control *control)
 {
-	if (server->control_fd < 0)
+	if (!control)
 		return;
-	close(server->control_fd);
-	server->control_fd = -1;
-	const char *path = server->config->server.control_socket;
-	if (!atomic_load(&server->handed_over) && unlink(path) < 0 && errno != ENOENT)
-		np_log(LOG_WARNING, "cannot remove control socket %s: %s", path, strerror(errno));
+	np_control_stop(control);
+	close(control->fd);
+	if (!atomic_load(&control->server->handed_over) && unlink(control->path) < 0 && errno != ENOENT)
+		np_log(LOG_WARNING, "cannot remove control socket %s: %s", control->path, strerror(errno));
+	pthread_cond_destroy(&control->changed);
+	pthread_mutex_destroy(&control->lock);
+	free(control);
 }

@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 struct np_server;
+struct np_control;
 
 #define NP_CONTROL_LINE_MAX 4096
 #define NP_CONTROL_WORDS_MAX 8
@@ -38,13 +39,16 @@ const struct np_control_command *np_control_parse(const char *line, size_t len, 
 const char *np_control_command_name(const struct np_control_command *command);
 
 /* Binds the socket (or takes the one inherited from the instance this
- * one replaces).  0, or -1 after logging why; nothing without
- * controlSocket. */
-int np_control_open(struct np_server *server);
-int np_control_start(struct np_server *server);
-/* Stops accepting and ends every control connection. */
-void np_control_stop(struct np_server *server);
-/* Closes the socket; removes its path unless another instance took it. */
-void np_control_close(struct np_server *server);
+ * one replaces) for the server.  0 with *out the control socket, or NULL
+ * without controlSocket; -1 after logging why. */
+int np_control_open(struct np_server *server, struct np_control **out);
+/* Starts accepting.  0, or -1 after logging why; NULL is allowed. */
+int np_control_start(struct np_control *control);
+/* Stops accepting and ends every control connection; again, or with
+ * NULL, nothing. */
+void np_control_stop(struct np_control *control);
+/* Stops, closes the socket and removes its path, unless another
+ * instance took it over; NULL is allowed. */
+void np_control_free(struct np_control *control);
 
 #endif

@@ -22,8 +22,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "agent.h"
-#include "control.h"
 #include "dispatch.h"
 #include "handler.h"
 #include "http_server.h"
@@ -501,8 +499,6 @@ int np_server_init(struct np_server *server, struct np_config *config)
 	memset(server, 0, sizeof(*server));
 	server->config = config;
 	server->main_thread = pthread_self();
-	server->agent_fd = -1;
-	server->control_fd = -1;
 	server->refuse_log = (struct np_ratelimit)NP_RATELIMIT_INIT(1000);
 	server->accept_error_log = (struct np_ratelimit)NP_RATELIMIT_INIT(1000);
 	server->thread_error_log = (struct np_ratelimit)NP_RATELIMIT_INIT(1000);
@@ -512,8 +508,7 @@ int np_server_init(struct np_server *server, struct np_config *config)
 	if (server->base_nice == -1 && errno)
 		server->base_nice = 0;
 
-	if (pthread_mutex_init(&server->lock, NULL) || pthread_cond_init(&server->changed, NULL) ||
-	    pthread_mutex_init(&server->control_lock, NULL) || pthread_cond_init(&server->control_changed, NULL)) {
+	if (pthread_mutex_init(&server->lock, NULL) || pthread_cond_init(&server->changed, NULL)) {
 		np_log(LOG_ERR, "cannot create the listener's lock");
 		return -1;
 	}
@@ -618,9 +613,6 @@ int np_server_open(struct np_server *server)
 	for (size_t i = 0; i < server->listener_count; i++)
 		if (open_listener(&server->listeners[i]) < 0)
 			return -1;
-	if (np_agent_open(server) < 0 || np_control_open(server) < 0)
-		return -1;
-	np_upgrade_close_rest(&server->inherited);
 	for (size_t i = 0; i < server->listener_count; i++)
 		if (start_handler(&server->listeners[i]) < 0)
 			return -1;
@@ -649,10 +641,6 @@ int np_server_start(struct np_server *server)
 			threads++;
 		}
 	}
-	/* Replacing an instance, the control socket is the same socket as
-	 * its: this one answers only after the hand-over (np_server_take_over). */
-	if (np_agent_start(server) < 0 || (!server->upgrade_from && np_control_start(server) < 0))
-		return -1;
 	/* "ready" means every accepter is named, prioritised and accepting. */
 	pthread_mutex_lock(&server->lock);
 	while (server->accepters_running < threads)
@@ -672,12 +660,6 @@ void np_server_stop(struct np_server *server, int timeout_ms)
 			np_accepter_join(listener->accepters[t], listener->conf->name);
 		listener->accepters_started = 0;
 	}
-	if (atomic_load(&server->handed_over)) {
-		/* The agent's and the control socket are the new instance's
-		 * to answer now. */
-		np_agent_stop(server);
-		np_control_stop(server);
-	}
 
 	struct np_registry_stats stats;
 	np_registry_stats(&server->registry, &stats);
@@ -695,47 +677,6 @@ void np_server_stop(struct np_server *server, int timeout_ms)
 	}
 	if (left > 0)
 		np_log(LOG_ERR, "stopping: %zu session thread%s did not end", left, left == 1 ? "" : "s");
-	np_agent_stop(server);
-	np_control_stop(server);
-}
-
-int np_server_take_over(struct np_server *server)
-{
-	int rc = np_upgrade_handover(server->upgrade_from);
-	if (rc < 0)
-		np_log(LOG_WARNING, "-x %s: the old instance was not told to stop; both accept", server->upgrade_from);
-	return np_control_start(server) < 0 ? -1 : rc;
-}
-
-int np_server_send_sockets(struct np_server *server, int fd)
-{
-	int fds[NP_UPGRADE_MAX_SOCKETS];
-	char (*names)[NP_UPGRADE_NAME_MAX + 8] = calloc(NP_UPGRADE_MAX_SOCKETS, sizeof(*names));
-	size_t n = 0;
-	if (!names)
-		return -1;
-	for (size_t i = 0; i < server->listener_count && n < NP_UPGRADE_MAX_SOCKETS; i++) {
-		const struct np_listener *l = &server->listeners[i];
-		snprintf(names[n], sizeof(names[n]), "%.*s:%d", NP_UPGRADE_NAME_MAX - 1, l->conf->name, l->bound_port);
-		fds[n++] = l->fd;
-	}
-	if (server->agent_fd >= 0 && n < NP_UPGRADE_MAX_SOCKETS) {
-		snprintf(names[n], sizeof(names[n]), "agent:%d", np_net_local_port(server->agent_fd));
-		fds[n++] = server->agent_fd;
-	}
-	if (server->control_fd >= 0 && n < NP_UPGRADE_MAX_SOCKETS) {
-		snprintf(names[n], sizeof(names[n]), "control:0");
-		fds[n++] = server->control_fd;
-	}
-	int rc = -1;
-	if (n < server->listener_count + (server->agent_fd >= 0) + (server->control_fd >= 0))
-		errno = E2BIG;
-	else
-		rc = np_upgrade_send(fd, fds, names, n);
-	int saved = errno;
-	free(names);
-	errno = saved;
-	return rc;
 }
 
 void np_server_close(struct np_server *server)
@@ -752,8 +693,7 @@ void np_server_close(struct np_server *server)
 			close(listener->fd);
 		free(listener->accepters);
 	}
-	np_agent_close(server);
-	np_control_close(server);
+
 	free(server->listeners);
 	server->listeners = NULL;
 	server->listener_count = 0;
@@ -767,7 +707,6 @@ void np_server_close(struct np_server *server)
 		np_relay_destroy(&server->relay);
 		pthread_cond_destroy(&server->changed);
 		pthread_mutex_destroy(&server->lock);
-		pthread_cond_destroy(&server->control_changed);
-		pthread_mutex_destroy(&server->control_lock);
+
 	}
 }

@@ -14,7 +14,6 @@
 #include <stdint.h>
 
 #include "config.h"
-#include "control.h"
 #include "log.h"
 #include "npsocket/handler.h"
 #include "registry.h"
@@ -26,6 +25,8 @@
  * used, as a listening socket may be another instance's too. */
 #define NP_WAKE_SIGNAL SIGUSR2
 
+struct np_agent;
+struct np_control;
 struct np_server;
 struct np_tls_context;
 
@@ -68,19 +69,10 @@ struct np_server {
 	pthread_t main_thread;           /* takes the signals */
 	atomic_bool handed_over;         /* another instance took the sockets */
 
-	int agent_fd;                    /* agentPort, or -1 */
-	pthread_t agent_thread;
-	bool agent_running;
-	atomic_bool agent_stop;
-
-	int control_fd;                  /* controlSocket, or -1 */
-	pthread_t control_thread;
-	bool control_running;
-	atomic_bool control_stop;
-	pthread_mutex_t control_lock;    /* guards the client slots */
-	pthread_cond_t control_changed;  /* a control client left */
-	int control_clients[NP_CONTROL_CLIENTS_MAX]; /* fds being served, -1 free */
-	size_t control_count;
+	/* Who looks in from outside (agent.c, control.c): opened and
+	 * stopped by the daemon's main around the server's own life. */
+	struct np_agent *agent;          /* agentPort, or NULL */
+	struct np_control *control;      /* controlSocket, or NULL */
 };
 
 /* What every thread that blocks in accept() calls first: takes the wake
@@ -114,18 +106,8 @@ void np_server_reload_tls(struct np_server *server);
 int np_server_start(struct np_server *server);
 
 /* Stops accepting, lets sessions end for timeout_ms, then shuts down the
- * rest and waits for their threads.  The agent says `drain` until then. */
+ * rest and waits for their threads. */
 void np_server_stop(struct np_server *server, int timeout_ms);
-
-/* -x: once this instance accepts, tells the old one to stop accepting
- * and drain, then answers on the control socket itself.  0, or -1 when
- * the old one could not be told (logged; both accept meanwhile). */
-int np_server_take_over(struct np_server *server);
-
-/* The control socket's _getsockets: every listening socket, the agent's
- * and the control socket, sent on fd to the instance replacing this
- * one.  0, or -1 with errno. */
-int np_server_send_sockets(struct np_server *server, int fd);
 
 /* Frees what np_server_open took; no thread may run. */
 void np_server_close(struct np_server *server);

@@ -20,7 +20,9 @@
 #include <gnutls/gnutls.h>
 #include <zlib.h>
 
+#include "agent.h"
 #include "config.h"
+#include "control.h"
 #include "handler.h"
 #include "http_server.h"
 #include "listener.h"
@@ -273,10 +275,12 @@ static int serve(struct np_config *config, const char *pid_file, const char *upg
 		rc = EX_UNAVAILABLE;
 		goto out;
 	}
-	if (np_server_open(&server) < 0) {
+	if (np_server_open(&server) < 0 || np_agent_open(&server, &server.agent) < 0 ||
+	    np_control_open(&server, &server.control) < 0) {
 		rc = EX_OSERR;
 		goto out;
 	}
+	np_upgrade_close_rest(&server.inherited);
 	if (drop_privileges(&config->server) < 0) {
 		rc = EX_OSERR;
 		goto out;
@@ -288,14 +292,24 @@ static int serve(struct np_config *config, const char *pid_file, const char *upg
 		}
 		pid_written = true;
 	}
-	if (np_server_start(&server) < 0) {
+	/* Replacing an instance, the control socket is the same socket as
+	 * the old one's: this one answers on it only once that one has been
+	 * told to stop, and the telling must reach the old one. */
+	if (np_server_start(&server) < 0 || np_agent_start(server.agent) < 0 ||
+	    (!upgrade_from && np_control_start(server.control) < 0)) {
 		np_server_stop(&server, 0);
 		rc = EX_OSERR;
 		goto out;
 	}
-	/* Accepting on the old instance's sockets: it may stop now. */
-	if (upgrade_from)
-		np_server_take_over(&server);
+	if (upgrade_from) {
+		if (np_upgrade_handover(upgrade_from) < 0)
+			np_log(LOG_WARNING, "-x %s: the old instance was not told to stop; both accept", upgrade_from);
+		if (np_control_start(server.control) < 0) {
+			np_server_stop(&server, 0);
+			rc = EX_OSERR;
+			goto out;
+		}
+	}
 	report_start(status_fd, 0);
 	status_fd = -1;
 
@@ -320,6 +334,14 @@ static int serve(struct np_config *config, const char *pid_file, const char *upg
 			np_log(LOG_NOTICE, "%s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
 		break;
 	}
+	if (atomic_load(&server.handed_over)) {
+		/* The agent's and the control socket are the new instance's
+		 * to answer from now on. */
+		np_agent_stop(server.agent);
+		np_control_stop(server.control);
+	}
+	/* Otherwise the agent says drain, and the control socket answers,
+	 * until the sessions have ended. */
 	np_server_stop(&server, config->server.shutdown_timeout_ms);
 	struct np_registry_stats stats;
 	np_registry_stats(&server.registry, &stats);
@@ -327,6 +349,8 @@ static int serve(struct np_config *config, const char *pid_file, const char *upg
 	       (unsigned long long)stats.accepted, (unsigned long long)stats.refused);
 out:
 	report_start(status_fd, (unsigned char)rc);
+	np_agent_free(server.agent);
+	np_control_free(server.control);
 	np_server_close(&server);
 	/* After a hand-over the file names the new instance. */
 	if (pid_written && !atomic_load(&server.handed_over) && unlink(pid_file) < 0)
