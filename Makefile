@@ -49,7 +49,8 @@ LIB_SRCS     := $(filter-out $(PROGRAM_SRCS),$(wildcard src/*.c))
 LIB_OBJS     := $(LIB_SRCS:src/%.c=$(B)/%.o)
 UNIT_SRCS    := $(wildcard t/unit/*_test.c)
 UNIT_BINS    := $(UNIT_SRCS:t/unit/%.c=$(B)/t/%)
-# Faults the end-to-end tests preload into the daemon (t/lib/*.c).
+# Faults the end-to-end tests preload into the daemon, and modules they
+# load into it (t/lib/*.c).
 TEST_SHIMS   := $(patsubst t/lib/%.c,$(B)/t/%.so,$(wildcard t/lib/*.c))
 PROGRAMS     := $(B)/npsocketd $(B)/npcat
 FUZZ_TARGETS := $(patsubst fuzz/%_fuzz.c,%,$(wildcard fuzz/*_fuzz.c))

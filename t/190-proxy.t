@@ -98,6 +98,7 @@ port = 0
 bindAddress = 127.0.0.1
 proxyProtocol = v2
 externalSSL = true
+sessionHandler = module:build/t/whoami.so
 [Port.fwd]
 port = 0
 bindAddress = 127.0.0.1
@@ -191,8 +192,13 @@ close $_ for grep { defined } @same;
     my $t = IO::Socket::IP->new(PeerHost => '127.0.0.1', PeerPort => $d->port('Port.ext'), Timeout => 5);
     binmode $t;
     my $ssl = tlv(0x20, "\x07\0\0\0\0" . tlv(0x21, 'TLSv1.3') . tlv(0x23, 'TLS_AES_128_GCM_SHA256') . tlv(0x22, 'alice'));
-    write_all($t, v2_tcp4('192.0.2.32', 3200, '198.51.100.1', 443, tlv(0x02, 'np.example') . $ssl) . "\x01");
+    write_all($t, v2_tcp4('192.0.2.32', 3200, '198.51.100.1', 443, tlv(0x02, 'np.example') . tlv(0x05, "\x01\xab") . $ssl) . "\x01");
     is(read_exact($t, 1, 5), "\x01", 'externalSSL behind a balancer with the SSL TLV: accepted');
+    my $via_ext = $t->sockhost . ':' . $t->sockport;
+    my ($who) = read_frame($t, timeout => 5);
+    is($who, "peer=192.0.2.32:3200 via=$via_ext local=0 authority=np.example unique_id=01ab secure=1 tls=TLSv1.3 "
+             . 'cipher=TLS_AES_128_GCM_SHA256 sni=np.example subject=CN=alice',
+       'a module sees it all: the client, the balancer, AUTHORITY, UNIQUE_ID, and the TLS facts as np_session_tls()');
     close $t;
     like(end_line('peer=192\.0\.2\.32:3200'),
          qr/tls=external:TLSv1\.3\/TLS_AES_128_GCM_SHA256 sni=np\.example subject="CN=alice"/,
