@@ -198,6 +198,10 @@ int np_dispatch_read_byte(struct np_session *session, struct np_first_bytes *fir
 			session->quiet_end = true;
 			np_session_set_end_reason(session, "closed before the protocol byte");
 		} else {
+			/* Behind a balancer, a reset right after the header is
+			 * its health check's way to close. */
+			if (socket->rd.error == NP_SOCK_RESET && session->proxy)
+				session->quiet_end = true;
 			np_session_set_end_reason(session, "no protocol byte: %s", np_socket_strerror(socket));
 		}
 		return -1;
