@@ -27,6 +27,7 @@
 #include "http_server.h"
 #include "listener.h"
 #include "log.h"
+#include "service.h"
 #include "tls.h"
 
 #define NPSOCKETD_VERSION "0.1.0"
@@ -312,26 +313,34 @@ static int serve(struct np_config *config, const char *pid_file, const char *upg
 	}
 	report_start(status_fd, 0);
 	status_fd = -1;
+	np_service_ready(&server.registry);
 
+	/* Signals, and between them the watchdog's keep-alive and the
+	 * status line for systemd. */
+	int tick_ms = np_service_tick_ms();
+	struct timespec tick = { .tv_sec = tick_ms / 1000, .tv_nsec = (long)(tick_ms % 1000) * 1000000L };
 	for (;;) {
-		int sig;
-		int err = sigwait(signals, &sig);
-		if (err) {
-			np_log(LOG_ERR, "sigwait: %s", strerror(err));
+		int sig = sigtimedwait(signals, NULL, &tick);
+		if (sig < 0) {
+			if (errno != EAGAIN && errno != EINTR)
+				np_log(LOG_ERR, "sigtimedwait: %s", strerror(errno));
+			np_service_tick(&server.registry);
 			continue;
 		}
 		if (sig == SIGHUP) {
+			np_service_reloading();
 			np_server_reload_tls(&server);
+			np_service_reloaded(&server.registry);
 			continue;
 		}
 		if (sig == SIGUSR1) {
 			np_registry_log(&server.registry, "SIGUSR1");
 			continue;
 		}
-		if (atomic_load(&server.handed_over))
-			np_log(LOG_NOTICE, "handed over to a new instance: stopping");
-		else
-			np_log(LOG_NOTICE, "%s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+		const char *why = atomic_load(&server.handed_over) ? "handed over to a new instance"
+				  : sig == SIGTERM ? "SIGTERM" : "SIGINT";
+		np_log(LOG_NOTICE, "%s: stopping", why);
+		np_service_stopping(why);
 		break;
 	}
 	if (atomic_load(&server.handed_over)) {
