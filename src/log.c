@@ -6,7 +6,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdlib.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -17,6 +19,20 @@
  * afterwards. */
 static enum np_log_target log_target = NP_LOG_TO_STDERR;
 static int log_level = LOG_INFO;
+static bool journal_prefix;     /* stderr is journald's stream: "<N>" first */
+
+/* systemd connects stderr to journald and says so in JOURNAL_STREAM
+ * ("DEV:INODE" of that stream); a "<N>" at the start of a line is then
+ * its priority. */
+static bool stderr_is_journal(void)
+{
+	const char *stream = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+	if (!stream || sscanf(stream, "%llu:%llu", &dev, &ino) != 2 || fstat(STDERR_FILENO, &st) < 0)
+		return false;
+	return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
 
 void np_log_setup(enum np_log_target target, int level, const char *ident)
 {
@@ -24,6 +40,7 @@ void np_log_setup(enum np_log_target target, int level, const char *ident)
 		closelog();
 	log_target = target;
 	log_level = level;
+	journal_prefix = target == NP_LOG_TO_STDERR && stderr_is_journal();
 	if (target == NP_LOG_TO_SYSLOG)
 		openlog(ident, LOG_PID | LOG_NDELAY, LOG_DAEMON);
 }
@@ -70,7 +87,9 @@ static void log_line(int level, const char *fmt, va_list ap)
 	struct tm tm;
 	clock_gettime(CLOCK_REALTIME, &now);
 	gmtime_r(&now.tv_sec, &tm);
-	used = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
+	if (journal_prefix)
+		used = (size_t)snprintf(line, sizeof(line), "<%d>", level & 7);
+	used += strftime(line + used, sizeof(line) - used, "%Y-%m-%dT%H:%M:%S", &tm);
 	int n = snprintf(line + used, sizeof(line) - used, ".%03ldZ %s: ",
 			 now.tv_nsec / 1000000, np_log_level_name(level));
 	if (n > 0)

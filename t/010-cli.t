@@ -208,4 +208,13 @@ my $badaddr = config_file('badaddr.ini', "[Port]\nport = 0\nbindAddress = 192.0.
 is($rc, 71, 'an address not on this host (192.0.2.1): exit 71');
 like($err, qr/192\.0\.2\.1.*Cannot assign requested address/, 'and the log says why');
 
+# Under journald (JOURNAL_STREAM names stderr) each line starts with its
+# priority; the shell hands its own stderr's DEV:INODE over.
+($out, $err, $rc) = run_bounded(['sh', '-c', 'JOURNAL_STREAM=$(stat -L -c %d:%i /proc/self/fd/2) exec build/npsocketd -c "$1"',
+                                 'sh', $badaddr], timeout => 20);
+like($err, qr/\A<5>\S+ notice: npsocketd /, 'JOURNAL_STREAM: a notice starts with <5>');
+like($err, qr/^<3>\S+ error: .*192\.0\.2\.1/m, 'and an error with <3>');
+($out, $err, $rc) = run_bounded(['sh', '-c', 'JOURNAL_STREAM=1:2 exec build/npsocketd -c "$1"', 'sh', $badaddr], timeout => 20);
+unlike($err, qr/^</m, 'a JOURNAL_STREAM that is not this stderr: no prefixes');
+
 done_testing;
