@@ -48,15 +48,15 @@ static void usage(FILE *out)
 	fprintf(out,
 		"usage: npsocketd -c FILE [-t] [-D] [-p PIDFILE] [-l LEVEL] [-x SOCKET] [-V] [-h]\n"
 		"       npsocketd FILE\n"
-		"  -c FILE     configuration (INI, or libconfig syntax for *.cfg / *.conf)\n"
-		"  -t          check the configuration, print it in effect, and exit\n"
-		"  -D          detach and run in the background\n"
-		"  -p PIDFILE  write the process id there (overrides pidFile)\n"
-		"  -l LEVEL    log level: error, warning, notice, info, debug (overrides logLevel)\n"
-		"  -x SOCKET   take the listening sockets of the instance whose control socket\n"
-		"              this is, then tell it to stop accepting and drain (upgrade)\n"
-		"  -V          print the version and exit\n"
-		"  -h          print this help and exit\n"
+		"  -c FILE        configuration (INI, or libconfig syntax for *.cfg / *.conf)\n"
+		"  -t             check the configuration, print it in effect, and exit\n"
+		"  -D             detach and run in the background\n"
+		"  -p PIDFILE     write the process id there (overrides pidFile)\n"
+		"  -l LEVEL       log level: error, warning, notice, info, debug (overrides logLevel)\n"
+		"  -x SOCKET      take the listening sockets of the instance whose control\n"
+		"                 socket this is, then tell it to stop accepting and drain\n"
+		"  -V, --version  print the version and exit\n"
+		"  -h, --help     print this help and exit\n"
 		"See npsocketd(8) and npsocketd.ini(5).\n");
 }
 
@@ -65,7 +65,12 @@ static int parse_command_line(int argc, char **argv, struct options *opt)
 {
 	int c;
 	opterr = 0;
-	while ((c = getopt(argc, argv, ":c:tDp:l:x:Vh")) != -1) {
+	static const struct option long_options[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	while ((c = getopt_long(argc, argv, ":c:tDp:l:x:Vh", long_options, NULL)) != -1) {
 		switch (c) {
 		case 'c': opt->config_path = optarg; break;
 		case 't': opt->check_only = true; break;
@@ -92,7 +97,10 @@ static int parse_command_line(int argc, char **argv, struct options *opt)
 			usage(stderr);
 			return EX_USAGE;
 		default:
-			fprintf(stderr, "npsocketd: unknown option -%c\n", optopt);
+			if (optopt)
+				fprintf(stderr, "npsocketd: unknown option -%c\n", optopt);
+			else
+				fprintf(stderr, "npsocketd: unknown option %s\n", argv[optind - 1]);
 			usage(stderr);
 			return EX_USAGE;
 		}
