@@ -159,6 +159,12 @@ static int send_sockets(struct control_client *c)
 		snprintf(names[n], sizeof(names[n]), "control:0");
 		fds[n++] = c->control->fd;
 	}
+	/* The pid file's descriptor carries its lock over. */
+	if (server->pid_fd >= 0 && n < NP_UPGRADE_MAX_SOCKETS) {
+		snprintf(names[n], sizeof(names[n]), "pidfile:0");
+		fds[n++] = server->pid_fd;
+		want++;
+	}
 	int rc = -1;
 	if (n < want)
 		errno = E2BIG;

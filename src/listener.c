@@ -354,10 +354,9 @@ static void accept_one(struct np_listener *listener)
 
 	char peer_text[NP_ADDRSTRLEN];
 	np_net_format((struct sockaddr *)&peer, peer_text, sizeof(peer_text));
-	if (atomic_load(&server->stopping)) {
-		close(fd);
-		return;
-	}
+	/* One accepted while the stop began is served like the others (the
+	 * stop waits for it): after a hand-over the new instance no longer
+	 * sees it in the queue, so closing it would refuse a client. */
 	/* Behind a balancer the client's address comes with its header
 	 * (phase_proxy); here only the balancer is known. */
 	bool proxied = listener->conf->proxy_protocol != 0;
@@ -499,6 +498,7 @@ int np_server_init(struct np_server *server, struct np_config *config)
 	memset(server, 0, sizeof(*server));
 	server->config = config;
 	server->main_thread = pthread_self();
+	server->pid_fd = -1;
 	server->refuse_log = (struct np_ratelimit)NP_RATELIMIT_INIT(1000);
 	server->accept_error_log = (struct np_ratelimit)NP_RATELIMIT_INIT(1000);
 	server->thread_error_log = (struct np_ratelimit)NP_RATELIMIT_INIT(1000);

@@ -68,6 +68,7 @@ struct np_server {
 	const char *upgrade_from;        /* -x PATH, or NULL */
 	pthread_t main_thread;           /* takes the signals */
 	atomic_bool handed_over;         /* another instance took the sockets */
+	int pid_fd;                      /* the locked pid file, or -1 (main's) */
 
 	/* Who looks in from outside (agent.c, control.c): opened and
 	 * stopped by the daemon's main around the server's own life. */

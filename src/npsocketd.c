@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sysexits.h>
@@ -191,21 +192,43 @@ static int drop_privileges(const struct np_server_conf *conf)
 	return 0;
 }
 
-static int write_pid_file(const char *path)
+/*
+ * The pid file, locked (flock) for the daemon's life, so a second
+ * instance with the same file refuses to start and says which pid runs.
+ * Replacing an instance (-x), its descriptor comes with the sockets: the
+ * lock goes on without a gap, and this process's pid is written into
+ * it.  Returns the locked fd, or -1 after logging why.
+ */
+static int open_pid_file(const char *path, int inherited)
 {
-	char text[32];
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	int fd = inherited;
 	if (fd < 0) {
-		np_log(LOG_ERR, "pid file %s: %s", path, strerror(errno));
-		return -1;
+		fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+		if (fd < 0) {
+			np_log(LOG_ERR, "pid file %s: %s", path, strerror(errno));
+			return -1;
+		}
+		if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+			char held[32] = "";
+			ssize_t n = errno == EWOULDBLOCK ? pread(fd, held, sizeof(held) - 1, 0) : -1;
+			held[n > 0 ? strcspn(held, "\n") : 0] = '\0';
+			if (errno == EWOULDBLOCK || n >= 0)
+				np_log(LOG_ERR, "pid file %s is locked by pid %s: another npsocketd runs with it "
+				       "(npsocketd -x CONTROLSOCKET replaces it)", path, held[0] ? held : "?");
+			else
+				np_log(LOG_ERR, "pid file %s: flock: %s", path, strerror(errno));
+			close(fd);
+			return -1;
+		}
 	}
+	char text[32];
 	int len = snprintf(text, sizeof(text), "%ld\n", (long)getpid());
-	if (write(fd, text, (size_t)len) != len || close(fd) < 0) {
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, text, (size_t)len, 0) != len) {
 		np_log(LOG_ERR, "pid file %s: write failed: %s", path, strerror(errno));
-		unlink(path);
+		close(fd);
 		return -1;
 	}
-	return 0;
+	return fd;
 }
 
 /* -D: the caller waits for the daemon's start-up result on a pipe, so a
@@ -284,6 +307,16 @@ static int serve(struct np_config *config, const char *pid_file, const char *upg
 		rc = EX_UNAVAILABLE;
 		goto out;
 	}
+	/* Before binding (a second instance says so, not "address in use")
+	 * and before dropping privileges (/run is root's). */
+	if (pid_file) {
+		server.pid_fd = open_pid_file(pid_file, np_upgrade_take(&server.inherited, "pidfile", NULL, 0));
+		if (server.pid_fd < 0) {
+			rc = EX_UNAVAILABLE;
+			goto out;
+		}
+		pid_written = true;
+	}
 	if (np_server_open(&server) < 0 || np_agent_open(&server, &server.agent) < 0 ||
 	    np_control_open(&server, &server.control) < 0) {
 		rc = EX_OSERR;
@@ -293,13 +326,6 @@ static int serve(struct np_config *config, const char *pid_file, const char *upg
 	if (drop_privileges(&config->server) < 0) {
 		rc = EX_OSERR;
 		goto out;
-	}
-	if (pid_file) {
-		if (write_pid_file(pid_file) < 0) {
-			rc = EX_OSERR;
-			goto out;
-		}
-		pid_written = true;
 	}
 	/* Replacing an instance, the control socket is the same socket as
 	 * the old one's: this one answers on it only once that one has been
@@ -369,9 +395,12 @@ out:
 	np_agent_free(server.agent);
 	np_control_free(server.control);
 	np_server_close(&server);
-	/* After a hand-over the file names the new instance. */
+	/* After a hand-over the file names the new instance, which holds
+	 * its lock too. */
 	if (pid_written && !atomic_load(&server.handed_over) && unlink(pid_file) < 0)
 		np_log(LOG_WARNING, "cannot remove pid file %s: %s", pid_file, strerror(errno));
+	if (server.pid_fd >= 0)
+		close(server.pid_fd);
 	return rc;
 }
 

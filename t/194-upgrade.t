@@ -32,6 +32,7 @@ for my $i (1 .. 2) {
 logLevel = info
 shutdownTimeout = 30
 controlSocket = $dir/control.sock
+pidFile = $dir/npsocketd.pid
 agentPort = 0
 [Port]
 port = 0
@@ -41,7 +42,8 @@ queueLength = 512
 INI
     my $d = start_daemon(ini => $ini);
     my ($agent) = $d->log_text =~ /agent-check listening on 127\.0\.0\.1:(\d+)/;
-    push @inst, { d => $d, ini => $ini, control => "$dir/control.sock", agent => $agent, port => $d->port };
+    push @inst, { d => $d, ini => $ini, control => "$dir/control.sock", agent => $agent, port => $d->port,
+                  pidfile => "$dir/npsocketd.pid" };
 }
 my $fe = free_port();
 my $servers = join '', map {
@@ -83,8 +85,9 @@ for my $i (0, 1) {
     my $old = $inst[$i];
     my $n = start_daemon(ini => $old->{ini}, args => ['-x', $old->{control}]);
     push @new, $n;
-    like($n->log_text, qr/took 3 listening sockets from the running instance/,
-         "instance " . ($i + 1) . ": the new process took the port, agent and control sockets");
+    like($n->log_text, qr/took 4 listening sockets from the running instance/,
+         "instance " . ($i + 1) . ": the new process took the port, agent and control sockets and the pid file");
+    is(NpTest::slurp($old->{pidfile}), $n->pid . "\n", 'the pid file names the new process');
     like($n->log_text, qr/listening on 127\.0\.0\.1:$old->{port} for \[Port\] \(plain, PROXY header, inherited\)/,
          'the same port, inherited, not bound anew');
     ok($old->{d}->wait_log(qr/handed over to a new instance: stopping/, 5), 'the old one stops accepting');
@@ -107,6 +110,13 @@ for my $i (0, 1) {
     my @live = $old->log_text =~ /(end: .*transactions=80\/80 reason="closed by peer")/g;
     ok(@live > 0, scalar(@live) . ' live sessions ended on it with all 80 transactions and their end lines');
     unlike($old->log_text, qr/closed by shutdown|did not end/, 'none had to be cut at shutdownTimeout');
+}
+is(NpTest::slurp($inst[0]{pidfile}), $new[0]->pid . "\n", 'once the old one is gone, the pid file still names the new one');
+{
+    my ($o, $e, $rc) = run_bounded(['build/npsocketd', '-c', $new[0]->config], timeout => 20);
+    is($rc, 69, 'a second instance with the same pid file refuses to start (69)');
+    like($e, qr/pid file \S+ is locked by pid ${\ $new[0]->pid }: another npsocketd runs with it/,
+         'and names the pid that holds it: the lock went over with the hand-over');
 }
 my $agent = IO::Socket::IP->new(PeerHost => '127.0.0.1', PeerPort => $inst[0]{agent}, Timeout => 5);
 like(scalar(<$agent> // ''), qr/^up ready 100%/, 'the agent port answers from the new instance');
