@@ -44,7 +44,7 @@ B := build
 
 # Every src/*.c except the programs' mains goes into one static library
 # that the programs and the unit tests link.
-PROGRAM_SRCS := src/npsocketd.c src/npcat.c
+PROGRAM_SRCS := src/npsocketd.c src/npcat.c src/npsocketctl.c
 LIB_SRCS     := $(filter-out $(PROGRAM_SRCS),$(wildcard src/*.c))
 LIB_OBJS     := $(LIB_SRCS:src/%.c=$(B)/%.o)
 UNIT_SRCS    := $(wildcard t/unit/*_test.c)
@@ -52,7 +52,7 @@ UNIT_BINS    := $(UNIT_SRCS:t/unit/%.c=$(B)/t/%)
 # Faults the end-to-end tests preload into the daemon, and modules they
 # load into it (t/lib/*.c).
 TEST_SHIMS   := $(patsubst t/lib/%.c,$(B)/t/%.so,$(wildcard t/lib/*.c))
-PROGRAMS     := $(B)/npsocketd $(B)/npcat
+PROGRAMS     := $(B)/npsocketd $(B)/npcat $(B)/npsocketctl
 FUZZ_TARGETS := $(patsubst fuzz/%_fuzz.c,%,$(wildcard fuzz/*_fuzz.c))
 FUZZ_REPLAYS := $(FUZZ_TARGETS:%=$(B)/fuzz/%-replay)
 MODULE_SRCS  := $(wildcard modules/*.c)
@@ -96,6 +96,9 @@ $(B)/modules/%.so: modules/%.c include/npsocket/handler.h include/npsocket/comm.
 	$(CC) $(CPPFLAGS) $(CFLAGS) -fPIC -shared $(LDFLAGS) -o $@ $<
 
 $(B)/npcat: $(B)/npcat.o $(B)/libnp.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/npsocketctl: $(B)/npsocketctl.o $(B)/libnp.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # Never instrumented: a sanitizer's runtime is preloaded before them.
@@ -185,19 +188,21 @@ install: all
 	  $(DESTDIR)$(INCLUDEDIR)/npsocket $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 \
 	  $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(SYSCONFDIR)/npsocketd
 	install -m 0755 $(B)/npsocketd $(DESTDIR)$(SBINDIR)/npsocketd
+	install -m 0755 $(B)/npsocketctl $(DESTDIR)$(SBINDIR)/npsocketctl
 	install -m 0755 $(B)/npcat $(DESTDIR)$(BINDIR)/npcat
 	install -m 0755 $(MODULES) $(DESTDIR)$(LIBDIR)/npsocketd/
 	install -m 0644 include/npsocket/*.h $(DESTDIR)$(INCLUDEDIR)/npsocket/
 	install -m 0644 man/npcat.1 $(DESTDIR)$(MANDIR)/man1/
 	install -m 0644 man/npsocket_handler.3 $(DESTDIR)$(MANDIR)/man3/
 	install -m 0644 man/npsocketd.ini.5 $(DESTDIR)$(MANDIR)/man5/
-	install -m 0644 man/npsocketd.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 man/npsocketd.8 man/npsocketctl.8 $(DESTDIR)$(MANDIR)/man8/
 	install -m 0644 etc/npsocketd.ini $(DESTDIR)$(SYSCONFDIR)/npsocketd/npsocketd.ini.example
 
 uninstall:
-	rm -f $(DESTDIR)$(SBINDIR)/npsocketd $(DESTDIR)$(BINDIR)/npcat \
+	rm -f $(DESTDIR)$(SBINDIR)/npsocketd $(DESTDIR)$(SBINDIR)/npsocketctl $(DESTDIR)$(BINDIR)/npcat \
 	  $(DESTDIR)$(MANDIR)/man1/npcat.1 $(DESTDIR)$(MANDIR)/man5/npsocketd.ini.5 \
-	  $(DESTDIR)$(MANDIR)/man8/npsocketd.8 $(DESTDIR)$(MANDIR)/man3/npsocket_handler.3 \
+	  $(DESTDIR)$(MANDIR)/man8/npsocketd.8 $(DESTDIR)$(MANDIR)/man8/npsocketctl.8 \
+	  $(DESTDIR)$(MANDIR)/man3/npsocket_handler.3 \
 	  $(MODULES:$(B)/modules/%=$(DESTDIR)$(LIBDIR)/npsocketd/%) \
 	  $(DESTDIR)$(SYSCONFDIR)/npsocketd/npsocketd.ini.example
 
