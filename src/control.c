@@ -19,6 +19,7 @@
 
 #include "agent.h"
 #include "control.h"
+#include "http_status.h"
 #include "listener.h"
 #include "net.h"
 
@@ -117,6 +118,62 @@ static int cmd_kill_session(struct control_client *c, const struct np_control_re
 	return 0;
 }
 
+static int cmd_kill_address(struct control_client *c, const struct np_control_request *req, size_t args)
+{
+	char text[64];
+	size_t len = req->lengths[args];
+	struct np_cidr range;
+	if (len >= sizeof(text)) {
+		fprintf(c->out, "error: not an address or CIDR range\n");
+		return -1;
+	}
+	memcpy(text, req->words[args], len);
+	text[len] = '\0';
+	if (!np_cidr_parse(text, &range)) {
+		fprintf(c->out, "error: not an address or CIDR range: %s\n", text);
+		return -1;
+	}
+	size_t n = np_registry_kill_address(&c->server->registry, &range, "killed by control");
+	np_log(LOG_NOTICE, "control: kill address %s: %zu session%s", text, n, n == 1 ? "" : "s");
+	fprintf(c->out, "ok: %zu session%s closed\n", n, n == 1 ? "" : "s");
+	return 0;
+}
+
+static int cmd_show_metrics(struct control_client *c, const struct np_control_request *req, size_t args)
+{
+	(void)req, (void)args;
+	if (np_report_write(c->out, &c->server->registry, NP_REPORT_METRICS) < 0) {
+		fprintf(c->out, "error: out of memory\n");
+		return -1;
+	}
+	return 0;
+}
+
+static int cmd_show_tls(struct control_client *c, const struct np_control_request *req, size_t args)
+{
+	(void)req, (void)args;
+	struct np_cert_info certs[NP_REGISTRY_CERTS_MAX];
+	size_t n = np_registry_certs(&c->server->registry, certs, NP_REGISTRY_CERTS_MAX);
+	int64_t now = (int64_t)time(NULL);
+	fprintf(c->out, "# section subject not_after days_left\n");
+	for (size_t i = 0; i < n; i++) {
+		char when[32];
+		time_t t = (time_t)certs[i].not_after;
+		struct tm tm;
+		gmtime_r(&t, &tm);
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		/* The table is split at spaces: a subject's become '_'. */
+		char subject[sizeof(certs[i].subject)];
+		snprintf(subject, sizeof(subject), "%s", certs[i].subject[0] ? certs[i].subject : "-");
+		for (char *p = subject; *p; p++)
+			if (*p == ' ')
+				*p = '_';
+		fprintf(c->out, "%s %s %s %lld\n", certs[i].section, subject, when,
+			(long long)((certs[i].not_after - now) / 86400));
+	}
+	return 0;
+}
+
 static int cmd_drain(struct control_client *c, const struct np_control_request *req, size_t args)
 {
 	(void)req, (void)args;
@@ -209,7 +266,11 @@ static const struct np_control_command commands[] = {
 	{ { "help" }, 0, "help                 this list", cmd_help },
 	{ { "show", "info" }, 0, "show info            process, counters, state", cmd_show_info },
 	{ { "show", "sessions" }, 0, "show sessions        one line per live session", cmd_show_sessions },
+	{ { "show", "tls" }, 0, "show tls             the certificates each TLS section serves", cmd_show_tls },
+	{ { "show", "metrics" }, 0, "show metrics         the Prometheus text of metricsPath", cmd_show_metrics },
 	{ { "kill", "session" }, 1, "kill session ID      close one session", cmd_kill_session },
+	{ { "kill", "address" }, 1, "kill address ADDR    close every session of a client address or CIDR range",
+	  cmd_kill_address },
 	{ { "drain" }, 0, "drain                the agent-check says drain; sessions go on", cmd_drain },
 	{ { "ready" }, 0, "ready                the agent-check reports capacity again", cmd_ready },
 	{ { "_getsockets" }, 0, NULL, cmd_getsockets },

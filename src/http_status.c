@@ -235,18 +235,12 @@ static void write_html(FILE *out, const struct report *r)
 	      "<p><a href=\"/\">The WebSocket session page</a> (where webRoot serves it).</p>\n</body></html>\n", out);
 }
 
-int np_http_send_report(struct np_socket *s, const struct np_session *session, enum np_report_format format,
-			bool keep_alive, bool head_only)
+int np_report_write(FILE *out, struct np_registry *reg, enum np_report_format format)
 {
 	struct report *r = malloc(sizeof(*r));
-	char *body = NULL;
-	size_t len = 0;
-	FILE *out = r ? open_memstream(&body, &len) : NULL;
-	if (!out) {
-		free(r);
-		return np_http_send_error(s, 500, keep_alive, head_only, NULL);
-	}
-	gather(session->registry, r);
+	if (!r)
+		return -1;
+	gather(reg, r);
 	if (format == NP_REPORT_METRICS)
 		write_metrics(out, r);
 	else if (format == NP_REPORT_JSON)
@@ -254,7 +248,19 @@ int np_http_send_report(struct np_socket *s, const struct np_session *session, e
 	else
 		write_html(out, r);
 	free(r);
-	if (fclose(out) != 0) {
+	return ferror(out) ? -1 : 0;
+}
+
+int np_http_send_report(struct np_socket *s, const struct np_session *session, enum np_report_format format,
+			bool keep_alive, bool head_only)
+{
+	char *body = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&body, &len);
+	if (!out)
+		return np_http_send_error(s, 500, keep_alive, head_only, NULL);
+	int written = np_report_write(out, session->registry, format);
+	if (fclose(out) != 0 || written < 0) {
 		free(body);
 		return np_http_send_error(s, 500, keep_alive, head_only, NULL);
 	}

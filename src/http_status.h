@@ -7,11 +7,18 @@
 #define NP_HTTP_STATUS_H
 
 #include <stdbool.h>
+#include <stdio.h>
 
 #include "npsocket/socket.h"
 #include "session.h"
 
 enum np_report_format { NP_REPORT_HTML, NP_REPORT_JSON, NP_REPORT_METRICS };
+
+struct np_registry;
+
+/* The report in that format into out (the control socket's show
+ * metrics uses it too); 0, or -1 when out of memory. */
+int np_report_write(FILE *out, struct np_registry *reg, enum np_report_format format);
 
 /* The whole response (head, and the body unless head_only); 0, or -1
  * with the socket's write fault. */

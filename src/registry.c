@@ -164,6 +164,20 @@ size_t np_registry_kill_all(struct np_registry *reg, const char *why)
 	return n;
 }
 
+size_t np_registry_kill_address(struct np_registry *reg, const struct np_cidr *range, const char *why)
+{
+	struct np_cidr_list one = { .ranges = (struct np_cidr *)range, .count = 1 };
+	size_t n = 0;
+	pthread_mutex_lock(&reg->lock);
+	for (struct np_session *s = reg->sessions; s; s = s->next)
+		if (np_cidr_list_match(&one, (const struct sockaddr *)&s->peer_addr)) {
+			kill_one(s, why);
+			n++;
+		}
+	pthread_mutex_unlock(&reg->lock);
+	return n;
+}
+
 size_t np_registry_wait_empty(struct np_registry *reg, int timeout_ms)
 {
 	struct timespec until;

@@ -111,6 +111,11 @@ int np_registry_kill(struct np_registry *reg, uint64_t id, const char *why);
 /* The same for every live session; returns how many. */
 size_t np_registry_kill_all(struct np_registry *reg, const char *why);
 
+/* The same for every session whose client (peer) is in range; returns
+ * how many. */
+struct np_cidr;
+size_t np_registry_kill_address(struct np_registry *reg, const struct np_cidr *range, const char *why);
+
 /* Waits until no session is left or timeout_ms passed; returns how many
  * are left. */
 size_t np_registry_wait_empty(struct np_registry *reg, int timeout_ms);

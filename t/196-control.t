@@ -16,6 +16,7 @@ use Time::HiRes qw(sleep time);
 
 my $dir = tempdir('npsocketd-ctl-XXXXXX', TMPDIR => 1, CLEANUP => 1);
 my $path = "$dir/control.sock";
+system('sh', 't/lib/make-certs.sh', "$dir/pki") == 0 or BAIL_OUT('cannot make the test PKI');
 my $d = start_daemon(ini => <<"INI");
 [Server]
 logLevel = info
@@ -23,6 +24,13 @@ controlSocket = $path
 [Port]
 port = 0
 bindAddress = 127.0.0.1
+[Port.tls]
+port = 0
+bindAddress = 127.0.0.1
+sslSection = SSL
+[SSL]
+certFile = $dir/pki/server.pem
+keyFile = $dir/pki/server.key
 INI
 
 sub ask {
@@ -46,7 +54,7 @@ my ($s1) = np_connect($d, byte => 1);
 my ($s2) = np_connect($d, byte => 1);
 ok(echo_ok($s1, 'one') && echo_ok($s2, 'two'), 'two live sessions');
 
-like(ask("help\n"), qr/^show sessions .*\nkill session ID/m, 'help lists the commands');
+like(ask("help\n"), qr/^show sessions .*\n(.*\n)*kill address ADDR/m, 'help lists the commands');
 my $info = ask("show info\n");
 like($info, qr/^pid: ${\ $d->pid }\n.*^sessions: 2\n.*^state: ready\n/ms, 'show info: pid, 2 sessions, ready');
 my $list = ask("show sessions\n");
@@ -61,6 +69,22 @@ ok(wait_eof($s1, 5), 'its client sees the connection close');
 ok($d->wait_log(qr/conn $id1 end: .*reason="killed by control: /, 5), 'its end line says killed by control');
 ok(echo_ok($s2, 'still'), 'the other session goes on');
 
+# kill address: every session of a client, none of another.
+{
+    my @by = map { (np_connect($d, byte => 1))[0] } 1 .. 3;
+    is(ask("kill address 127.0.0.2\n"), "ok: 0 sessions closed\n\n", 'kill address of a client with no session: 0');
+    is(ask("kill address 127.0.0.0/8\n"), "ok: 4 sessions closed\n\n", 'kill address 127.0.0.0/8: its 4 sessions');
+    is(scalar(grep { wait_eof($_, 5) } @by, $s2), 4, 'each of them sees its connection close');
+    is(ask("kill address 300.1.2.3\n"), "error: not an address or CIDR range: 300.1.2.3\n\n", 'a bad range: an error');
+    ($s2) = np_connect($d, byte => 1);
+}
+my $metrics = ask("show metrics\n");
+$metrics =~ s/\n\z//;
+my %samples;
+is_deeply([prometheus_problems($metrics, \%samples)], [], 'show metrics: valid Prometheus text');
+ok(exists $samples{'npsocketd_connections_accepted_total'}, 'with the accepted counter');
+like(ask("show tls\n"), qr/^# section subject not_after days_left\nSSL CN=localhost \d{4}-\d\d-\d\dT\S+Z 36[45]\n\n\z/,
+     'show tls: the section, its certificate\'s subject, expiry and days left');
 is(ask("kill session 999\n"), "error: no session 999\n\n", 'kill of a session that does not exist: an error');
 is(ask("kill session -1\n"), "error: no session -1\n\n", 'a negative id: an error');
 is(ask("bogus\n"), "error: unknown command (try help)\n\n", 'unknown command');
