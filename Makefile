@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 # npsocketd - build, test, install.
 #
 #   make                      build npsocketd, npcat and the unit tests
@@ -183,8 +184,24 @@ bench: all
 lint-man:
 	@for m in man/*.[0-9]; do mandoc -Tlint -Wwarning $$m || exit 1; done
 
+# For module authors: pkg-config --cflags npsocket.
+define NPSOCKET_PC
+prefix=$(PREFIX)
+includedir=$(INCLUDEDIR)
+moduledir=$(LIBDIR)/npsocketd
+
+Name: npsocket
+Description: npsocketd's session-handler module API (npsocket/handler.h)
+Version: $(VERSION)
+Requires: zlib
+Cflags: -I$${includedir}
+endef
+export NPSOCKET_PC
+VERSION := $(shell sed -n 's/^\#define NPSOCKETD_VERSION "\(.*\)"/\1/p' src/npsocketd.c)
+
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/npsocketd \
+	  $(DESTDIR)$(LIBDIR)/pkgconfig \
 	  $(DESTDIR)$(INCLUDEDIR)/npsocket $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 \
 	  $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(SYSCONFDIR)/npsocketd
 	install -m 0755 $(B)/npsocketd $(DESTDIR)$(SBINDIR)/npsocketd
@@ -192,6 +209,7 @@ install: all
 	install -m 0755 $(B)/npcat $(DESTDIR)$(BINDIR)/npcat
 	install -m 0755 $(MODULES) $(DESTDIR)$(LIBDIR)/npsocketd/
 	install -m 0644 include/npsocket/*.h $(DESTDIR)$(INCLUDEDIR)/npsocket/
+	printf '%s\n' "$$NPSOCKET_PC" > $(DESTDIR)$(LIBDIR)/pkgconfig/npsocket.pc
 	install -m 0644 man/npcat.1 $(DESTDIR)$(MANDIR)/man1/
 	install -m 0644 man/npsocket_handler.3 $(DESTDIR)$(MANDIR)/man3/
 	install -m 0644 man/npsocketd.ini.5 $(DESTDIR)$(MANDIR)/man5/
@@ -204,7 +222,10 @@ uninstall:
 	  $(DESTDIR)$(MANDIR)/man8/npsocketd.8 $(DESTDIR)$(MANDIR)/man8/npsocketctl.8 \
 	  $(DESTDIR)$(MANDIR)/man3/npsocket_handler.3 \
 	  $(MODULES:$(B)/modules/%=$(DESTDIR)$(LIBDIR)/npsocketd/%) \
-	  $(DESTDIR)$(SYSCONFDIR)/npsocketd/npsocketd.ini.example
+	  $(DESTDIR)$(SYSCONFDIR)/npsocketd/npsocketd.ini.example \
+	  $(DESTDIR)$(LIBDIR)/pkgconfig/npsocket.pc \
+	  $(patsubst include/%,$(DESTDIR)$(INCLUDEDIR)/%,$(wildcard include/npsocket/*.h))
+	-rmdir $(DESTDIR)$(INCLUDEDIR)/npsocket $(DESTDIR)$(LIBDIR)/npsocketd $(DESTDIR)$(SYSCONFDIR)/npsocketd 2>/dev/null
 
 clean:
 	rm -rf $(B) $(FB)

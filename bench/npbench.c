@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * npbench.c - load generator for npsocketd and anything else that speaks
  * the NetPhantom socket protocol (protocol byte, then framed

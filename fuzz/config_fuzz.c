@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * config_fuzz.c - fuzz target: a configuration file through
  * np_config_load(), as `npsocketd -t -c FILE` reads it.  The first byte

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * control_fuzz.c - fuzz target: a line from a control client through the
  * command parser, with the invariants the control thread relies on: a

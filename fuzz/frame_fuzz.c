@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * frame_fuzz.c - fuzz target: bytes from the network through np_comm's
  * frame reader and the relay header parser, as a session's thread meets

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * fuzz.h - the entry point every fuzz target defines: libFuzzer's
  * (`make fuzz`, clang) or fuzz/replay.c's, which runs a corpus through it

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * http_fuzz.c - fuzz target: bytes from the network through the HTTP
  * request-head parser and the unknown path's HTTP probe, at every

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * proxy_fuzz.c - fuzz target: bytes from a balancer (or anyone) through
  * the PROXY header parser, fed as the exact reader feeds it, with the

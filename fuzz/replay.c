@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * replay.c - runs files, or every file in directories, through a fuzz
  * target once each, without libFuzzer: the corpus as a regression test.

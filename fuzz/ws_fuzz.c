@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * ws_fuzz.c - fuzz target: bytes from a browser through the WebSocket
  * layer as a session's thread meets them: the frame-header decoder and

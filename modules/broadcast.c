@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * broadcast.c - a session-handler module (sessionHandler =
  * module:PATH/broadcast.so): every transaction one session sends is

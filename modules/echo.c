@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * echo.c - the smallest session-handler module (sessionHandler =
  * module:PATH/echo.so): answers each transaction with the same payload.

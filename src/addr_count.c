@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * addr_count.c - connections open per (listener, client address): a
  * chained hash table with a random seed, doubled when it holds more

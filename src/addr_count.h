@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * addr_count.h - connections open per (listener, client address), for
  * maxConnectionsPerAddress: a hash table the registry keeps under its

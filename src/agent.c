@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * agent.c - HAProxy's agent-check (agent.h): one accepting thread,
  * blocking in accept(), writing one line per connection.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * agent.h - HAProxy's agent-check ([Server] agentPort): on each
  * connection one line of how much more this instance can take, then

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * comm.c - framed transactions over an np_socket (the Java
  * SocketClientCommunication): the 4-byte header, zlib in both directions,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * config.c - the configuration's life: the file read into one libconfig
  * tree (INI through config_ini.c), every owned section checked through

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * config.h - the daemon's configuration as plain, immutable structs.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * config_ini.c - the Java server's INI file into the configuration tree:
  * inih parses, a line-counting reader gives every key and section its

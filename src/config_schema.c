@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * config_schema.c - the one table of every configuration key: its
  * section, type, default and range, and how a problem with one is told

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * config_schema.h - what the rooms of the configuration share: the
  * schema's types (config_schema.c), the loader that reports problems as

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * config_value.c - typed configuration values: integers, booleans,
  * seconds, byte sizes, strings, comma lists, address ranges, host:port,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * control.c - the control socket (control.h): one accepting thread, one
  * thread per control connection (at most NP_CONTROL_CLIENTS_MAX), a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * control.h - the control socket ([Server] controlSocket): a Unix socket,
  * mode 0600, one text command per line, HAProxy style; the command table

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * dispatch.c - the protocol byte (SPEC §3), one row per protocol, and the
  * unknown path (SPEC §7): an ordered table of probes, each a look at the

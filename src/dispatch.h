@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * dispatch.h - where a connection goes after TLS: the protocol byte
  * (SPEC §3) as a table from byte to handler, and the unknown path as an

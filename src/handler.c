@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * handler.c - which handler a port's sessionHandler names: echo, forward,
  * or module:PATH, a shared object that exports one struct np_handler

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * handler.h - the session handlers a port can name (sessionHandler):
  * the built-in echo and forward, and modules loaded from a shared object.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * handler_echo.c - sessionHandler = echo: every transaction is answered
  * with the same payload until the client closes; outgoing compression

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * handler_forward.c - sessionHandler = forward: each session relayed to
  * the port's upstream NetPhantom server transaction by transaction, as

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * http.c - the request head (http.h): request line, header fields and
  * what they mean for the server, checked to RFC 9110/9112 and stricter

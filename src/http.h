@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * http.h - the HTTP/1.x request head, parsed strictly by a pure function
  * over the bytes received (no I/O, no allocation), for the built-in web

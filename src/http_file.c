@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * http_file.c - static files under webRoot (http_file.h).  The target's
  * path is percent-decoded, refused with a NUL or a control byte, and

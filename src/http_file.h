@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * http_file.h - webRoot: static files for GET and HEAD, index.html,
  * Content-Type by extension, ETag and Last-Modified with 304, one byte

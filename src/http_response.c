@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * http_response.c - responses of the built-in web server (http_response.h):
  * one write for the head, a Date in IMF-fixdate, an error page that says

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * http_response.h - what the built-in web server writes: a status line
  * and headers, a body, an error page.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * http_server.c - the web path of one connection (http_server.h): read a
  * request head within httpHeaderTimeout (the next within

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * http_server.h - the built-in web server of the unknown-protocol path
  * (SPEC §7): HTTP/1.1 with keep-alive (and 1.0) on a session whose first

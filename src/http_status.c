@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * http_status.c - the status page and the metrics (http_status.h).  The
  * registry's counts are copied under its lock (snapshots of the live

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * http_status.h - what the daemon tells of itself on the web path: the
  * status page (HTML for a person, JSON for a machine) at statusPath and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * listener.c - accepter threads and connection threads (the Java
  * SocketClientConnectionListener).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * listener.h - the listener (the Java SocketClientConnectionListener):
  * listening sockets, accepter threads, one thread per connection running

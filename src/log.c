@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * log.c - one line per call, written whole with a single write(2) so lines
  * from many threads never interleave; or handed to syslog.

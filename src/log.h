@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * log.h - the daemon's one logging call, to stderr or syslog, plus a rate
  * limiter for lines a flood could otherwise repeat without end.

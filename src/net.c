@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * net.c - the socket calls every part of npsocketd needs, each with an
  * error message that says what failed and why.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * net.h - addresses and TCP sockets: "host:port" parsing, printable peer
  * addresses, address ranges (allow/deny), listening and connecting with

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * npcat.c - a command-line client of the NetPhantom socket protocol, for
  * people and for tests: connect, send the protocol byte, send

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * npsocketctl.c - the control socket's client: sends one command to a
  * running npsocketd and prints its answer, as aligned columns for people

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * npsocketd.c - the daemon's main: command line, configuration, start-up
  * order (bind, then drop privileges, then serve), signals and shutdown.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * proxy.c - the PROXY protocol (proxy.h): the header's parser, a pure
  * function over a buffer; its exact reader; the builder of the header

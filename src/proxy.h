@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * proxy.h - the PROXY protocol (HAProxy's proxy-protocol.txt), v1 and v2:
  * the pure parser of the header a balancer puts before a connection, the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * pump.c - copies bytes both ways between two connections in one thread
  * (the webUpstream path and the relay): poll() on both, one bounded

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * pump.h - bytes copied both ways between two connections by one thread,
  * for the webUpstream relay and the Remote Assistance relay.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * read_ahead.c - bytes read before the reader asked for them (see
  * read_ahead.h).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * read_ahead.h - bytes read from a stream socket before the reader asked
  * for them, for the plain socket and the TLS transport alike: a small

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * registry.c - the live sessions (registry.h): admission under one lock,
  * a doubly linked list for O(1) removal, per-address counts in a hash

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * registry.h - the daemon's live state, its only mutable shared state:
  * admission (global, per-port and per-address limits), the list of live

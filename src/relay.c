@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * relay.c - the Remote Assistance relay (SPEC §3).  The waiter's thread
  * puts it in the relay's tree of waiters and watches its own socket;

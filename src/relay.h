@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * relay.h - the Remote Assistance relay (protocol byte 2; the Java
  * RemoteAssistanceServer.startRelay()): a waiting party and a joining

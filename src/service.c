@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * service.c - sd_notify(3) for systemd (service.h), through libsystemd.
  */

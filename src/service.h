@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * service.h - what the service manager (systemd) is told through
  * sd_notify(3): ready, reloading, stopping, a status line, and the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * session.c - one connection's state (session.h): the handler's view of
  * it (npsocket/handler.h), the snapshot the registry hands to other

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * session.h - one accepted connection, from accept() to its log line:
  * struct np_session, the np_session_* API handlers use

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * socket.c - what every np_socket shares: set-up and close, layers, the
  * write lock, waiting for the fd with a timeout and a deadline, reading

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * socket_plain.c - np_socket over a plain TCP fd (the Java SocketAdapter
  * around a java.net.Socket).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * socket_tls.c - np_socket over a GnuTLS session (the Java SocketAdapter
  * around an SSLSocket), server side for the daemon, client side for npcat.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * socket_tls.h - np_socket over a GnuTLS session (the Java SocketAdapter
  * around an SSLSocket): the daemon's server side over a port's TLS

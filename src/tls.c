@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * tls.c - TLS per port with GnuTLS (the Java NetPhantomJSSEServerSocket):
  * one context per TLS section holds the credentials (PEM pairs chosen by

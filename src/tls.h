@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * tls.h - TLS per port with GnuTLS (the Java NetPhantomJSSEServerSocket):
  * credentials from PEM files or a PKCS#12 keystore, SNI, client

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * tls_internal.h - what tls.c and socket_tls.c share of a TLS context.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * tls_transport.c - GnuTLS's transport over a TCP fd.
  *

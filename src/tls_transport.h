@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * tls_transport.h - GnuTLS's transport over a TCP fd, for the daemon,
  * npcat and npbench alike: reads ahead a record at a time and gathers the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * upgrade.c - sockets handed from one instance to the next (upgrade.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * upgrade.h - listening sockets that outlive a process: taken from the
  * running instance over its control socket (npsocketd -x, SCM_RIGHTS) or

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * upstream.c - outgoing connections (upstream.h): connect with a bound,
  * a plain socket with the port's read timeout, errors in the words the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * upstream.h - every connection npsocketd opens itself: to a forward
  * port's upstream NetPhantom server and to the unknown path's

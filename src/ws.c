@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * ws.c - WebSocket framing (ws.h): the codec as pure functions, and the
  * np_socket layer a browser's session runs over.  The framing is our own

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * ws.h - WebSocket (RFC 6455) for NetPhantom sessions in browsers: the
  * frame header and close payload, decoded by pure functions over a

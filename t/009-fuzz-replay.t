@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# SPDX-License-Identifier: ISC
 # Every fuzz target's corpus (fuzz/corpus/TARGET, the seeds and what
 # `make fuzz` found worth keeping) through the target once: what a fuzzer
 # once found stays fixed, under the sanitizers in CI too.

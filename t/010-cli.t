@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# SPDX-License-Identifier: ISC
 # The command line: -t, -V, -h, -l, usage errors (64), configuration errors
 # (78) that name file, line, section and key, and system errors (71).
 # Every run is bounded: a daemon that starts when it should refuse is killed.

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# SPDX-License-Identifier: ISC
 # Protocol-byte dispatch (SPEC §3): 1 and 3 answer 1 and start a session,
 # EOF closes quietly, 2 is the relay, any other byte goes to webUpstream
 # with that byte replayed first, or is closed with a log line naming it.

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# SPDX-License-Identifier: ISC
 # Framed transactions both ways: sizes, compression in and out,
 # compressionThreshold (default and set), compression = false,
 # maxTransactionSize exactly at and one past the limit (wire and inflated),

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# SPDX-License-Identifier: ISC
 # Hostile bytes end one session with a log line naming the cause; an
 # established session beside them keeps working after each, and the
 # daemon keeps accepting new ones.

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# SPDX-License-Identifier: ISC
 # 200 concurrent sessions (20 processes x 10 sessions, all opened before
 # any transaction), each sending 100 transactions of mixed sizes (0 to
 # 64 KiB), content and compression; every answer is compared by digest.

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# SPDX-License-Identifier: ISC
 # Threads as the design says (SPEC §2): accepterThreads accepters per port
 # named acc:PORT at the raised accepterPriority, one conn:PORT thread per
 # session at normal priority, the count back to its baseline when sessions

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# SPDX-License-Identifier: ISC
 # SIGTERM and SIGINT: stop accepting, let sessions finish for
 # shutdownTimeout, then close them; exit 0; every session leaves its end
 # line.  The pid file (-p and pidFile) is written and removed; -D detaches.

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# SPDX-License-Identifier: ISC
 # SIGUSR1: the daemon logs its counters and one line per live session
 # from the registry's snapshots (peer, listener, protocol, stage, TLS,
 # bytes and transactions each way), and goes on serving; the sessions

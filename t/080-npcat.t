@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# SPDX-License-Identifier: ISC
 # npcat against the real daemon: text, hex, compressed, files, lines,
 # raw binary, RAPP, and its exit codes.
 use strict;

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# SPDX-License-Identifier: ISC
 # The man pages are the manual: they pass mandoc's lint, render with man,
 # and npsocketd.ini(5) documents exactly the keys the daemon knows (every
 # key -t prints for a configuration that sets them all, and no other).

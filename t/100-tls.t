@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# SPDX-License-Identifier: ISC
 # TLS on ports with an sslSection, checked with real clients: gnutls-cli,
 # openssl s_client, npcat --tls, sslscan.
 use strict;

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# SPDX-License-Identifier: ISC
 # Transactions of every size over TLS, against an independent TLS stack
 # (OpenSSL, through IO::Socket::SSL): around the record size (16 KiB), the
 # size up to which a write is corked into one record (64 KiB) and well

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# SPDX-License-Identifier: ISC
 # The Remote Assistance relay (protocol byte 2): pairing by key, the
 # waiting / paired / refused answers, relayTimeout, bytes relayed
 # untouched both ways, a close on one side carried to the other.

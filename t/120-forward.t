@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# SPDX-License-Identifier: ISC
 # sessionHandler = forward: every client (1) or RAPP (3) session relayed to
 # an upstream that speaks the protocol — a second npsocketd and the Java
 # reference listener — transactions intact both ways; an upstream that is

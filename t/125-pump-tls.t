@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# SPDX-License-Identifier: ISC
 # The byte pump (webUpstream) on a TLS port: a client whose TLS record
 # comes in part must not hold up the other direction, and the record goes
 # through once its rest comes.  The client makes its records in memory

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# SPDX-License-Identifier: ISC
 # sessionHandler = module:PATH — the C handler interface
 # (include/npsocket/handler.h): the two example modules loaded from the
 # built tree, and a module with a wrong ABI version refused at start-up.

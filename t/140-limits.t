@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# SPDX-License-Identifier: ISC
 # Limits and hardening: slow clients cut by their timeouts with the thread
 # count back to its baseline, a connection flood against maxConnections
 # while established sessions go on, allow/deny ranges, per-address limits,

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# SPDX-License-Identifier: ISC
 # valgrind's memcheck over 1,000 sessions of every kind of ending: no
 # memory error, no leak, and a clean exit on SIGTERM.
 use strict;

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# SPDX-License-Identifier: ISC
 # npbench, the load generator of `make bench`, against the real daemon:
 # every mode plain and over TLS, its JSON, its figures from /proc, errors
 # counted rather than hidden, echo keeping every session's transaction in

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# SPDX-License-Identifier: ISC
 # The built-in web server on the unknown-protocol path, with real clients:
 # curl (plain and TLS, keep-alive, HEAD, conditional GETs, Range) for
 # webRoot's files, raw sockets for the malformed requests, and a small

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# SPDX-License-Identifier: ISC
 # statusPath and metricsPath: the status page as HTML (for a person) and
 # JSON (Accept: application/json), the metrics as Prometheus text checked
 # by a strict reader of the format, both counting what the registry

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# SPDX-License-Identifier: ISC
 # NetPhantom sessions over WebSocket (RFC 6455) at webSocketPath, as a
 # browser runs them: Debian's python3-websockets and node-ws over ws://
 # and wss:// (1,000 transactions of mixed sizes and compression each),

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# SPDX-License-Identifier: ISC
 # The WebSocket layer case by case, in the areas of the Autobahn
 # testsuite that apply to a binary-only server (framing, reserved bits
 # and opcodes, ping/pong, fragmentation, UTF-8 in close reasons, close

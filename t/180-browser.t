@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# SPDX-License-Identifier: ISC
 # A real browser: Debian's chromium, headless, loads etc/www from
 # npsocketd over HTTPS on the TLS port (its profile trusting the test
 # CA), and the page's script runs a NetPhantom session of 100

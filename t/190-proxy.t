@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# SPDX-License-Identifier: ISC
 # PROXY protocol in (proxyProtocol, proxyFrom) and out
 # (upstreamProxyProtocol) through the real daemon, with raw headers: the
 # client's address from the header in the log (peer=, via=) and in

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# SPDX-License-Identifier: ISC
 # Behind the real HAProxy (Debian's, -db, loopback ports): send-proxy-v2
 # and send-proxy in front of one instance (the client's address in the
 # log and in admission, health checks with LOCAL quiet); three instances

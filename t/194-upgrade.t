@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# SPDX-License-Identifier: ISC
 # Upgrades without a refused connection: two instances behind the real
 # HAProxy (retries 0, so a refused connect reaches the client), 50
 # clients connecting in a loop and 50 live sessions exchanging

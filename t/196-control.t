@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# SPDX-License-Identifier: ISC
 # The control socket (controlSocket): its commands against a live daemon
 # (show info, show sessions, kill session, drain/ready, help), and bad
 # input that gets an error line or a close and touches no session:

@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# SPDX-License-Identifier: ISC
 # npsocketctl against a live daemon: the session table aligned for
 # people and as JSON, show info as JSON, kill by id (the client sees the
 # close), drain and ready, the socket found through -c, and the exit

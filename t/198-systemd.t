@@ -1,4 +1,5 @@
 #!/usr/bin/perl
+# SPDX-License-Identifier: ISC
 # systemd's notification protocol (sd_notify), with a datagram socket
 # the test binds as NOTIFY_SOCKET: READY=1 once the ports accept (with a
 # STATUS= line of the sessions), WATCHDOG=1 at half of WATCHDOG_USEC,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * npsocket/comm.h - framed transactions over a socket (the C counterpart
  * of the Java SocketClientCommunication / ClientCommunicationInterface).

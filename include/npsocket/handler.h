@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * npsocket/handler.h - where a session goes after the protocol byte (the C
  * counterpart of the Java ClientConnectionInterface callbacks).

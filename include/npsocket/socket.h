@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * npsocket/socket.h - one connection's byte stream, plain or TLS, or a
  * layer over another stream (the C counterpart of the Java ISocket /

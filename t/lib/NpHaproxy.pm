@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 package NpHaproxy;
 # Debian's HAProxy for the tests: started in the foreground (-db) on
 # loopback ports with a configuration the test writes, its stats socket

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 package NpTest;
 # The tests' small library: start the real npsocketd on a free loopback
 # port with a given configuration, always stop it (END, signals, and the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 package NpWs;
 # A raw WebSocket client (RFC 6455) for the tests: the handshake, frames
 # built by hand (masked or not, any opcode, reserved bits, lengths), and

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 # Drives Debian's chromium headless over the DevTools protocol (with
 # python3-websockets): opens URL in a fresh profile whose NSS database
 # trusts CAFILE, waits until the element #result has text, prints that

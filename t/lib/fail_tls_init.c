@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * fail_tls_init.c - a test's fault: preloaded into npsocketd, it makes
  * every server-side gnutls_init() fail as when memory runs out, so a

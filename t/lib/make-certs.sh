@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: ISC
 # Makes the test PKI in directory $1: a CA, ECDSA P-256 server certificates
 # for localhost and other.test, an encrypted key, a PKCS#12 keystore, client
 # certificates from the CA and from a rogue CA, an expired certificate, one

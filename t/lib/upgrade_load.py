@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 # Load for the rolling-upgrade test (t/194-upgrade.t): CLIENTS threads
 # connect in a loop (connect, protocol byte 1, one transaction, close)
 # and LIVE threads each keep one session for SECONDS, exchanging a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * whoami.c - a session-handler module for the tests: its first answer
  * says what the handler API tells of the connection (peer, and behind a

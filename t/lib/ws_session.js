@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: ISC
 // The same session as ws_session.py, with Debian's node-ws
 // (NODE_PATH=/usr/share/nodejs): protocol byte 1, then COUNT
 // transactions of mixed sizes, every third compressed, each checked

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: ISC
 # A browser-like NetPhantom client over WebSocket with Debian's
 # python3-websockets: protocol byte 1, then COUNT transactions of mixed
 # sizes, every third compressed (zlib, as the Java Deflater writes), each

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * addr_count_test.c - the per-address connection counts behind
  * maxConnectionsPerAddress (src/addr_count.c): the limit per (listener,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * config_test.c - the configuration loader: INI and libconfig syntax give
  * the same structs and the same messages; defaults, units, lists, CIDR

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * frame_test.c - the frame codec and np_comm over a socketpair: sizes,
  * compression both ways, limits on the wire and after inflating, corrupt

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * http_ws_test.c - the web path's parsers (src/http.c, src/ws.c) as pure
  * functions: request heads good and bad with the status each gets, the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * proxy_test.c - the PROXY header parser and builder (src/proxy.c): the
  * shapes HAProxy sends, every refusal of the bad-input list, and the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * read_ahead_test.c - the read-ahead under the plain socket and the TLS
  * transport (src/read_ahead.c), over a socketpair: what a small read

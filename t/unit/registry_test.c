@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * registry_test.c - the registry of live sessions (src/registry.c) with
  * real sessions over socketpairs: admission by the global, per-port and

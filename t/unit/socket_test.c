@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * socket_test.c - what every np_socket shares (src/socket.c), over a
  * socketpair: a layer over another socket (np_socket_init_layer) sees the

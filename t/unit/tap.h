@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * tap.h - the smallest TAP producer the C unit tests need: ok(), is_int(),
  * is_str(), diag() and done_testing(), printed for prove.

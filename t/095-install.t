@@ -1,0 +1,46 @@
+#!/usr/bin/perl
+# SPDX-License-Identifier: ISC
+# make install and make uninstall into a scratch PREFIX: the programs,
+# headers, manuals, example and npsocket.pc go in; a module built with
+# `pkg-config --cflags npsocket` against the installed headers runs in
+# the daemon; uninstall leaves no file behind.
+use strict;
+use warnings;
+use lib 't/lib';
+use NpTest;
+use Test::More;
+use File::Find;
+use File::Temp qw(tempdir);
+
+my $prefix = tempdir('npsocketd-prefix-XXXXXX', TMPDIR => 1, CLEANUP => 1);
+my ($out, $err, $rc) = run_bounded(['make', '-s', 'install', "PREFIX=$prefix"], timeout => 300);
+is($rc, 0, 'make install PREFIX=...') or diag($err);
+ok(-x "$prefix/sbin/$_", "sbin/$_") for qw(npsocketd npsocketctl);
+ok(-x "$prefix/bin/npcat", 'bin/npcat');
+ok(-f "$prefix/include/npsocket/$_", "include/npsocket/$_") for qw(handler.h comm.h socket.h);
+ok(-f "$prefix/share/man/man8/$_", "man8/$_") for qw(npsocketd.8 npsocketctl.8);
+ok(-f "$prefix/lib/pkgconfig/npsocket.pc", 'lib/pkgconfig/npsocket.pc');
+
+local $ENV{PKG_CONFIG_PATH} = "$prefix/lib/pkgconfig";
+($out, $err, $rc) = run_bounded(['pkg-config', '--cflags', 'npsocket']);
+like($out, qr/-I\Q$prefix\E\/include/, 'pkg-config --cflags npsocket names the installed headers');
+($out, $err, $rc) = run_bounded(['pkg-config', '--variable=moduledir', 'npsocket']);
+is($out, "$prefix/lib/npsocketd\n", 'and moduledir where the example modules are');
+my $cflags = `PKG_CONFIG_PATH=$prefix/lib/pkgconfig pkg-config --cflags npsocket`;
+chomp $cflags;
+($out, $err, $rc) = run_bounded(['sh', '-c', "cc -fPIC -shared $cflags -o $prefix/mine.so modules/echo.c"]);
+is($rc, 0, 'a module builds against the installed headers with those flags') or diag($err);
+
+my $d = start_daemon(ini => "[Port]\nport = 0\nbindAddress = 127.0.0.1\nsessionHandler = module:$prefix/mine.so\n");
+my ($s, $answer) = np_connect($d, byte => 1);
+ok($answer == 1 && echo_ok($s, 'installed'), 'and answers in the daemon');
+close $s;
+$d->stop;
+
+($out, $err, $rc) = run_bounded(['make', '-s', 'uninstall', "PREFIX=$prefix"], timeout => 60);
+is($rc, 0, 'make uninstall');
+unlink "$prefix/mine.so";
+my @left;
+find(sub { push @left, $File::Find::name if -f $_ }, $prefix);
+is_deeply(\@left, [], 'leaves no file behind');
+done_testing();
