@@ -20,7 +20,7 @@ SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
 DESTDIR    ?=
 
 CC       ?= cc
-PKGS     := gnutls zlib libconfig inih libsystemd
+PKGS     := gnutls zlib libconfig inih libsystemd libcap-ng
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -61,7 +61,7 @@ MODULES      := $(MODULE_SRCS:modules/%.c=$(B)/modules/%.so)
 
 # The Debian packages building and running need (make run)...
 DEB_PACKAGES := build-essential pkg-config libgnutls28-dev zlib1g-dev libconfig-dev \
-                libinih-dev libsystemd-dev openssl
+                libinih-dev libsystemd-dev libcap-ng-dev openssl
 # ...and those the test suite needs besides (make test, CI): the real
 # clients and peers the tests run.
 TEST_PACKAGES := gnutls-bin perl mandoc man-db procps sslscan valgrind default-jdk-headless \

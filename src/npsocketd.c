@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include <gnutls/gnutls.h>
+#include <cap-ng.h>
 #include <zlib.h>
 
 #include "agent.h"
@@ -152,8 +153,30 @@ static void raise_file_limit(const struct np_config *config)
 }
 
 /* user/group of [Server]: switch to them once the ports are bound. */
-static int drop_privileges(const struct np_server_conf *conf)
+/* Whether an accepter is to run above the process's priority, which
+ * after the switch of user takes CAP_SYS_NICE. */
+static bool raises_priority(const struct np_config *config)
 {
+	errno = 0;
+	int nice_now = getpriority(PRIO_PROCESS, 0);
+	if (nice_now == -1 && errno)
+		nice_now = 0;
+	for (size_t i = 0; i < config->port_count; i++)
+		if (config->ports[i].accepter_priority < nice_now)
+			return true;
+	return false;
+}
+
+/*
+ * user = / group =: switch to them, keeping of the capabilities only
+ * those still needed (libcap-ng): CAP_SYS_NICE when an accepter runs at
+ * raised priority, none else.  The ports are bound and the pid file
+ * written before; no other thread runs yet (capabilities are per thread,
+ * and the threads started later inherit these).
+ */
+static int drop_privileges(const struct np_config *config)
+{
+	const struct np_server_conf *conf = &config->server;
 	if (!conf->user && !conf->group)
 		return 0;
 	uid_t uid = getuid();
@@ -175,11 +198,27 @@ static int drop_privileges(const struct np_server_conf *conf)
 		}
 		gid = gr->gr_gid;
 	}
-	if (conf->user ? initgroups(conf->user, gid) < 0 : setgroups(1, &gid) < 0) {
-		np_log(LOG_ERR, "cannot set supplementary groups: %s", strerror(errno));
-		return -1;
-	}
-	if (setgid(gid) < 0 || setuid(uid) < 0) {
+	bool nice = geteuid() == 0 && raises_priority(config);
+	if (geteuid() == 0) {
+		capng_clear(CAPNG_SELECT_BOTH);
+		if (nice && capng_update(CAPNG_ADD, CAPNG_EFFECTIVE | CAPNG_PERMITTED, CAP_SYS_NICE) < 0) {
+			np_log(LOG_ERR, "cannot keep CAP_SYS_NICE for the accepters");
+			return -1;
+		}
+		/* With a user, its groups (initgroups); with a group alone, only it. */
+		if (!conf->user && setgroups(1, &gid) < 0) {
+			np_log(LOG_ERR, "cannot set supplementary groups: %s", strerror(errno));
+			return -1;
+		}
+		int rc = capng_change_id((int)uid, (int)gid,
+					 (conf->user ? CAPNG_INIT_SUPP_GRP : CAPNG_NO_FLAG) | CAPNG_CLEAR_BOUNDING);
+		if (rc < 0) {
+			np_log(LOG_ERR, "cannot switch to uid %u gid %u keeping %s (capng_change_id %d): %s",
+			       (unsigned)uid, (unsigned)gid, nice ? "CAP_SYS_NICE" : "no capability", rc,
+			       strerror(errno));
+			return -1;
+		}
+	} else if (setgid(gid) < 0 || setuid(uid) < 0) {
 		np_log(LOG_ERR, "cannot switch to uid %u gid %u: %s", (unsigned)uid, (unsigned)gid,
 		       strerror(errno));
 		return -1;
@@ -189,7 +228,8 @@ static int drop_privileges(const struct np_server_conf *conf)
 		       conf->user);
 		return -1;
 	}
-	np_log(LOG_NOTICE, "running as uid %u gid %u", (unsigned)getuid(), (unsigned)getgid());
+	np_log(LOG_NOTICE, "running as uid %u gid %u, capabilities: %s", (unsigned)getuid(), (unsigned)getgid(),
+	       capng_have_capabilities(CAPNG_SELECT_CAPS) == CAPNG_NONE ? "none" : "CAP_SYS_NICE");
 	return 0;
 }
 
@@ -324,7 +364,7 @@ static int serve(struct np_config *config, const char *pid_file, const char *upg
 		goto out;
 	}
 	np_upgrade_close_rest(&server.inherited);
-	if (drop_privileges(&config->server) < 0) {
+	if (drop_privileges(config) < 0) {
 		rc = EX_OSERR;
 		goto out;
 	}
