@@ -118,6 +118,7 @@ struct np_server_conf {
 	char *pid_file;
 	int log_level;                  /* syslog priority: LOG_ERR..LOG_DEBUG */
 	enum np_log_target log;
+	int log_facility;               /* syslog facility, LOG_DAEMON by default */
 	int max_connections;            /* 0 = no global limit */
 	size_t thread_stack_size;       /* bytes */
 	int shutdown_timeout_ms;

@@ -17,6 +17,10 @@
 
 static const char *const log_words[] = { "stderr", "syslog", NULL };
 static const int log_values[] = { NP_LOG_TO_STDERR, NP_LOG_TO_SYSLOG };
+static const char *const facility_words[] = { "daemon", "user", "local0", "local1", "local2", "local3",
+					       "local4", "local5", "local6", "local7", NULL };
+static const int facility_values[] = { LOG_DAEMON, LOG_USER, LOG_LOCAL0, LOG_LOCAL1, LOG_LOCAL2, LOG_LOCAL3,
+				       LOG_LOCAL4, LOG_LOCAL5, LOG_LOCAL6, LOG_LOCAL7 };
 static const char *const auth_words[] = { "none", "optional", "required", NULL };
 static const int auth_values[] = { NP_CLIENT_AUTH_NONE, NP_CLIENT_AUTH_OPTIONAL, NP_CLIENT_AUTH_REQUIRED };
 static const char *const proxy_in_words[] = { "off", "v1", "v2", "any", NULL };
@@ -35,6 +39,7 @@ const struct key_schema cfg_schema[] = {
 	{ SEC_SERVER, "pidFile", T_STRING, NULL, NOLIMIT, SRV(pid_file), NULL, NULL },
 	{ SEC_SERVER, "logLevel", T_LEVEL, "info", NOLIMIT, SRV(log_level), NULL, NULL },
 	{ SEC_SERVER, "log", T_ENUM, "stderr", NOLIMIT, SRV(log), log_words, log_values },
+	{ SEC_SERVER, "logFacility", T_ENUM, "daemon", NOLIMIT, SRV(log_facility), facility_words, facility_values },
 	{ SEC_SERVER, "maxConnections", T_INT, "10000", 0, INT_MAX, SRV(max_connections), NULL, NULL },
 	{ SEC_SERVER, "threadStackSize", T_BYTES, "256K", 64 * 1024, 64 * 1024 * 1024, SRV(thread_stack_size), NULL, NULL },
 	{ SEC_SERVER, "shutdownTimeout", T_SECONDS, "10", 0, 3600, SRV(shutdown_timeout_ms), NULL, NULL },

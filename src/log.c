@@ -35,7 +35,7 @@ static bool stderr_is_journal(void)
 	return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
 }
 
-void np_log_setup(enum np_log_target target, int level, const char *ident)
+void np_log_setup(enum np_log_target target, int level, const char *ident, int facility)
 {
 	if (log_target == NP_LOG_TO_SYSLOG && target != NP_LOG_TO_SYSLOG)
 		closelog();
@@ -43,7 +43,7 @@ void np_log_setup(enum np_log_target target, int level, const char *ident)
 	log_level = level;
 	journal_prefix = target == NP_LOG_TO_STDERR && stderr_is_journal();
 	if (target == NP_LOG_TO_SYSLOG)
-		openlog(ident, LOG_PID | LOG_NDELAY, LOG_DAEMON);
+		openlog(ident, LOG_PID | LOG_NDELAY, facility);
 }
 
 bool np_log_enabled(int level)

@@ -18,7 +18,8 @@ enum np_log_target { NP_LOG_TO_STDERR, NP_LOG_TO_SYSLOG };
 
 /* Called once, before threads start (and again only from the main thread
  * while no other thread logs, e.g. right after the configuration loaded). */
-void np_log_setup(enum np_log_target target, int level, const char *ident);
+/* facility: a syslog facility (LOG_DAEMON, LOG_LOCAL0...), for syslog. */
+void np_log_setup(enum np_log_target target, int level, const char *ident, int facility);
 
 bool np_log_enabled(int level);
 

@@ -482,7 +482,8 @@ int main(int argc, char **argv)
 	enum np_log_target target = config->server.log;
 	if (opt.detach && target == NP_LOG_TO_STDERR)
 		target = NP_LOG_TO_SYSLOG; /* stderr is /dev/null once detached */
-	np_log_setup(target, opt.log_level >= 0 ? opt.log_level : config->server.log_level, "npsocketd");
+	np_log_setup(target, opt.log_level >= 0 ? opt.log_level : config->server.log_level, "npsocketd",
+		     config->server.log_facility);
 
 	/* Signals are taken by sigwait() in the main thread only: block them
 	 * before any thread exists so every thread inherits the mask. */

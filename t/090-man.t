@@ -68,6 +68,7 @@ group = nogroup
 pidFile = $dir/x.pid
 logLevel = notice
 log = stderr
+logFacility = local3
 maxConnections = 100
 threadStackSize = 512K
 shutdownTimeout = 3
