@@ -126,7 +126,6 @@ static void write_metrics(FILE *out, const struct report *r)
 	}
 	const struct { const char *name, *help; uint64_t value; } counters[] = {
 		{ "npsocketd_connections_accepted_total", "Connections accepted.", r->stats.accepted },
-		{ "npsocketd_connections_refused_total", "Connections refused by admission.", r->stats.refused },
 		{ "npsocketd_accept_errors_total", "accept() failures.", r->stats.accept_errors },
 		{ "npsocketd_thread_failures_total", "Connections closed for want of a thread.", r->stats.thread_failures },
 		{ "npsocketd_sessions_started_total", "Sessions admitted.", r->stats.sessions_total },
@@ -142,6 +141,10 @@ static void write_metrics(FILE *out, const struct report *r)
 		family(out, counters[i].name, "counter", counters[i].help);
 		fprintf(out, "%s %llu\n", counters[i].name, (unsigned long long)counters[i].value);
 	}
+	family(out, "npsocketd_connections_refused_total", "counter", "Connections refused by admission, by reason.");
+	for (int i = 0; i < NP_REFUSALS; i++)
+		fprintf(out, "npsocketd_connections_refused_total{reason=\"%s\"} %llu\n", np_refusal_label[i],
+			(unsigned long long)r->stats.refused_by[i]);
 	family(out, "npsocketd_certificate_expiry_timestamp_seconds", "gauge",
 	       "When each certificate served stops being valid.");
 	for (size_t i = 0; i < r->cert_count; i++) {

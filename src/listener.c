@@ -142,9 +142,9 @@ static int phase_proxy(struct np_session *session)
 	const char *refused = np_registry_readdress(session->registry, session, &h->src, client, via);
 	np_session_set_proxy(session, proxy);
 	if (!refused && !h->local && !address_allowed(port, (const struct sockaddr *)&h->src))
-		refused = "address not allowed";
+		refused = np_refusal_text[NP_REFUSED_ADDRESS];
 	if (refused) {
-		atomic_fetch_add(&session->registry->refused, 1);
+		np_registry_refused(session->registry, refused);
 		session->quiet_end = false;
 		np_session_set_end_reason(session, "refused: %s", refused);
 		return -1;
@@ -219,8 +219,8 @@ static void refuse(struct np_listener *listener, int fd, const char *peer, const
 {
 	struct np_server *server = listener->server;
 	close(fd);
-	atomic_fetch_add(&server->registry.refused, 1);
-	np_log_ratelimited(&server->refuse_log, LOG_WARNING, "refused %s on port %d: %s", peer,
+	enum np_refusal r = np_registry_refused(&server->registry, why);
+	np_log_ratelimited(&server->refuse_log[r], LOG_WARNING, "refused %s on port %d: %s", peer,
 			   listener->public_port, why);
 }
 
@@ -362,17 +362,17 @@ static void accept_one(struct np_listener *listener)
 	 * (phase_proxy); here only the balancer is known. */
 	bool proxied = listener->conf->proxy_protocol != 0;
 	if (proxied && !np_cidr_list_match(&listener->conf->proxy_from, (struct sockaddr *)&peer)) {
-		refuse(listener, fd, peer_text, "PROXY header not taken from this address (proxyFrom)");
+		refuse(listener, fd, peer_text, np_refusal_text[NP_REFUSED_PROXY_FROM]);
 		return;
 	}
 	if (!proxied && !address_allowed(listener->conf, (struct sockaddr *)&peer)) {
-		refuse(listener, fd, peer_text, "address not allowed");
+		refuse(listener, fd, peer_text, np_refusal_text[NP_REFUSED_ADDRESS]);
 		return;
 	}
 
 	struct np_session *session = np_session_new(server->config, listener->conf, fd, &peer, peer_text);
 	if (!session) {
-		refuse(listener, fd, peer_text, "out of memory");
+		refuse(listener, fd, peer_text, np_refusal_text[NP_REFUSED_MEMORY]);
 		return;
 	}
 	session->listener = listener;
@@ -500,7 +500,8 @@ int np_server_init(struct np_server *server, struct np_config *config)
 	server->config = config;
 	server->main_thread = pthread_self();
 	server->pid_fd = -1;
-	server->refuse_log = (struct np_ratelimit)NP_RATELIMIT_INIT(1000);
+	for (int i = 0; i < NP_REFUSALS; i++)
+		server->refuse_log[i] = (struct np_ratelimit)NP_RATELIMIT_INIT(1000);
 	server->accept_error_log = (struct np_ratelimit)NP_RATELIMIT_INIT(1000);
 	server->thread_error_log = (struct np_ratelimit)NP_RATELIMIT_INIT(1000);
 
@@ -678,6 +679,17 @@ void np_server_stop(struct np_server *server, int timeout_ms)
 	}
 	if (left > 0)
 		np_log(LOG_ERR, "stopping: %zu session thread%s did not end", left, left == 1 ? "" : "s");
+}
+
+void np_server_tick(struct np_server *server)
+{
+	char what[96];
+	for (int i = 0; i < NP_REFUSALS; i++) {
+		snprintf(what, sizeof(what), "refused connections (%s)", np_refusal_text[i]);
+		np_log_ratelimit_flush(&server->refuse_log[i], LOG_WARNING, what);
+	}
+	np_log_ratelimit_flush(&server->accept_error_log, LOG_ERR, "accept errors");
+	np_log_ratelimit_flush(&server->thread_error_log, LOG_ERR, "connections without a thread");
 }
 
 void np_server_close(struct np_server *server)

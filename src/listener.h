@@ -62,7 +62,8 @@ struct np_server {
 	int accepters_running;
 
 	atomic_bool stopping;
-	struct np_ratelimit refuse_log, accept_error_log, thread_error_log;
+	struct np_ratelimit refuse_log[NP_REFUSALS]; /* one per reason */
+	struct np_ratelimit accept_error_log, thread_error_log;
 
 	/* Sockets from the instance this one replaces (-x PATH) or systemd. */
 	struct np_inherited_set inherited;
@@ -110,6 +111,10 @@ int np_server_start(struct np_server *server);
 /* Stops accepting, lets sessions end for timeout_ms, then shuts down the
  * rest and waits for their threads. */
 void np_server_stop(struct np_server *server, int timeout_ms);
+
+/* Once a second from the main thread: what the rate limits held back
+ * gets its line. */
+void np_server_tick(struct np_server *server);
 
 /* Frees what np_server_open took; no thread may run. */
 void np_server_close(struct np_server *server);

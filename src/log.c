@@ -151,3 +151,16 @@ void np_log_ratelimited(struct np_ratelimit *rl, int level, const char *fmt, ...
 	else
 		np_log(level, "%s", text);
 }
+
+void np_log_ratelimit_flush(struct np_ratelimit *rl, int level, const char *what)
+{
+	if (atomic_load(&rl->suppressed) == 0)
+		return;
+	int64_t now = np_now_ms();
+	int64_t next = atomic_load(&rl->next_ms);
+	if (now < next || !atomic_compare_exchange_strong(&rl->next_ms, &next, now + rl->interval_ms))
+		return;
+	uint64_t skipped = atomic_exchange(&rl->suppressed, 0);
+	if (skipped)
+		np_log(level, "%s: %llu more not logged", what, (unsigned long long)skipped);
+}

@@ -37,6 +37,10 @@ struct np_ratelimit {
 
 #define NP_RATELIMIT_INIT(interval) { 0, 0, (interval) }
 
+/* What a rate limit held back, told once its interval has passed with
+ * nothing else logged: "WHAT: N more not logged".  For a periodic tick. */
+void np_log_ratelimit_flush(struct np_ratelimit *rl, int level, const char *what);
+
 void np_log_ratelimited(struct np_ratelimit *rl, int level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 

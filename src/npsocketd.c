@@ -394,12 +394,14 @@ static int serve(struct np_config *config, const char *pid_file, const char *upg
 	 * status line for systemd. */
 	int tick_ms = np_service_tick_ms();
 	struct timespec tick = { .tv_sec = tick_ms / 1000, .tv_nsec = (long)(tick_ms % 1000) * 1000000L };
+	struct np_service told = { "" };
 	for (;;) {
 		int sig = sigtimedwait(signals, NULL, &tick);
 		if (sig < 0) {
 			if (errno != EAGAIN && errno != EINTR)
 				np_log(LOG_ERR, "sigtimedwait: %s", strerror(errno));
-			np_service_tick(&server.registry);
+			np_server_tick(&server);
+			np_service_tick(&server.registry, &told);
 			continue;
 		}
 		if (sig == SIGHUP) {

@@ -15,6 +15,34 @@
 #include "registry.h"
 #include "tls.h"
 
+const char *const np_refusal_text[NP_REFUSALS] = {
+	[NP_REFUSED_ADDRESS] = "address not allowed",
+	[NP_REFUSED_PROXY_FROM] = "PROXY header not taken from this address (proxyFrom)",
+	[NP_REFUSED_SERVER_FULL] = "maxConnections of [Server] reached",
+	[NP_REFUSED_PORT_FULL] = "maxConnections of the port reached",
+	[NP_REFUSED_ADDRESS_FULL] = "maxConnectionsPerAddress reached",
+	[NP_REFUSED_MEMORY] = "out of memory",
+};
+const char *const np_refusal_label[NP_REFUSALS] = {
+	[NP_REFUSED_ADDRESS] = "address",
+	[NP_REFUSED_PROXY_FROM] = "proxy_from",
+	[NP_REFUSED_SERVER_FULL] = "max_connections",
+	[NP_REFUSED_PORT_FULL] = "port_max_connections",
+	[NP_REFUSED_ADDRESS_FULL] = "max_connections_per_address",
+	[NP_REFUSED_MEMORY] = "memory",
+};
+
+enum np_refusal np_registry_refused(struct np_registry *reg, const char *why)
+{
+	enum np_refusal r = NP_REFUSED_MEMORY;
+	for (int i = 0; i < NP_REFUSALS; i++)
+		if (why == np_refusal_text[i] || strcmp(why, np_refusal_text[i]) == 0)
+			r = (enum np_refusal)i;
+	atomic_fetch_add(&reg->refused, 1);
+	atomic_fetch_add(&reg->refused_by[r], 1);
+	return r;
+}
+
 int np_registry_init(struct np_registry *reg, int max_connections)
 {
 	memset(reg, 0, sizeof(*reg));
@@ -51,7 +79,7 @@ static const char *take_address(struct np_registry *reg, struct np_session *sess
 		return NULL;
 	int rc = np_addr_counts_take(&reg->per_address, counts, &session->peer_addr,
 				     (unsigned)counts->max_connections_per_address, &session->addr_slot);
-	return rc > 0 ? "maxConnectionsPerAddress reached" : rc < 0 ? "out of memory" : NULL;
+	return rc > 0 ? np_refusal_text[NP_REFUSED_ADDRESS_FULL] : rc < 0 ? np_refusal_text[NP_REFUSED_MEMORY] : NULL;
 }
 
 const char *np_registry_admit(struct np_registry *reg, struct np_session *session, struct np_port_counts *counts,
@@ -60,9 +88,9 @@ const char *np_registry_admit(struct np_registry *reg, struct np_session *sessio
 	const char *why = NULL;
 	pthread_mutex_lock(&reg->lock);
 	if (reg->max_connections > 0 && reg->active >= (size_t)reg->max_connections) {
-		why = "maxConnections of [Server] reached";
+		why = np_refusal_text[NP_REFUSED_SERVER_FULL];
 	} else if (counts->max_connections > 0 && counts->active >= (size_t)counts->max_connections) {
-		why = "maxConnections of the port reached";
+		why = np_refusal_text[NP_REFUSED_PORT_FULL];
 	} else if (per_address) {
 		/* Last: a connection counted here is admitted. */
 		why = take_address(reg, session, counts);
@@ -211,6 +239,8 @@ void np_registry_stats(struct np_registry *reg, struct np_registry_stats *out)
 	pthread_mutex_unlock(&reg->lock);
 	out->accepted = atomic_load(&reg->accepted);
 	out->refused = atomic_load(&reg->refused);
+	for (int i = 0; i < NP_REFUSALS; i++)
+		out->refused_by[i] = atomic_load(&reg->refused_by[i]);
 	out->thread_failures = atomic_load(&reg->thread_failures);
 	out->accept_errors = atomic_load(&reg->accept_errors);
 }

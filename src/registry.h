@@ -46,6 +46,20 @@ struct np_challenge {
 	char answer[NP_CHALLENGE_ANSWER_MAX + 1];  /* the key authorization */
 };
 
+/* Why a connection is refused: counted by reason, each with a label for
+ * the metrics; the texts are what admission returns and the log says. */
+enum np_refusal {
+	NP_REFUSED_ADDRESS,              /* allow / deny */
+	NP_REFUSED_PROXY_FROM,           /* a balancer outside proxyFrom */
+	NP_REFUSED_SERVER_FULL,          /* [Server] maxConnections */
+	NP_REFUSED_PORT_FULL,            /* the port's maxConnections */
+	NP_REFUSED_ADDRESS_FULL,         /* maxConnectionsPerAddress */
+	NP_REFUSED_MEMORY,
+	NP_REFUSALS
+};
+extern const char *const np_refusal_text[NP_REFUSALS];
+extern const char *const np_refusal_label[NP_REFUSALS];
+
 struct np_registry {
 	pthread_mutex_t lock;            /* guards the fields up to the counters */
 	pthread_cond_t changed;          /* broadcast when a session leaves */
@@ -65,6 +79,7 @@ struct np_registry {
 	int64_t started_unix;            /* when the registry was made */
 	/* Counted without the lock. */
 	_Atomic uint64_t accepted, refused, thread_failures, accept_errors;
+	_Atomic uint64_t refused_by[NP_REFUSALS];
 	/* The control socket's `drain`: the agent-check says drain. */
 	atomic_bool draining;
 };
@@ -73,6 +88,7 @@ struct np_registry_stats {
 	size_t active;
 	uint64_t sessions_total;         /* ids given out */
 	uint64_t accepted, refused, thread_failures, accept_errors;
+	uint64_t refused_by[NP_REFUSALS];
 	uint64_t ended_bytes_in, ended_bytes_out, ended_transactions_in, ended_transactions_out;
 	int64_t started_unix;
 };
@@ -95,6 +111,10 @@ const char *np_registry_admit(struct np_registry *reg, struct np_session *sessio
  * addresses are rewritten all the same, for the log line). */
 const char *np_registry_readdress(struct np_registry *reg, struct np_session *session,
 				  const struct sockaddr_storage *client, const char *client_text, const char *via);
+
+/* One connection refused, for why (one of np_refusal_text); returns its
+ * reason. */
+enum np_refusal np_registry_refused(struct np_registry *reg, const char *why);
 
 /* The session ended: out of the list and the counts. */
 void np_registry_remove(struct np_registry *reg, struct np_session *session);

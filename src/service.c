@@ -14,7 +14,7 @@
 #include "registry.h"
 #include "service.h"
 
-#define STATUS_PERIOD_MS 5000
+#define TICK_MS 1000
 
 static void notify(const char *text)
 {
@@ -38,9 +38,9 @@ int np_service_tick_ms(void)
 	uint64_t usec = 0;
 	if (sd_watchdog_enabled(0, &usec) > 0 && usec > 0) {
 		uint64_t half = usec / 2000;
-		return half < 1 ? 1 : half < STATUS_PERIOD_MS ? (int)half : STATUS_PERIOD_MS;
+		return half < 1 ? 1 : half < TICK_MS ? (int)half : TICK_MS;
 	}
-	return STATUS_PERIOD_MS;
+	return TICK_MS;
 }
 
 void np_service_ready(struct np_registry *reg)
@@ -72,10 +72,16 @@ void np_service_stopping(const char *why)
 	notify(text);
 }
 
-void np_service_tick(struct np_registry *reg)
+void np_service_tick(struct np_registry *reg, struct np_service *told)
 {
 	char text[256];
 	bool watchdog = sd_watchdog_enabled(0, NULL) > 0;
-	status_line(reg, watchdog ? "WATCHDOG=1\n" : "", text, sizeof(text));
-	notify(text);
+	status_line(reg, "", text, sizeof(text));
+	if (strcmp(text, told->status) != 0) {
+		snprintf(told->status, sizeof(told->status), "%s", text);
+		status_line(reg, watchdog ? "WATCHDOG=1\n" : "", text, sizeof(text));
+		notify(text);
+	} else if (watchdog) {
+		notify("WATCHDOG=1");
+	}
 }

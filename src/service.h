@@ -12,9 +12,13 @@
 
 struct np_registry;
 
-/* How often the main thread should call np_service_tick(), in ms: half
- * the watchdog's period when systemd asks for one, else the pace of the
- * status line (5 s). */
+/* What was told last (the main thread's, between ticks). */
+struct np_service {
+	char status[256];
+};
+
+/* How often the main thread should call np_service_tick(), in ms: a
+ * second, or half the watchdog's period when that is shorter. */
 int np_service_tick_ms(void);
 
 /* READY=1 with the first status line: after binding and dropping
@@ -26,7 +30,8 @@ void np_service_reloading(void);
 void np_service_reloaded(struct np_registry *reg);
 /* STOPPING=1 with why. */
 void np_service_stopping(const char *why);
-/* WATCHDOG=1 when the watchdog is on, and the status line. */
-void np_service_tick(struct np_registry *reg);
+/* WATCHDOG=1 when the watchdog is on, and the status line when it
+ * changed. */
+void np_service_tick(struct np_registry *reg, struct np_service *told);
 
 #endif

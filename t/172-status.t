@@ -57,7 +57,9 @@ my @problems = prometheus_problems($body, \%m);
 is_deeply(\@problems, [], 'the metrics are valid Prometheus text (a strict reader)') or diag($body);
 is($m{'npsocketd_sessions{listener="Port",protocol="client",transport="tcp"}'}, 2, 'two client sessions open on [Port]');
 ok($m{'npsocketd_connections_accepted_total'} >= 3, 'connections accepted counted');
-is($m{'npsocketd_connections_refused_total'}, 0, 'none refused');
+my @refused = grep { /^npsocketd_connections_refused_total\{reason="\w+"\}$/ } keys %m;
+ok(@refused >= 6, 'refusals counted by reason (' . scalar(@refused) . ' reasons)');
+is((grep { $m{$_} != 0 } @refused), 0, 'none refused');
 ok($m{'npsocketd_received_transactions_total'} >= 2 && $m{'npsocketd_sent_transactions_total'} >= 2,
    'transactions each way');
 ok($m{'npsocketd_received_bytes_total'} >= 208, 'bytes received, live sessions included');

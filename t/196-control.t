@@ -12,6 +12,7 @@ use NpTest;
 use Test::More;
 use File::Temp qw(tempdir);
 use IO::Select;
+use IO::Socket::IP;
 use IO::Socket::UNIX;
 use Time::HiRes qw(sleep time);
 
@@ -140,4 +141,34 @@ like(ask("show info\n"), qr/^sessions: 1$/m, 'and the daemon answers');
 
 is($d->stop, 0, 'the daemon stops cleanly');
 ok(!-e $path, 'and removes its control socket');
+
+# Refusals counted by reason, logged once a second per reason with the
+# count of those held back.
+{
+    my $path2 = "$dir/limits.sock";
+    my $l = start_daemon(ini => <<"INI");
+[Server]
+controlSocket = $path2
+maxConnections = 1
+[Port]
+port = 0
+bindAddress = 127.0.0.1
+deny = 127.0.0.9
+INI
+    my ($held) = np_connect($l, byte => 1);
+    my @over = map { IO::Socket::IP->new(PeerHost => '127.0.0.1', PeerPort => $l->port, Timeout => 5) } 1 .. 5;
+    my @denied = map { IO::Socket::IP->new(PeerHost => '127.0.0.1', PeerPort => $l->port, LocalHost => '127.0.0.9',
+                                           Timeout => 5) } 1 .. 3;
+    ok(wait_for(sub { control($path2, 'show metrics') =~ /max_connections"\} 5\n/ }, 5),
+       'show metrics: 5 refused for maxConnections');
+    like(control($path2, 'show metrics'), qr/^npsocketd_connections_refused_total\{reason="address"\} 3$/m,
+         'and 3 for the address');
+    my $one = () = $l->log_text =~ /refused 127\.0\.0\.1:\d+ on port \d+: maxConnections of \[Server\] reached/g;
+    is($one, 1, 'one line for the first refusal of a reason');
+    ok($l->wait_log(qr/refused connections \(maxConnections of \[Server\] reached\): 4 more not logged/, 5),
+       'the 4 held back are told within a second or two, with no further refusal to carry them');
+    ok($l->wait_log(qr/refused connections \(address not allowed\): 2 more not logged/, 5), 'per reason');
+    close $_ for grep { defined } $held, @over, @denied;
+    is($l->stop, 0, 'it stops cleanly');
+}
 done_testing();
