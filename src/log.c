@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@
 static enum np_log_target log_target = NP_LOG_TO_STDERR;
 static int log_level = LOG_INFO;
 static bool journal_prefix;     /* stderr is journald's stream: "<N>" first */
+static atomic_int echo_fd = -1; /* -D's terminal while starting */
 
 /* systemd connects stderr to journald and says so in JOURNAL_STREAM
  * ("DEV:INODE" of that stream); a "<N>" at the start of a line is then
@@ -44,6 +46,29 @@ void np_log_setup(enum np_log_target target, int level, const char *ident, int f
 	journal_prefix = target == NP_LOG_TO_STDERR && stderr_is_journal();
 	if (target == NP_LOG_TO_SYSLOG)
 		openlog(ident, LOG_PID | LOG_NDELAY, facility);
+}
+
+int np_log_echo_errors(int fd)
+{
+	return atomic_exchange(&echo_fd, fd);
+}
+
+/* "npsocketd: TEXT\n" on the terminal -D was started from. */
+static void echo_error(const char *fmt, va_list ap)
+{
+	int fd = atomic_load(&echo_fd);
+	if (fd < 0)
+		return;
+	char line[1024];
+	int n = snprintf(line, sizeof(line), "npsocketd: ");
+	int m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+	size_t used = (size_t)n + (m < 0 ? 0 : (size_t)m >= sizeof(line) - (size_t)n - 1 ? sizeof(line) - (size_t)n - 2 : (size_t)m);
+	for (size_t i = 0; i < used; i++)
+		if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f)
+			line[i] = '?';
+	line[used++] = '\n';
+	if (write(fd, line, used) < 0)
+		atomic_store(&echo_fd, -1);  /* the terminal is gone */
 }
 
 bool np_log_enabled(int level)
@@ -128,6 +153,11 @@ void np_log(int level, const char *fmt, ...)
 	va_start(ap, fmt);
 	log_line(level, fmt, ap);
 	va_end(ap);
+	if (level <= LOG_ERR && atomic_load(&echo_fd) >= 0) {
+		va_start(ap, fmt);
+		echo_error(fmt, ap);
+		va_end(ap);
+	}
 }
 
 void np_log_ratelimited(struct np_ratelimit *rl, int level, const char *fmt, ...)

@@ -21,6 +21,11 @@ enum np_log_target { NP_LOG_TO_STDERR, NP_LOG_TO_SYSLOG };
 /* facility: a syslog facility (LOG_DAEMON, LOG_LOCAL0...), for syslog. */
 void np_log_setup(enum np_log_target target, int level, const char *ident, int facility);
 
+/* -D: until the daemon is ready, errors go to this fd (the terminal it
+ * was started from) as well; -1 stops that.  Returns the fd it replaces
+ * (the caller's to close), or -1. */
+int np_log_echo_errors(int fd);
+
 bool np_log_enabled(int level);
 
 /* level is a syslog priority: LOG_ERR, LOG_WARNING, LOG_NOTICE, LOG_INFO,

@@ -306,6 +306,10 @@ static int detach(void)
 		_exit(0);
 	if (chdir("/") < 0)
 		exit(EX_OSERR);
+	/* Start-up errors still reach the terminal, until ready. */
+	int terminal = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
+	if (terminal >= 0)
+		np_log_echo_errors(terminal);
 	int null = open("/dev/null", O_RDWR);
 	if (null < 0 || dup2(null, STDIN_FILENO) < 0 || dup2(null, STDOUT_FILENO) < 0 ||
 	    dup2(null, STDERR_FILENO) < 0)
@@ -319,6 +323,10 @@ static void report_start(int status_fd, unsigned char status)
 {
 	if (status_fd < 0)
 		return;
+	/* From here on only the log hears of errors. */
+	int terminal = np_log_echo_errors(-1);
+	if (terminal >= 0)
+		close(terminal);
 	if (write(status_fd, &status, 1) != 1)
 		np_log(LOG_WARNING, "cannot report start-up to the starting process: %s", strerror(errno));
 	close(status_fd);

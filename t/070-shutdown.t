@@ -157,6 +157,7 @@ sub alive { my @f = stat_fields($_[0]); @f && $f[0] ne 'Z' && $f[0] ne 'X' }
     END { kill 'KILL', $daemon_pid if $daemon_pid && alive($daemon_pid) }
     my ($out, $err, $rc) = run_bounded(['build/npsocketd', '-D', '-c', $conf, '-p', $pidfile], timeout => 10);
     is($rc, 0, '-D: the starting process exits 0 once the daemon runs') or diag($err);
+    is($err, '', '-D: and prints nothing when all went well');
     if (open my $p, '<', $pidfile) { $daemon_pid = <$p>; chomp $daemon_pid if defined $daemon_pid }
     ok($daemon_pid && alive($daemon_pid), '-D: the detached daemon runs, its pid in the pid file');
     my $sid = $daemon_pid ? (stat_fields($daemon_pid))[3] : undef;
@@ -192,5 +193,6 @@ sub alive { my @f = stat_fields($_[0]); @f && $f[0] ne 'Z' && $f[0] ne 'X' }
     close $fh;
     ($out, $err, $rc) = run_bounded(['build/npsocketd', '-D', '-c', $conf], timeout => 10);
     is($rc, 71, '-D on a port in use: the starting process still exits 71');
+    like($err, qr/^npsocketd: \[Port\]: .*Address already in use/m, 'and the reason is printed on its terminal');
 }
 done_testing;
