@@ -16,6 +16,7 @@
 #include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <sysexits.h>
 #include <unistd.h>
 
@@ -272,6 +273,74 @@ static int open_pid_file(const char *path, int inherited)
 	return fd;
 }
 
+/* One file the daemon's user must be able to read. */
+static int readable_as_user(const struct np_config *config, const char *section, const char *key, const char *path)
+{
+	if (!path)
+		return 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd >= 0) {
+		close(fd);
+		return 0;
+	}
+	fprintf(stderr, "%s: warning: [%s] %s %s cannot be read by user %s (%s): a SIGHUP, which reads it as "
+		"that user, cannot reload it\n", config->path, section, key, path, config->server.user, strerror(errno));
+	return 1;
+}
+
+/* -t as root with user =: whether that user can read every certificate,
+ * key and CA file (a SIGHUP reads them again after the switch).  In a
+ * child that switches to the user; returns how many it cannot read. */
+static int check_user_access(const struct np_config *config)
+{
+	if (geteuid() != 0 || !config->server.user)
+		return 0;
+	struct passwd *pw = getpwnam(config->server.user);
+	if (!pw) {
+		fprintf(stderr, "%s: user '%s' not found\n", config->path, config->server.user);
+		return 1;
+	}
+	fflush(stderr);
+	pid_t pid = fork();
+	if (pid < 0) {
+		fprintf(stderr, "%s: cannot check the files as %s: fork: %s\n", config->path, config->server.user,
+			strerror(errno));
+		return 0;
+	}
+	if (pid == 0) {
+		gid_t gid = pw->pw_gid;
+		if (config->server.group) {
+			struct group *gr = getgrnam(config->server.group);
+			if (gr)
+				gid = gr->gr_gid;
+		}
+		if (initgroups(config->server.user, gid) < 0 || setgid(gid) < 0 || setuid(pw->pw_uid) < 0)
+			_exit(255);
+		int n = 0;
+		for (size_t i = 0; i < config->tls_count; i++) {
+			const struct np_tls_conf *t = &config->tls[i];
+			for (size_t j = 0; j < t->cert_files.count; j++)
+				n += readable_as_user(config, t->name, "certFile", t->cert_files.items[j]);
+			for (size_t j = 0; j < t->key_files.count; j++)
+				n += readable_as_user(config, t->name, "keyFile", t->key_files.items[j]);
+			n += readable_as_user(config, t->name, "keyStore", t->key_store);
+			n += readable_as_user(config, t->name, "caFile", t->ca_file);
+			n += readable_as_user(config, t->name, "crlFile", t->crl_file);
+		}
+		fflush(stderr);
+		_exit(n > 250 ? 250 : n);
+	}
+	int status;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) == 255) {
+		fprintf(stderr, "%s: cannot check the files as user %s: the switch failed\n", config->path,
+			config->server.user);
+		return 0;
+	}
+	return WEXITSTATUS(status);
+}
+
 /* -D: the caller waits for the daemon's start-up result on a pipe, so a
  * failed bind still gives the right exit status.  Returns the write end
  * in the daemon; the starting process exits inside. */
@@ -482,6 +551,8 @@ int main(int argc, char **argv)
 		}
 		for (size_t i = 0; i < config->tls_count; i++)
 			errors += np_tls_check(&config->tls[i], stderr);
+		if (errors == 0)
+			check_user_access(config);  /* warnings: the daemon reads them as root at start */
 		if (errors == 0)
 			np_config_print(config, stdout);
 		np_config_unref(config);

@@ -66,4 +66,25 @@ $c = caps($plain->pid);
 like($plain->log_text, qr/capabilities: none/, 'with no raised accepter: no capability kept');
 is($c->{CapEff} . $c->{CapPrm}, '0' x 32, 'effective and permitted empty');
 is($plain->stop, 0, 'it stops cleanly');
+# -t as root with user =: the files the user could not read again on a
+# SIGHUP are named.
+{
+    my $pki = tempdir('npsocketd-pki-XXXXXX', TMPDIR => 1, CLEANUP => 1);
+    system('sh', 't/lib/make-certs.sh', $pki) == 0 or BAIL_OUT('cannot make the test PKI');
+    chmod 0755, $pki;
+    chmod 0644, "$pki/server.pem";
+    chmod 0600, "$pki/server.key";
+    my $ini = "$pki/t.ini";
+    open my $fh, '>', $ini or die;
+    print $fh "[Server]\nuser = nobody\n[Port]\nport = 0\nsslSection = SSL\n[SSL]\ncertFile = $pki/server.pem\nkeyFile = $pki/server.key\n";
+    close $fh;
+    my ($out, $err, $rc) = run_bounded(['build/npsocketd', '-t', '-c', $ini]);
+    is($rc, 0, '-t as root with user = nobody and a key only root reads: still valid (read at start as root)');
+    like($err, qr/warning: \[SSL\] keyFile \Q$pki\E\/server\.key cannot be read by user nobody \(Permission denied\)/,
+         'but the key nobody cannot read is named');
+    unlike($err, qr/certFile/, 'the certificate it can read is not');
+    chmod 0644, "$pki/server.key";
+    ($out, $err, $rc) = run_bounded(['build/npsocketd', '-t', '-c', $ini]);
+    unlike($err, qr/cannot be read/, 'once nobody can read it, no warning');
+}
 done_testing();
