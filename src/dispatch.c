@@ -185,6 +185,7 @@ static void dispatch_unknown(struct np_session *session, struct np_first_bytes *
 		}
 		first->length += (size_t)n;
 	}
+	session->end_cause = 'P';
 	np_session_set_end_reason(session, "unknown protocol byte 0x%02x and no webUpstream", first->data[0]);
 }
 

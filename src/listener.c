@@ -124,6 +124,8 @@ static int phase_proxy(struct np_session *session)
 		free(proxy);
 		/* A balancer's bare TCP check: connect, close. */
 		session->quiet_end = eof && !atomic_load(&session->killed);
+		session->end_cause = strstr(why, "handshakeTimeout") ? 'T'
+				     : strncmp(why, "closed", 6) == 0 || strncmp(why, "read failed", 11) == 0 ? 'C' : 'P';
 		np_session_set_end_reason(session, "%s", why);
 		return -1;
 	}
@@ -160,6 +162,7 @@ static int phase_open(struct np_session *session)
 	struct np_socket *socket = session->tls ? np_socket_tls_server_new(session->fd, session->tls)
 						: np_socket_plain_new(session->fd);
 	if (!socket) {
+		session->end_cause = 'S';
 		np_session_set_end_reason(session, "cannot set up the connection: %s", strerror(errno));
 		return -1;
 	}
@@ -179,6 +182,7 @@ static int phase_open(struct np_session *session)
 		.idle_timeout_ms = port->idle_timeout_ms,
 	};
 	if (np_comm_init(&session->comm, socket, &options) < 0) {
+		session->end_cause = 'S';
 		np_session_set_end_reason(session, "cannot set up the session: %s", strerror(errno));
 		return -1;
 	}

@@ -206,21 +206,64 @@ int np_session_upgrade_ws(struct np_session *session)
 	return 0;
 }
 
+/*
+ * The end code: what ended the session, then how far it got (documented
+ * in npsocketd(8), LOGGING).  Cause: K killed (control, or the stop's
+ * shutdownTimeout), R refused by admission, C the client closed or
+ * reset, T a timeout, P the client broke the protocol (a bad PROXY
+ * header, frame, zlib stream, TLS record or protocol byte), S a fault of
+ * the server's (memory, a system call), D done by the daemon's side (a
+ * handler, the relay or an upstream ended it).  Stage: A admitted, H TLS
+ * handshake, P protocol byte, R running.
+ */
+static void end_code(const struct np_session *session, char code[3])
+{
+	static const char stages[] = { 'A', 'H', 'P', 'R' };
+	char cause = 'D';
+	const struct np_socket *socket = session->socket;
+	enum np_session_stage stage = stage_of(session);
+	if (atomic_load(&session->killed))
+		cause = 'K';
+	else if (session->end_cause)
+		cause = session->end_cause;
+	else if (strncmp(session->end_reason, "refused", 7) == 0)
+		cause = 'R';
+	else if (stage >= NP_STAGE_HANDSHAKE && (session->comm.error == NP_COMM_TOO_LARGE ||
+						   session->comm.error == NP_COMM_CORRUPT))
+		cause = 'P';
+	else if (stage >= NP_STAGE_HANDSHAKE && session->comm.error == NP_COMM_NOMEM)
+		cause = 'S';
+	else if (socket && (socket->rd.error == NP_SOCK_EOF || socket->rd.error == NP_SOCK_RESET))
+		cause = 'C';
+	else if (socket && socket->rd.error == NP_SOCK_TIMEOUT)
+		cause = 'T';
+	else if (socket && socket->rd.error == NP_SOCK_TLS)
+		cause = 'P';
+	else if (socket && socket->rd.error == NP_SOCK_SYSTEM)
+		cause = 'S';
+	code[0] = cause;
+	code[1] = stages[stage];
+	code[2] = '\0';
+}
+
 void np_session_log_end(const struct np_session *session)
 {
 	const struct np_tls_info *tls = session->socket ? np_session_tls(session) : NULL;
 	bool external = session->proxy && tls == &session->proxy->tls;
-	char tls_text[512] = "-";
+	char tls_text[160] = "-", subject[256] = "-";
+	const char *sni = "-";
 	if (tls && tls->version) {
-		int n = snprintf(tls_text, sizeof(tls_text), "%s%s%s%s%s", external ? "external:" : "", tls->version,
-				 tls->cipher ? "/" : "", tls->cipher ? tls->cipher : "", tls->resumed ? "/resumed" : "");
-		if (tls->server_name && n > 0 && (size_t)n < sizeof(tls_text))
-			n += snprintf(tls_text + n, sizeof(tls_text) - (size_t)n, " sni=%s", tls->server_name);
-		if (tls->peer_subject && n > 0 && (size_t)n < sizeof(tls_text))
-			snprintf(tls_text + n, sizeof(tls_text) - (size_t)n, " subject=\"%s\"", tls->peer_subject);
+		snprintf(tls_text, sizeof(tls_text), "%s%s%s%s%s", external ? "external:" : "", tls->version,
+			 tls->cipher ? "/" : "", tls->cipher ? tls->cipher : "", tls->resumed ? "/resumed" : "");
+		if (tls->server_name)
+			sni = tls->server_name;
+		if (tls->peer_subject)
+			snprintf(subject, sizeof(subject), "\"%s\"", tls->peer_subject);
 	} else if (session->port->external_ssl) {
 		snprintf(tls_text, sizeof(tls_text), "external");
 	}
+	char code[3];
+	end_code(session, code);
 	struct np_session_counts c;
 	np_session_counts(session, &c);
 	const char *killed = atomic_load(&session->killed);
@@ -229,14 +272,15 @@ void np_session_log_end(const struct np_session *session)
 	if (session->proxy && session->proxy->info.unique_id)
 		snprintf(id_text, sizeof(id_text), " proxy_id=%s", session->proxy->info.unique_id);
 	np_log(session->quiet_end ? LOG_DEBUG : LOG_INFO,
-	       "conn %llu end: peer=%s via=%s port=%d protocol=%s transport=%s tls=%s duration=%lld.%03llds "
-	       "in=%llu out=%llu transactions=%llu/%llu%s reason=\"%s%s%s\"",
+	       "conn %llu end: peer=%s via=%s port=%d listener=%s protocol=%s transport=%s tls=%s sni=%s "
+	       "subject=%s duration=%lld.%03llds in=%llu out=%llu transactions=%llu/%llu%s code=%s "
+	       "reason=\"%s%s%s\"",
 	       (unsigned long long)session->id, session->peer, session->via[0] ? session->via : "-",
-	       session->public_port,
+	       session->public_port, session->port->name,
 	       np_session_protocol(session), atomic_load_explicit(&session->transport, memory_order_relaxed),
-	       tls_text, (long long)(ms / 1000), (long long)(ms % 1000),
+	       tls_text, sni, subject, (long long)(ms / 1000), (long long)(ms % 1000),
 	       (unsigned long long)c.bytes_in, (unsigned long long)c.bytes_out,
-	       (unsigned long long)c.transactions_in, (unsigned long long)c.transactions_out, id_text,
+	       (unsigned long long)c.transactions_in, (unsigned long long)c.transactions_out, id_text, code,
 	       killed ? killed : "", killed ? ": " : "", session->end_reason);
 }
 

@@ -74,6 +74,7 @@ struct np_session {
 	_Atomic(const char *) transport; /* "tcp", or "ws" after a WebSocket upgrade */
 	atomic_int stage;                /* enum np_session_stage */
 	char end_reason[192];
+	char end_cause;                  /* the end code's first letter when a phase knows it, else 0 */
 	bool accepted;                   /* byte 1 went out */
 	bool quiet_end;                  /* EOF before the protocol byte: debug only */
 	_Atomic(const char *) killed;    /* why another thread shut it down, or NULL */

@@ -35,11 +35,11 @@ for my $case ([1, 'client'], [3, 'rapp']) {
     my $line = $d->wait_log(qr/^(.*conn \d+ end: peer=\Q$peer\E .*)$/m, 5);
     ok($line, "byte $byte: the session leaves an end line") or next;
     my $wire = 1 + 3 * 4 + length(join '', @payloads);    # protocol byte / answer byte + frames
-    like($line, qr/ info: conn \d+ end: peer=\Q$peer\E via=- port=$port protocol=$name transport=tcp tls=- /,
+    like($line, qr/ info: conn \d+ end: peer=\Q$peer\E via=- port=$port listener=\S+ protocol=$name transport=tcp tls=- /,
          "byte $byte: end line has peer, port, protocol=$name, tls=-");
     like($line, qr/ duration=\d+\.\d{3}s /, "byte $byte: end line has the duration");
     like($line, qr/ in=$wire out=$wire /, "byte $byte: end line counts $wire bytes in and out");
-    like($line, qr/ transactions=3\/3 reason="closed by peer"$/, "byte $byte: end line counts 3/3 transactions, closed by peer");
+    like($line, qr/ transactions=3\/3 code=CR reason="closed by peer"$/, "byte $byte: end line counts 3/3 transactions, closed by peer");
 }
 
 # --- the protocol byte and the first transaction in one write --------------------------------------
@@ -242,7 +242,7 @@ SKIP: {
     send_frame($s, 'six');
     read_frame($s);
     close $s;
-    ok($m->wait_log(qr/end: peer=\Q$peer\E via=- port=4443 protocol=rapp /, 5),
+    ok($m->wait_log(qr/end: peer=\Q$peer\E via=- port=4443 listener=\S+ protocol=rapp /, 5),
        'its end line has peer=[::1]:PORT and port=4443 (mapToPort)');
     ok(!IO::Socket::IP->new(PeerHost => '127.0.0.1', PeerPort => $m->port, Timeout => 2),
        'bindAddress = ::1 does not listen on 127.0.0.1');

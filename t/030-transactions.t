@@ -40,7 +40,7 @@ sub random_bytes { my ($n) = @_; pack 'C*', map { int rand 256 } 1 .. $n }
     is((read_frame($s))[0], 'still open', 'the session goes on after the 8 MiB transaction');
     syswrite($s, pack('N', $max + 1));
     ok(wait_eof($s, 5), 'default: a header of 8 MiB + 1 ends the session');
-    ok($d->wait_log(qr/transactions=9\/9 reason="[^"]*maxTransactionSize/),
+    ok($d->wait_log(qr/transactions=9\/9 code=PR reason="[^"]*maxTransactionSize/),
        'and the end line counts 9/9 and names maxTransactionSize');
     $d->stop;
 }
@@ -157,7 +157,7 @@ for my $case ([0, 0], [0, 1], [1, 0], [99, 0], [100, 0], [5000, 1], [1048576, 0]
     is(wait_eof($s, 5), 'eof', 'then the daemon closes its side too');
 }
 close $s;
-ok($d->wait_log(qr/protocol=rapp .*transactions=63\/63 reason="closed by peer"/),
+ok($d->wait_log(qr/protocol=rapp .*transactions=63\/63 code=\S+ reason="closed by peer"/),
    'the session counted 63 transactions each way');
 
 # At and past maxTransactionSize = 1M, on the wire and inflated.
@@ -169,13 +169,13 @@ ok($d->wait_log(qr/protocol=rapp .*transactions=63\/63 reason="closed by peer"/)
     is(length($back // ''), 1048576, 'a compressed transaction inflating to exactly 1M is accepted');
     send_frame($t, "\0" x 1048577, compress => 1);
     ok(wait_eof($t, 5), 'one inflating to 1M + 1 ends the session');
-    ok($d->wait_log(qr/transactions=1\/1 reason="[^"]*maxTransactionSize/), 'and names maxTransactionSize');
+    ok($d->wait_log(qr/transactions=1\/1 code=\S+ reason="[^"]*maxTransactionSize/), 'and names maxTransactionSize');
 }
 {
     my ($t) = np_connect($d, byte => 1);
     send_frame($t, text(1048577));
     ok(wait_eof($t, 5), 'an uncompressed transaction of 1M + 1 ends the session');
-    ok($d->wait_log(qr/transactions=0\/0 reason="[^"]*1048577[^"]*maxTransactionSize/),
+    ok($d->wait_log(qr/transactions=0\/0 code=\S+ reason="[^"]*1048577[^"]*maxTransactionSize/),
        'and the reason gives the size and names maxTransactionSize');
 }
 $d->stop;
@@ -211,7 +211,7 @@ $d->stop;
     my $took = time - $t0;
     ok($eof && $took < 5, sprintf('readTimeout = 1: a silent session is closed (after %.1fs)', $took));
     cmp_ok($took, '>=', 0.8, 'but not before the timeout');
-    ok($timed->wait_log(qr/transactions=1\/1 reason="[^"]*time(d out|out)/), 'with a timeout reason in the log');
+    ok($timed->wait_log(qr/transactions=1\/1 code=TR reason="[^"]*time(d out|out)/), 'with a timeout reason in the log');
 
     ($t) = np_connect($timed, byte => 1, port => $timed->port('Port.read'));
     syswrite($t, pack('N', 100) . 'half');

@@ -172,7 +172,7 @@ ok($d->wait_log(qr/reason="[^"]*closed inside a transaction[^"]*payload/),
 }
 
 close $witness;
-ok($d->wait_log(qr/transactions=$round\/$round reason="closed by peer"/),
+ok($d->wait_log(qr/transactions=$round\/$round code=\S+ reason="closed by peer"/),
    "the witness session ends normally with $round/$round transactions");
 my ($s, $answer) = np_connect($d, byte => 1);
 is($answer, 1, 'the daemon still accepts new sessions');

@@ -128,7 +128,7 @@ is($codes{0} // 0, $children, "$sessions concurrent sessions x $transactions tra
 diag(sprintf '%d transactions each way in %.1f s', $sessions * $transactions, $took);
 
 my $ends = 0;
-ok(NpTest::wait_for(sub { ($ends = () = $d->log_text =~ /transactions=$transactions\/$transactions reason="closed by peer"/g) >= $sessions }, 10),
+ok(NpTest::wait_for(sub { ($ends = () = $d->log_text =~ /transactions=$transactions\/$transactions code=\S+ reason="closed by peer"/g) >= $sessions }, 10),
    "every session logged $transactions/$transactions transactions and closed by peer ($ends of $sessions)");
 ok(NpTest::wait_for(sub { (() = glob '/proc/' . $d->pid . '/task/*') == $base_threads }, 10),
    "the thread count returns to its baseline of $base_threads");

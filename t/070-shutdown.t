@@ -33,7 +33,7 @@ for my $signal (qw(TERM INT)) {
     my $eofs = grep { wait_eof($_, 2) } @s;
     is($eofs, 5, "SIG$signal: each of the 5 sessions got EOF");
     my $log = $d->log_text;
-    my @ended = grep { $log =~ /end: peer=\Q$_\E .*transactions=1\/1 reason="[^"]*shutdown/ } @peers;
+    my @ended = grep { $log =~ /end: peer=\Q$_\E .*transactions=1\/1 code=KR reason="[^"]*shutdown/ } @peers;
     is(scalar(@ended), 5, "SIG$signal: each session left its end line, with 1/1 transactions and a shutdown reason");
     like($log, qr/SIG$signal/, "SIG$signal: the signal is logged");
     close $_ for @s;
@@ -70,7 +70,7 @@ for my $signal (qw(TERM INT)) {
     my $status = $d->wait_exit(8);
     is($status, 0, 'when its last session ends the daemon exits 0');
     ok(time - $t0 < 6, sprintf('without waiting the whole shutdownTimeout = 8 (%.1fs)', time - $t0));
-    like($d->log_text, qr/transactions=1\/1 reason="closed by peer"/, 'the session that finished was closed by its peer');
+    like($d->log_text, qr/transactions=1\/1 code=\S+ reason="closed by peer"/, 'the session that finished was closed by its peer');
 }
 
 # --- a session blocked writing to a client that does not read -------------------------------------

@@ -298,7 +298,7 @@ for my $case (@bad) {
                          wrapper => ['env', "LD_PRELOAD=$preload"]);
     my $s = IO::Socket::IP->new(PeerHost => '127.0.0.1', PeerPort => $f->port('Port'), Timeout => 5) or die;
     is(wait_eof($s, 5), 'eof', 'the connection whose TLS session cannot be made is closed');
-    ok($f->wait_log(qr/conn 1 end: peer=127\.0\.0\.1:\d+ via=- port=\d+ protocol=none transport=tcp tls=- duration=\S+ in=0 out=0 transactions=0\/0 reason="cannot set up the connection: /),
+    ok($f->wait_log(qr/conn 1 end: peer=127\.0\.0\.1:\d+ via=- port=\d+ listener=\S+ protocol=none transport=tcp tls=- sni=- subject=- duration=\S+ in=0 out=0 transactions=0\/0 code=SA reason="cannot set up the connection: /),
        'and leaves its end line, with the reason');
     my $p = IO::Socket::IP->new(PeerHost => '127.0.0.1', PeerPort => $f->port('Port.plain'), Timeout => 5) or die;
     syswrite($p, "\x01");

@@ -69,7 +69,7 @@ SKIP: {
     my ($out, $err, $rc) = run_bounded([$python, 't/lib/ws_session.py', "ws://127.0.0.1:$port/netphantom", 1000],
                                        timeout => 120);
     is($out, "ok 1000\n", 'python3-websockets over ws://: 1,000 transactions of mixed sizes and compression') or diag($err);
-    ok($d->wait_log(qr/protocol=client transport=ws tls=- .*transactions=1000\/1000 reason="closed by peer"/),
+    ok($d->wait_log(qr/protocol=client transport=ws tls=- .*transactions=1000\/1000 code=\S+ reason="closed by peer"/),
        'its log line: transport=ws, 1000 transactions each way');
     my $tport = $d->port('Port.tls');
     ($out, $err, $rc) = run_bounded([$python, 't/lib/ws_session.py', "wss://localhost:$tport/netphantom", 1000, "$pki/ca.pem"],
@@ -190,7 +190,7 @@ for my $case (@bad) {
     is($p, "\x00\x00\x00\x02ok", 'and the fragmented transaction is whole');
     write_all($s, ws_frame(8, pack('n', 1000) . 'bye'));
     is(close_code($s), 1000, 'the close handshake: 1000 back');
-    ok($d->wait_log(qr/transport=ws .*transactions=1\/1 reason="closed by peer"/), 'a closed-by-peer end line');
+    ok($d->wait_log(qr/transport=ws .*transactions=1\/1 code=\S+ reason="closed by peer"/), 'a closed-by-peer end line');
 }
 {
     my ($s) = ws_open(port => $port);

@@ -137,7 +137,7 @@ my $s = session($d->port, "PROXY TCP4 192.0.2.7 198.51.100.1 51234 7000\r\n");
 ok(echo_ok($s, 'v1'), 'v1 header, then byte 1 and a transaction in the same write: answered');
 my $via = $s->sockhost . ':' . $s->sockport;
 close $s;
-like(end_line('peer=192\.0\.2\.7:51234'), qr/peer=192\.0\.2\.7:51234 via=\Q$via\E port=\d+ protocol=client/,
+like(end_line('peer=192\.0\.2\.7:51234'), qr/peer=192\.0\.2\.7:51234 via=\Q$via\E port=\d+ listener=\S+ protocol=client/,
      'the end line: peer= the client from the header, via= the balancer');
 
 $s = session($d->port, v2_tcp4('192.0.2.8', 4000, '198.51.100.1', 7000, tlv(0x05, "\xde\xad\xbe\xef")));
@@ -159,7 +159,7 @@ is(scalar(grep { defined } @canary), 4, 'four canary sessions behind headers');
 my @same = map { session($d->port, "PROXY TCP4 192.0.2.20 198.51.100.1 " . (5000 + $_) . " 7000\r\n") } 1 .. 3;
 ok($same[0] && $same[1], 'two sessions of client 192.0.2.20 admitted (maxConnectionsPerAddress = 2)');
 ok(!$same[2], 'a third of the same client is refused, though all came from the same balancer');
-like(end_line('peer=192\.0\.2\.20:5003'), qr/reason="refused: maxConnectionsPerAddress reached"/,
+like(end_line('peer=192\.0\.2\.20:5003'), qr/code=RA reason="refused: maxConnectionsPerAddress reached"/,
      'its end line says why');
 ok(session($d->port, "PROXY TCP4 192.0.2.21 198.51.100.1 5004 7000\r\n"), 'another client through the same balancer is admitted');
 ok(!session($d->port, "PROXY TCP4 192.0.2.66 198.51.100.1 5005 7000\r\n"), 'deny = 192.0.2.66 acts on the header\'s address');
@@ -245,7 +245,9 @@ for my $case (@bad) {
     my $local = $t->sockport;
     write_all($t, $bytes);
     ok(wait_eof($t, 5), "$what: the connection is closed");
-    like(end_line(":$local via=- "), $why, "$what: the end line names the cause");
+    my $line = end_line(":$local via=- ");
+    like($line, $why, "$what: the end line names the cause");
+    like($line, qr/ code=PA reason=/, "$what: end code PA (protocol broken, before TLS)");
     close $t;
 }
 {
@@ -253,7 +255,7 @@ for my $case (@bad) {
     my $local = $t->sockport;
     write_all($t, 'PROXY TCP4 192.0.2.3');
     ok(wait_eof($t, 6), 'a header that never ends: closed at handshakeTimeout');
-    like(end_line(":$local via=- "), qr/PROXY header not complete within handshakeTimeout/, 'and says so');
+    like(end_line(":$local via=- "), qr/code=TA reason="PROXY header not complete within handshakeTimeout/, 'and says so (TA)');
 }
 {
     my $t = IO::Socket::IP->new(PeerHost => '127.0.0.1', PeerPort => $d->port('Port.far'), Timeout => 5);

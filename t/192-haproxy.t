@@ -98,7 +98,7 @@ CFG
     my $cport = $s->sockport;
     close $s;
     like($d->wait_log(qr/^(.*end: peer=127\.0\.0\.2:$cport .*)$/m, 5) // '',
-         qr/peer=127\.0\.0\.2:$cport via=127\.0\.0\.1:\d+ port=$p2 protocol=client/,
+         qr/peer=127\.0\.0\.2:$cport via=127\.0\.0\.1:\d+ port=$p2 listener=\S+ protocol=client/,
          'its end line: peer= the client (127.0.0.2), via= HAProxy');
     $s = client($fe1, '127.0.0.2');
     ok(echo_ok($s, 'v1'), 'send-proxy (v1): a session through HAProxy');
@@ -116,7 +116,7 @@ CFG
         ok(echo_ok($t, 'tls through haproxy'), 'and a transaction');
         $cport = $t->sockport;
         close $t;
-        ok($d->wait_log(qr/end: peer=127\.0\.0\.6:$cport via=127\.0\.0\.1:\d+ port=$pt protocol=client transport=tcp tls=TLS1\.3\//, 5),
+        ok($d->wait_log(qr/end: peer=127\.0\.0\.6:$cport via=127\.0\.0\.1:\d+ port=$pt listener=\S+ protocol=client transport=tcp tls=TLS1\.3\//, 5),
            'its end line: the client behind HAProxy, TLS negotiated by npsocketd');
     }
 

@@ -108,7 +108,7 @@ is($stats->{live_failures}, 0, 'and none failed');
 for my $i (0, 1) {
     my $old = $inst[$i]{d};
     is($old->wait_exit(15), 0, 'old instance ' . ($i + 1) . ' exits 0 once its sessions have ended');
-    my @live = $old->log_text =~ /(end: .*transactions=80\/80 reason="closed by peer")/g;
+    my @live = $old->log_text =~ /(end: .*transactions=80\/80 code=CR reason="closed by peer")/g;
     ok(@live > 0, scalar(@live) . ' live sessions ended on it with all 80 transactions and their end lines');
     unlike($old->log_text, qr/closed by shutdown|did not end/, 'none had to be cut at shutdownTimeout');
 }
