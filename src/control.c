@@ -355,17 +355,11 @@ const char *np_control_command_name(const struct np_control_command *command)
 
 /* --- connections ---------------------------------------------------------- */
 
-static void send_answer(struct control_client *c, char *text, size_t len)
+static void send_answer(struct control_client *c, const char *text, size_t len)
 {
-	size_t done = 0;
-	while (done < len) {
-		ssize_t n = send(c->fd, text + done, len - done, MSG_NOSIGNAL);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return;  /* the client left mid-answer: nothing else to do */
-		done += (size_t)n;
-	}
+	/* A client that left mid-answer: nothing else to do. */
+	if (np_net_send_all(c->fd, text, len) < 0)
+		np_log(LOG_DEBUG, "control: answer not sent whole: %s", strerror(errno));
 }
 
 /* One command; false when the connection is to be closed. */
@@ -376,7 +370,7 @@ static bool run_line(struct control_client *c, const char *line, size_t len)
 	c->out = open_memstream(&text, &text_len);
 	if (!c->out) {
 		static const char oom[] = "error: out of memory\n\n";
-		send_answer(c, (char *)oom, sizeof(oom) - 1);
+		send_answer(c, oom, sizeof(oom) - 1);
 		return false;
 	}
 	struct np_control_request req;
@@ -398,7 +392,7 @@ static bool run_line(struct control_client *c, const char *line, size_t len)
 
 static void serve_client(struct control_client *c)
 {
-	static char too_long[] = "error: command longer than 4096 bytes\n\n";
+	static const char too_long[] = "error: command longer than 4096 bytes\n\n";
 	char *buf = malloc(NP_CONTROL_LINE_MAX + 1);
 	size_t have = 0;
 	if (!buf)

@@ -346,3 +346,21 @@ const char *np_net_local_text(int fd, char *buf, size_t size)
 		np_net_format((struct sockaddr *)&local, buf, size);
 	return buf;
 }
+
+int np_net_send_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+	while (len > 0) {
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n == 0)
+				errno = EPIPE;
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}

@@ -64,6 +64,10 @@ int np_net_local_port(int fd);
  * it cannot be told); returns buf. */
 const char *np_net_local_text(int fd, char *buf, size_t size);
 
+/* Writes all of buf to a socket (no SIGPIPE, EINTR retried): 0, or -1
+ * with errno (EPIPE when the peer closed). */
+int np_net_send_all(int fd, const void *buf, size_t len);
+
 /* Whether a and b are one address and port (IPv4 and its mapped IPv6
  * form compare equal). */
 bool np_net_same_endpoint(const struct sockaddr *a, const struct sockaddr *b);

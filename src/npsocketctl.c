@@ -18,6 +18,7 @@
 
 #include "config.h"
 #include "control.h"
+#include "net.h"
 
 #ifndef NPSOCKETCTL_DEFAULT_SOCKET
 #define NPSOCKETCTL_DEFAULT_SOCKET "/run/npsocketd/control.sock"
@@ -63,17 +64,10 @@ static char *ask(const char *path, const char *line)
 			close(fd);
 		return NULL;
 	}
-	size_t len = strlen(line), done = 0;
-	while (done < len) {
-		ssize_t n = send(fd, line + done, len - done, MSG_NOSIGNAL);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			fprintf(stderr, "npsocketctl: %s: sending: %s\n", path, strerror(errno));
-			close(fd);
-			return NULL;
-		}
-		done += (size_t)n;
+	if (np_net_send_all(fd, line, strlen(line)) < 0) {
+		fprintf(stderr, "npsocketctl: %s: sending: %s\n", path, strerror(errno));
+		close(fd);
+		return NULL;
 	}
 	size_t cap = 65536, have = 0;
 	char *buf = malloc(cap + 1);

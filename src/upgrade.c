@@ -56,17 +56,9 @@ static int connect_control(const char *path)
 
 static int send_line(int fd, const char *path, const char *line)
 {
-	size_t len = strlen(line), done = 0;
-	while (done < len) {
-		ssize_t n = send(fd, line + done, len - done, MSG_NOSIGNAL);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			np_log(LOG_ERR, "-x %s: sending '%.*s': %s", path, (int)strcspn(line, "\n"), line,
-			       n < 0 ? strerror(errno) : "closed");
-			return -1;
-		}
-		done += (size_t)n;
+	if (np_net_send_all(fd, line, strlen(line)) < 0) {
+		np_log(LOG_ERR, "-x %s: sending '%.*s': %s", path, (int)strcspn(line, "\n"), line, strerror(errno));
+		return -1;
 	}
 	return 0;
 }
