@@ -25,6 +25,29 @@ my $pki = tempdir('npsocketd-pki-XXXXXX', TMPDIR => 1, CLEANUP => 1);
 system('sh', 't/lib/make-certs.sh', $pki) == 0 or BAIL_OUT('cannot make the test PKI');
 system("cat $pki/server.pem $pki/server.key > $pki/haproxy.pem") == 0 or BAIL_OUT('cannot write haproxy.pem');
 
+# The configurations npsocketd(8) BEHIND HAPROXY documents are valid for
+# this HAProxy (its addresses and certificate made local).
+{
+    my ($man) = run_bounded(['mandoc', '-Tascii', 'man/npsocketd.8']);
+    $man =~ s/.\x08//g;
+    my ($section) = $man =~ /^BEHIND HAPROXY\n(.*?)^UPGRADES/ms;
+    my @blocks = ($section // '') =~ /((?:^ {10,}\S.*\n)+)/mg;
+    my @cfg = grep { /^\s*(defaults|frontend)\b/m } @blocks;
+    is(scalar(@cfg), 2, 'npsocketd(8) shows two HAProxy configurations');
+    for my $i (0 .. $#cfg) {
+        (my $text = $cfg[$i]) =~ s/^ {11}//mg;
+        $text =~ s{/etc/haproxy/netphantom\.pem}{$pki/haproxy.pem}g;
+        $text =~ s/10\.0\.0\.\d/127.0.0.1/g;
+        $text = "defaults\n    mode tcp\n    timeout connect 2s\n    timeout client 30s\n    timeout server 30s\n$text"
+            unless $text =~ /^defaults/m;
+        open my $fh, '>', "$pki/man$i.cfg" or die;
+        print $fh $text;
+        close $fh;
+        my ($out, $err, $rc) = run_bounded(['/usr/sbin/haproxy', '-c', '-f', "$pki/man$i.cfg"]);
+        is($rc, 0, "configuration " . ($i + 1) . " of the manual: haproxy -c accepts it") or diag("$out$err\n$text");
+    }
+}
+
 my $DEFAULTS = <<'CFG';
 global
     stats socket STATS mode 600 level admin
