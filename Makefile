@@ -17,6 +17,7 @@ LIBDIR     ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 MANDIR     ?= $(PREFIX)/share/man
 SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+UNITDIR    ?= $(LIBDIR)/systemd/system
 DESTDIR    ?=
 
 CC       ?= cc
@@ -65,7 +66,7 @@ DEB_PACKAGES := build-essential pkg-config libgnutls28-dev zlib1g-dev libconfig-
 # ...and those the test suite needs besides (make test, CI): the real
 # clients and peers the tests run.
 TEST_PACKAGES := gnutls-bin perl mandoc man-db procps sslscan valgrind default-jdk-headless \
-                 libio-socket-ssl-perl curl python3-websockets node-ws chromium libnss3-tools haproxy
+                 libio-socket-ssl-perl curl python3-websockets node-ws chromium libnss3-tools haproxy systemd
 
 .PHONY: all test run bench fuzz install uninstall clean deps deps-test lint-man
 
@@ -201,7 +202,7 @@ VERSION := $(shell sed -n 's/^\#define NPSOCKETD_VERSION "\(.*\)"/\1/p' src/npso
 
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/npsocketd \
-	  $(DESTDIR)$(LIBDIR)/pkgconfig \
+	  $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(UNITDIR) \
 	  $(DESTDIR)$(INCLUDEDIR)/npsocket $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 \
 	  $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(SYSCONFDIR)/npsocketd
 	install -m 0755 $(B)/npsocketd $(DESTDIR)$(SBINDIR)/npsocketd
@@ -210,6 +211,9 @@ install: all
 	install -m 0755 $(MODULES) $(DESTDIR)$(LIBDIR)/npsocketd/
 	install -m 0644 include/npsocket/*.h $(DESTDIR)$(INCLUDEDIR)/npsocket/
 	printf '%s\n' "$$NPSOCKET_PC" > $(DESTDIR)$(LIBDIR)/pkgconfig/npsocket.pc
+	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' etc/npsocketd.service.in \
+	  > $(DESTDIR)$(UNITDIR)/npsocketd.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/npsocketd.service
 	install -m 0644 man/npcat.1 $(DESTDIR)$(MANDIR)/man1/
 	install -m 0644 man/npsocket_handler.3 $(DESTDIR)$(MANDIR)/man3/
 	install -m 0644 man/npsocketd.ini.5 $(DESTDIR)$(MANDIR)/man5/
@@ -223,7 +227,7 @@ uninstall:
 	  $(DESTDIR)$(MANDIR)/man3/npsocket_handler.3 \
 	  $(MODULES:$(B)/modules/%=$(DESTDIR)$(LIBDIR)/npsocketd/%) \
 	  $(DESTDIR)$(SYSCONFDIR)/npsocketd/npsocketd.ini.example \
-	  $(DESTDIR)$(LIBDIR)/pkgconfig/npsocket.pc \
+	  $(DESTDIR)$(LIBDIR)/pkgconfig/npsocket.pc $(DESTDIR)$(UNITDIR)/npsocketd.service \
 	  $(patsubst include/%,$(DESTDIR)$(INCLUDEDIR)/%,$(wildcard include/npsocket/*.h))
 	-rmdir $(DESTDIR)$(INCLUDEDIR)/npsocket $(DESTDIR)$(LIBDIR)/npsocketd $(DESTDIR)$(SYSCONFDIR)/npsocketd 2>/dev/null
 

@@ -20,6 +20,20 @@ ok(-x "$prefix/bin/npcat", 'bin/npcat');
 ok(-f "$prefix/include/npsocket/$_", "include/npsocket/$_") for qw(handler.h comm.h socket.h);
 ok(-f "$prefix/share/man/man8/$_", "man8/$_") for qw(npsocketd.8 npsocketctl.8);
 ok(-f "$prefix/lib/pkgconfig/npsocket.pc", 'lib/pkgconfig/npsocket.pc');
+my $unit = "$prefix/lib/systemd/system/npsocketd.service";
+ok(-f $unit, 'lib/systemd/system/npsocketd.service');
+like(NpTest::slurp($unit), qr{^ExecStart=\Q$prefix\E/sbin/npsocketd -c \Q$prefix\E/etc/npsocketd/npsocketd\.ini$}m,
+     'the unit runs the installed daemon on the installed configuration');
+SKIP: {
+    skip 'no systemd-analyze', 3 unless -x '/usr/bin/systemd-analyze';
+    local $ENV{MANPATH} = "$prefix/share/man:";
+    ($out, $err, $rc) = run_bounded(['systemd-analyze', 'verify', $unit], timeout => 60);
+    is($rc, 0, 'systemd-analyze verify accepts the installed unit') or diag("$out$err");
+    ($out, $err, $rc) = run_bounded(['systemd-analyze', 'security', '--offline=true', $unit], timeout => 60);
+    my ($exposure) = "$out$err" =~ /Overall exposure level for npsocketd\.service: ([\d.]+)/;
+    ok(defined $exposure, 'systemd-analyze security rates it') or diag("$out$err");
+    ok(($exposure // 99) < 2.0, "with an exposure below 2.0 (" . ($exposure // '?') . ")");
+}
 
 local $ENV{PKG_CONFIG_PATH} = "$prefix/lib/pkgconfig";
 ($out, $err, $rc) = run_bounded(['pkg-config', '--cflags', 'npsocket']);
