@@ -51,9 +51,19 @@ ok($answer == 1 && echo_ok($s, 'installed'), 'and answers in the daemon');
 close $s;
 $d->stop;
 
+# The same headers from C++.
+($out, $err, $rc) = run_bounded(['sh', '-c', "c++ -std=c++20 -Wall -Wextra -Werror -fPIC -shared $cflags -o $prefix/mine_cxx.so t/lib/echo_module.cc"],
+                                timeout => 120);
+is($rc, 0, 'a C++ module builds against them too (-Wall -Wextra -Werror)') or diag($err);
+$d = start_daemon(ini => "[Port]\nport = 0\nbindAddress = 127.0.0.1\nsessionHandler = module:$prefix/mine_cxx.so\n");
+($s, $answer) = np_connect($d, byte => 1);
+ok($answer == 1 && echo_ok($s, 'from C++'), 'and answers in the daemon');
+close $s;
+$d->stop;
+
 ($out, $err, $rc) = run_bounded(['make', '-s', 'uninstall', "PREFIX=$prefix"], timeout => 60);
 is($rc, 0, 'make uninstall');
-unlink "$prefix/mine.so";
+unlink "$prefix/mine.so", "$prefix/mine_cxx.so";
 my @left;
 find(sub { push @left, $File::Find::name if -f $_ }, $prefix);
 is_deeply(\@left, [], 'leaves no file behind');

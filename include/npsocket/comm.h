@@ -16,10 +16,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <stdatomic.h>
 #include <zlib.h>
 
 #include "npsocket/socket.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 #define NP_FRAME_COMPRESSED 0x80000000u
 #define NP_FRAME_LENGTH_MASK 0x7fffffffu
@@ -76,8 +79,8 @@ struct np_comm {
 					* an 8 KiB window, a quarter the memory */
 	/* Counted by the reader and by the write lock's holder; any thread
 	 * may read them (np_counter_get()). */
-	_Atomic uint64_t transactions_in, transactions_out;
-	_Atomic int64_t last_activity_ms; /* last whole transaction in or out */
+	NP_ATOMIC(uint64_t) transactions_in, transactions_out;
+	NP_ATOMIC(int64_t) last_activity_ms; /* last whole transaction in or out */
 };
 
 /* Returns 0 (kept an int for the ABI: set-up that can fail may come). */
@@ -123,5 +126,9 @@ static inline void np_frame_header_decode(const unsigned char in[NP_FRAME_HEADER
 	*length = word & NP_FRAME_LENGTH_MASK;
 	*compressed = (word & NP_FRAME_COMPRESSED) != 0;
 }
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -22,6 +22,10 @@
 #include "npsocket/comm.h"
 #include "npsocket/socket.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* 2: struct np_socket keeps a read's and a write's failure apart (rd, wr).
  * 3: struct np_socket owns the write lock (np_comm's is gone), can be a
  *    layer over another, and its counters are atomic;
@@ -103,5 +107,9 @@ struct np_handler {
 	int (*on_unknown_connect)(void *state, struct np_session *session,
 				  const unsigned char *first, size_t length);
 };
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -22,12 +22,27 @@
 #define NPSOCKET_SOCKET_H
 
 #include <pthread.h>
-#include <stdatomic.h>
-#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <sys/uio.h>
+
+/* The counters and bounds are C11 atomics; from C++ they are the same
+ * objects as std::atomic (one size and layout in GCC and Clang), so a
+ * module may be written in either. */
+#ifdef __cplusplus
+#include <atomic>
+#define NP_ATOMIC(type) std::atomic<type>
+#define NP_LOAD_RELAXED(p) ((p)->load(std::memory_order_relaxed))
+#define NP_STORE_RELAXED(p, v) ((p)->store((v), std::memory_order_relaxed))
+extern "C" {
+#else
+#include <stdatomic.h>
+#include <stdbool.h>
+#define NP_ATOMIC(type) _Atomic type
+#define NP_LOAD_RELAXED(p) atomic_load_explicit((p), memory_order_relaxed)
+#define NP_STORE_RELAXED(p, v) atomic_store_explicit((p), (v), memory_order_relaxed)
+#endif
 
 struct np_socket;
 
@@ -84,9 +99,9 @@ struct np_socket {
 	struct np_socket *inner;    /* the stream this layer runs over, or NULL */
 	int fd;                     /* the connection's fd (a layer's: its inner's) */
 	bool secure;                /* TLS here or below, or terminated in front (externalSSL) */
-	_Atomic int timeout_ms;     /* longest wait for data, 0 = none */
-	_Atomic int64_t deadline;   /* monotonic ms, 0 = none */
-	atomic_bool no_wait;        /* reads never wait (see above) */
+	NP_ATOMIC(int) timeout_ms;  /* longest wait for data, 0 = none */
+	NP_ATOMIC(int64_t) deadline; /* monotonic ms, 0 = none */
+	NP_ATOMIC(bool) no_wait;    /* reads never wait (see above) */
 	pthread_mutex_t write_lock; /* one writer at a time */
 	/* Reads and writes keep their failures apart, since another thread
 	 * may write while the session's own thread reads. */
@@ -94,7 +109,7 @@ struct np_socket {
 	struct np_socket_fault wr;  /* writes: under the write lock */
 	/* Each has one writer at a time (the reader; the write lock's
 	 * holder), and any thread may read them. */
-	_Atomic uint64_t bytes_in, bytes_out;
+	NP_ATOMIC(uint64_t) bytes_in, bytes_out;
 };
 
 /* A plain TCP stream over fd; the socket takes ownership of fd.  Returns
@@ -165,31 +180,30 @@ void np_socket_set_no_wait(struct np_socket *s, bool no_wait);
 
 static inline int np_socket_timeout(const struct np_socket *s)
 {
-	return atomic_load_explicit(&s->timeout_ms, memory_order_relaxed);
+	return NP_LOAD_RELAXED(&s->timeout_ms);
 }
 
 static inline int64_t np_socket_deadline(const struct np_socket *s)
 {
-	return atomic_load_explicit(&s->deadline, memory_order_relaxed);
+	return NP_LOAD_RELAXED(&s->deadline);
 }
 
 static inline bool np_socket_no_wait(const struct np_socket *s)
 {
-	return atomic_load_explicit(&s->no_wait, memory_order_relaxed);
+	return NP_LOAD_RELAXED(&s->no_wait);
 }
 
 /* Adds n to a counter of one writer at a time (bytes_in, bytes_out,
  * np_comm's transactions): no locked instruction, and a reader in
  * another thread sees a whole value. */
-static inline void np_counter_add(_Atomic uint64_t *counter, uint64_t n)
+static inline void np_counter_add(NP_ATOMIC(uint64_t) *counter, uint64_t n)
 {
-	atomic_store_explicit(counter, atomic_load_explicit(counter, memory_order_relaxed) + n,
-			      memory_order_relaxed);
+	NP_STORE_RELAXED(counter, NP_LOAD_RELAXED(counter) + n);
 }
 
-static inline uint64_t np_counter_get(const _Atomic uint64_t *counter)
+static inline uint64_t np_counter_get(const NP_ATOMIC(uint64_t) *counter)
 {
-	return atomic_load_explicit(counter, memory_order_relaxed);
+	return NP_LOAD_RELAXED(counter);
 }
 
 /* Waits until a or b (either may be NULL) has something to read (bytes,
@@ -225,5 +239,9 @@ void np_socket_set_errno(struct np_socket_fault *f, int err);
 
 /* CLOCK_MONOTONIC in milliseconds. */
 int64_t np_now_ms(void);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif
