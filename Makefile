@@ -16,6 +16,7 @@ SBINDIR    ?= $(PREFIX)/sbin
 LIBDIR     ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 MANDIR     ?= $(PREFIX)/share/man
+DATADIR    ?= $(PREFIX)/share
 SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
 UNITDIR    ?= $(LIBDIR)/systemd/system
 DESTDIR    ?=
@@ -202,7 +203,7 @@ VERSION := $(shell sed -n 's/^\#define NPSOCKETD_VERSION "\(.*\)"/\1/p' src/npso
 
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/npsocketd \
-	  $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(UNITDIR) \
+	  $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DATADIR)/npsocketd/www \
 	  $(DESTDIR)$(INCLUDEDIR)/npsocket $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 \
 	  $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(SYSCONFDIR)/npsocketd
 	install -m 0755 $(B)/npsocketd $(DESTDIR)$(SBINDIR)/npsocketd
@@ -218,7 +219,14 @@ install: all
 	install -m 0644 man/npsocket_handler.3 $(DESTDIR)$(MANDIR)/man3/
 	install -m 0644 man/npsocketd.ini.5 $(DESTDIR)$(MANDIR)/man5/
 	install -m 0644 man/npsocketd.8 man/npsocketctl.8 $(DESTDIR)$(MANDIR)/man8/
-	install -m 0644 etc/npsocketd.ini $(DESTDIR)$(SYSCONFDIR)/npsocketd/npsocketd.ini.example
+	install -m 0644 etc/www/* $(DESTDIR)$(DATADIR)/npsocketd/www/
+	# The example with the installed paths: the page where it went, the
+	# certificate where the operator puts one.
+	sed -e 's|^webRoot = etc/www$$|webRoot = $(DATADIR)/npsocketd/www|' \
+	    -e 's|^certFile = build/run/server.pem$$|certFile = $(SYSCONFDIR)/npsocketd/server.pem|' \
+	    -e 's|^keyFile = build/run/server.key$$|keyFile = $(SYSCONFDIR)/npsocketd/server.key|' \
+	    etc/npsocketd.ini > $(DESTDIR)$(SYSCONFDIR)/npsocketd/npsocketd.ini.example
+	chmod 0644 $(DESTDIR)$(SYSCONFDIR)/npsocketd/npsocketd.ini.example
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/npsocketd $(DESTDIR)$(SBINDIR)/npsocketctl $(DESTDIR)$(BINDIR)/npcat \
@@ -228,8 +236,10 @@ uninstall:
 	  $(MODULES:$(B)/modules/%=$(DESTDIR)$(LIBDIR)/npsocketd/%) \
 	  $(DESTDIR)$(SYSCONFDIR)/npsocketd/npsocketd.ini.example \
 	  $(DESTDIR)$(LIBDIR)/pkgconfig/npsocket.pc $(DESTDIR)$(UNITDIR)/npsocketd.service \
+	  $(patsubst etc/www/%,$(DESTDIR)$(DATADIR)/npsocketd/www/%,$(wildcard etc/www/*)) \
 	  $(patsubst include/%,$(DESTDIR)$(INCLUDEDIR)/%,$(wildcard include/npsocket/*.h))
-	-rmdir $(DESTDIR)$(INCLUDEDIR)/npsocket $(DESTDIR)$(LIBDIR)/npsocketd $(DESTDIR)$(SYSCONFDIR)/npsocketd 2>/dev/null
+	-rmdir $(DESTDIR)$(INCLUDEDIR)/npsocket $(DESTDIR)$(LIBDIR)/npsocketd $(DESTDIR)$(SYSCONFDIR)/npsocketd \
+	  $(DESTDIR)$(DATADIR)/npsocketd/www $(DESTDIR)$(DATADIR)/npsocketd 2>/dev/null
 
 clean:
 	rm -rf $(B) $(FB)

@@ -20,6 +20,16 @@ ok(-x "$prefix/bin/npcat", 'bin/npcat');
 ok(-f "$prefix/include/npsocket/$_", "include/npsocket/$_") for qw(handler.h comm.h socket.h);
 ok(-f "$prefix/share/man/man8/$_", "man8/$_") for qw(npsocketd.8 npsocketctl.8);
 ok(-f "$prefix/lib/pkgconfig/npsocket.pc", 'lib/pkgconfig/npsocket.pc');
+my $example = "$prefix/etc/npsocketd/npsocketd.ini.example";
+like(NpTest::slurp($example), qr{^webRoot = \Q$prefix\E/share/npsocketd/www$}m, 'the example\'s webRoot is where the page went');
+ok(-f "$prefix/share/npsocketd/www/index.html", 'and the page is there');
+like(NpTest::slurp($example), qr{^certFile = \Q$prefix\E/etc/npsocketd/server\.pem$}m, 'its certificate path is the installed one');
+system("cp t/lib/make-certs.sh $prefix/ && sh $prefix/make-certs.sh $prefix/pki >/dev/null 2>&1") == 0 or BAIL_OUT('certs');
+system("cp $prefix/pki/server.pem $prefix/pki/server.key $prefix/etc/npsocketd/") == 0 or BAIL_OUT('cp');
+($out, $err, $rc) = run_bounded(["$prefix/sbin/npsocketd", '-t', '-c', $example]);
+is($rc, 0, 'with a certificate put there, the installed daemon takes the installed example as it is') or diag($err);
+unlink "$prefix/etc/npsocketd/server.pem", "$prefix/etc/npsocketd/server.key", "$prefix/make-certs.sh";
+system("rm -rf $prefix/pki");
 my $unit = "$prefix/lib/systemd/system/npsocketd.service";
 ok(-f $unit, 'lib/systemd/system/npsocketd.service');
 like(NpTest::slurp($unit), qr{^ExecStart=\Q$prefix\E/sbin/npsocketd -c \Q$prefix\E/etc/npsocketd/npsocketd\.ini$}m,
