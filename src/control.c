@@ -80,20 +80,29 @@ static void show_session(const struct np_session_info *s, void *arg)
 {
 	FILE *out = arg;
 	static const char *const stages[] = { "admitted", "handshake", "protocol", "running" };
-	fprintf(out, "%llu %s %d %s %s %s %s %s %lld %lld %llu %llu %llu %llu %s %s\n", (unsigned long long)s->id,
+	/* Columns are split at spaces: a subject's become '_'. */
+	char subject[256] = "-";
+	if (s->tls && s->tls->peer_subject) {
+		snprintf(subject, sizeof(subject), "%s", s->tls->peer_subject);
+		for (char *p = subject; *p; p++)
+			if (*p == ' ' || *p == '\t')
+				*p = '_';
+	}
+	fprintf(out, "%llu %s %d %s %s %s %s %s %lld %lld %llu %llu %llu %llu %s %s %s %s\n", (unsigned long long)s->id,
 		s->listener, s->port, s->protocol, s->transport, stages[s->stage], s->peer,
 		s->via && s->via[0] ? s->via : "-", (long long)(s->started_unix_ms / 1000), (long long)s->idle_ms,
 		(unsigned long long)s->bytes_in, (unsigned long long)s->bytes_out,
 		(unsigned long long)s->transactions_in, (unsigned long long)s->transactions_out,
 		s->tls && s->tls->version ? s->tls->version : "-",
-		s->tls && s->tls->server_name ? s->tls->server_name : "-");
+		s->tls && s->tls->cipher ? s->tls->cipher : "-",
+		s->tls && s->tls->server_name ? s->tls->server_name : "-", subject);
 }
 
 static int cmd_show_sessions(struct control_client *c, const struct np_control_request *req, size_t args)
 {
 	(void)req, (void)args;
 	fprintf(c->out, "# id listener port protocol transport stage peer via started idle_ms "
-			"bytes_in bytes_out transactions_in transactions_out tls sni\n");
+			"bytes_in bytes_out transactions_in transactions_out tls cipher sni subject\n");
 	np_registry_foreach(&c->server->registry, show_session, c->out);
 	return 0;
 }

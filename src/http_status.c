@@ -141,6 +141,10 @@ static void write_metrics(FILE *out, const struct report *r)
 		family(out, counters[i].name, "counter", counters[i].help);
 		fprintf(out, "%s %llu\n", counters[i].name, (unsigned long long)counters[i].value);
 	}
+	family(out, "npsocketd_tls_handshakes_total", "counter", "TLS handshakes, by result.");
+	fprintf(out, "npsocketd_tls_handshakes_total{result=\"ok\"} %llu\n", (unsigned long long)r->stats.handshakes_ok);
+	fprintf(out, "npsocketd_tls_handshakes_total{result=\"failed\"} %llu\n",
+		(unsigned long long)r->stats.handshakes_failed);
 	family(out, "npsocketd_connections_refused_total", "counter", "Connections refused by admission, by reason.");
 	for (int i = 0; i < NP_REFUSALS; i++)
 		fprintf(out, "npsocketd_connections_refused_total{reason=\"%s\"} %llu\n", np_refusal_label[i],

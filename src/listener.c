@@ -192,9 +192,13 @@ static int phase_open(struct np_session *session)
 
 static int phase_tls(struct np_session *session)
 {
-	if (session->tls && np_socket_tls_handshake(session->socket) < 0) {
-		np_session_set_end_reason(session, "%s", np_socket_strerror(session->socket));
-		return -1;
+	if (session->tls) {
+		if (np_socket_tls_handshake(session->socket) < 0) {
+			atomic_fetch_add(&session->registry->handshakes_failed, 1);
+			np_session_set_end_reason(session, "%s", np_socket_strerror(session->socket));
+			return -1;
+		}
+		atomic_fetch_add(&session->registry->handshakes_ok, 1);
 	}
 	np_session_set_stage(session, NP_STAGE_PROTOCOL);
 	return 0;

@@ -241,6 +241,8 @@ void np_registry_stats(struct np_registry *reg, struct np_registry_stats *out)
 	out->refused = atomic_load(&reg->refused);
 	for (int i = 0; i < NP_REFUSALS; i++)
 		out->refused_by[i] = atomic_load(&reg->refused_by[i]);
+	out->handshakes_ok = atomic_load(&reg->handshakes_ok);
+	out->handshakes_failed = atomic_load(&reg->handshakes_failed);
 	out->thread_failures = atomic_load(&reg->thread_failures);
 	out->accept_errors = atomic_load(&reg->accept_errors);
 }

@@ -80,6 +80,7 @@ struct np_registry {
 	/* Counted without the lock. */
 	_Atomic uint64_t accepted, refused, thread_failures, accept_errors;
 	_Atomic uint64_t refused_by[NP_REFUSALS];
+	_Atomic uint64_t handshakes_ok, handshakes_failed; /* TLS */
 	/* The control socket's `drain`: the agent-check says drain. */
 	atomic_bool draining;
 };
@@ -89,6 +90,7 @@ struct np_registry_stats {
 	uint64_t sessions_total;         /* ids given out */
 	uint64_t accepted, refused, thread_failures, accept_errors;
 	uint64_t refused_by[NP_REFUSALS];
+	uint64_t handshakes_ok, handshakes_failed;
 	uint64_t ended_bytes_in, ended_bytes_out, ended_transactions_in, ended_transactions_out;
 	int64_t started_unix;
 };

@@ -13,6 +13,7 @@ use Test::More;
 use File::Temp qw(tempdir);
 use IO::Select;
 use IO::Socket::IP;
+use IO::Socket::SSL;
 use IO::Socket::UNIX;
 use Time::HiRes qw(sleep time);
 
@@ -64,7 +65,7 @@ my @rows = grep { !/^#/ && /\S/ } split /\n/, $list;
 is(scalar(@rows), 2, 'show sessions: a line per live session');
 my $p1 = $s1->sockport;
 my ($id1) = map { /^(\d+) / ? $1 : () } grep { /127\.0\.0\.1:$p1 / } @rows;
-like((grep { /127\.0\.0\.1:$p1 / } @rows)[0] // '', qr/^\d+ Port \d+ client tcp running 127\.0\.0\.1:$p1 - \d+ \d+ 8 8 1 1 - -$/,
+like((grep { /127\.0\.0\.1:$p1 / } @rows)[0] // '', qr/^\d+ Port \d+ client tcp running 127\.0\.0\.1:$p1 - \d+ \d+ 8 8 1 1 - - - -$/,
      'with id, listener, port, protocol, transport, stage, peer, via, start, idle, bytes and transactions');
 is(ask("kill session $id1\n"), "ok: session $id1 closed\n\n", 'kill session ID');
 ok(wait_eof($s1, 5), 'its client sees the connection close');
@@ -85,6 +86,23 @@ $metrics =~ s/\n\z//;
 my %samples;
 is_deeply([prometheus_problems($metrics, \%samples)], [], 'show metrics: valid Prometheus text');
 ok(exists $samples{'npsocketd_connections_accepted_total'}, 'with the accepted counter');
+{
+    my $t = IO::Socket::SSL->new(PeerHost => '127.0.0.1', PeerPort => $d->port('Port.tls'),
+                                 SSL_ca_file => "$dir/pki/ca.pem", SSL_verifycn_name => 'localhost',
+                                 SSL_hostname => 'localhost', Timeout => 5);
+    ok($t, 'a TLS session');
+    syswrite($t, "\x01") if $t;
+    read_exact($t, 1, 5) if $t;
+    my $p = $t ? $t->sockport : 0;
+    like(ask("show sessions\n"), qr/^\d+ Port\.tls \d+ client tcp running 127\.0\.0\.1:$p - \d+ \d+ \d+ \d+ 0 0 TLS1\.3 \S+ localhost -$/m,
+         'show sessions: its TLS version, cipher and SNI (no client certificate: -)');
+    IO::Socket::SSL->new(PeerHost => '127.0.0.1', PeerPort => $d->port('Port.tls'), SSL_ca_file => "$dir/pki/rogue.pem",
+                         Timeout => 5);  # refused by the client: a failed handshake
+    ok(wait_for(sub { ask("show metrics\n") =~ /^npsocketd_tls_handshakes_total\{result="failed"\} [1-9]/m }, 5),
+       'show metrics counts the failed handshake');
+    like(ask("show metrics\n"), qr/^npsocketd_tls_handshakes_total\{result="ok"\} [1-9]/m, 'and the good one');
+    close $t if $t;
+}
 like(ask("show tls\n"), qr/^# section subject not_after days_left\nSSL CN=localhost \d{4}-\d\d-\d\dT\S+Z 36[45]\n\n\z/,
      'show tls: the section, its certificate\'s subject, expiry and days left');
 is(ask("kill session 999\n"), "error: no session 999\n\n", 'kill of a session that does not exist: an error');
