@@ -10,9 +10,12 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 
 #include "config_schema.h"
+
+#define CONFIG_FILE_MAX (16 << 20)
 
 static const char *group_path(const config_setting_t *group, char *buf, size_t size)
 {
@@ -159,8 +162,17 @@ static int validate(struct loader *ld, struct np_config *cfg)
 
 	config_setting_t *port_groups[256];
 	size_t nports = 0;
+	/* Sections, not keys: a module's [Port] may hold many of its own. */
 	config_setting_t *port_root = config_setting_get_member(root, "Port");
-	if (port_root && config_setting_length(port_root) > 255) {
+	int sections = 0, own_keys = 0;
+	for (int i = 0; port_root && config_setting_is_group(port_root) && i < config_setting_length(port_root); i++) {
+		if (config_setting_is_group(config_setting_get_elem(port_root, (unsigned)i)))
+			sections++;
+		else
+			own_keys = 1;
+	}
+	sections += own_keys;
+	if (sections > 255) {
 		cfg_report(ld, 0, false, "more than 255 [Port] sections");
 		return -1;
 	}
@@ -314,8 +326,22 @@ struct np_config *np_config_load(const char *path, FILE *errors)
 	cfg->tree = tree;
 	cfg->path = strdup(path);
 
+	/* A configuration is read whole: a directory, a FIFO (never ending)
+	 * or a device (/dev/zero) is refused before, and so is a file over
+	 * CONFIG_FILE_MAX. */
 	int rc;
-	if (libconfig_syntax(path)) {
+	struct stat st;
+	if (stat(path, &st) < 0) {
+		cfg_report(&ld, 0, false, "cannot read: %s", strerror(errno));
+		rc = -1;
+	} else if (!S_ISREG(st.st_mode)) {
+		cfg_report(&ld, 0, false, "%s", S_ISDIR(st.st_mode) ? "is a directory" : "not a regular file");
+		rc = -1;
+	} else if (st.st_size > CONFIG_FILE_MAX) {
+		cfg_report(&ld, 0, false, "%lld bytes: more than a configuration file may hold (%d)",
+			   (long long)st.st_size, CONFIG_FILE_MAX);
+		rc = -1;
+	} else if (libconfig_syntax(path)) {
 		FILE *probe = fopen(path, "r");
 		if (!probe) {
 			cfg_report(&ld, 0, false, "cannot read: %s", strerror(errno));

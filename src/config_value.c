@@ -195,9 +195,12 @@ bool cfg_store_value(const struct key_schema *k, const config_setting_t *s, char
 	case T_SECONDS:
 		if (!number_of(s, &d) && (!t || !cfg_parse_seconds(t, &d)))
 			return false;
-		if (d < (double)k->min || d > (double)k->max)
+		if (d < (double)k->min || d > (double)k->max || d * 1000.0 > (double)INT_MAX)
 			return false;
+		/* Milliseconds; a bound above 0 never becomes 0 (= none). */
 		*(int *)field = (int)llround(d * 1000.0);
+		if (d > 0 && *(int *)field == 0)
+			*(int *)field = 1;
 		return true;
 	case T_BYTES:
 		if (config_setting_type(s) == CONFIG_TYPE_INT || config_setting_type(s) == CONFIG_TYPE_INT64)
@@ -350,8 +353,12 @@ void cfg_normalize(config_setting_t *group, const struct key_schema *k, const ch
 	default: return;
 	}
 	config_setting_t *s = config_setting_get_member(group, k->name);
-	if (s && config_setting_type(s) == type && type != CONFIG_TYPE_STRING)
+	if (s && config_setting_type(s) == type && type != CONFIG_TYPE_STRING) {
+		/* Seconds as float: what is in effect (a rounded value). */
+		if (type == CONFIG_TYPE_FLOAT)
+			config_setting_set_float(s, *(const int *)field / 1000.0);
 		return;
+	}
 	if (s && config_setting_remove(group, k->name) != CONFIG_TRUE)
 		return;
 	if (!(s = config_setting_add(group, k->name, type)))

@@ -49,14 +49,32 @@ void np_tls_global_deinit(void)
 }
 
 /* Says why a file cannot be used before GnuTLS says it less clearly. */
+/* Certificates, keys, CA and CRL files are read whole by GnuTLS: a
+ * FIFO would never end and /dev/zero would fill memory, so each must be
+ * a regular file of at most this size. */
+#define TLS_FILE_MAX (4 << 20)
+
 static int check_readable(const char *what, const char *path, char *err, size_t err_size)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0 || fstat(fd, &st) < 0) {
 		snprintf(err, err_size, "%s %s: %s", what, path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
 		return -1;
 	}
 	close(fd);
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(err, err_size, "%s %s: %s", what, path,
+			 S_ISDIR(st.st_mode) ? "is a directory" : "not a regular file");
+		return -1;
+	}
+	if (st.st_size > TLS_FILE_MAX) {
+		snprintf(err, err_size, "%s %s: %lld bytes, more than a certificate file may hold (%d)", what, path,
+			 (long long)st.st_size, TLS_FILE_MAX);
+		return -1;
+	}
 	return 0;
 }
 

@@ -215,6 +215,52 @@ my $badaddr = config_file('badaddr.ini', "[Port]\nport = 0\nbindAddress = 192.0.
 is($rc, 71, 'an address not on this host (192.0.2.1): exit 71');
 like($err, qr/192\.0\.2\.1.*Cannot assign requested address/, 'and the log says why');
 
+# Bounds of the seconds: the largest idleTimeout in milliseconds still
+# fits, one more second is refused (31 days once overflowed to a negative
+# bound and was accepted); a bound under a millisecond is 1 ms, not none.
+{
+    my $f = config_file('secs.ini', "[Port]\nport = 9000\nidleTimeout = 2073600\nreadTimeout = 0.0004\n");
+    ($out, $err, $rc) = daemon('-t', '-c', $f);
+    is($rc, 0, 'idleTimeout = 2073600 (24 days) is taken') or diag($err);
+    like($out, qr/^\s*idleTimeout = 2073600;/m, 'and printed as given');
+    like($out, qr/^\s*readTimeout = 0\.001;/m, 'readTimeout = 0.0004 becomes 1 ms, not 0 (none)');
+    for my $too (2073601, 31 * 86400) {
+        $f = config_file('secs.ini', "[Port]\nport = 9000\nidleTimeout = $too\n");
+        ($out, $err, $rc) = daemon('-t', '-c', $f);
+        is($rc, 78, "idleTimeout = $too is refused");
+        like($err, qr/key 'idleTimeout' in \[Port\]: expected seconds from 0 to 2073600/, 'naming the range');
+    }
+    # A module's [Port] with 300 keys of its own is one section.
+    my $keys = join '', map { "myKey$_ = $_\n" } 1 .. 300;
+    $f = config_file('keys.ini', "[Port]\nport = 9000\nsessionHandler = module:build/modules/echo.so\n$keys");
+    ($out, $err, $rc) = daemon('-t', '-c', $f);
+    is($rc, 0, 'a [Port] with 300 keys of its module is taken') or diag($err);
+    unlike($err, qr/more than 255/, 'not counted as 300 sections');
+}
+
+# What is read whole must be a regular file: a directory, a FIFO (it would
+# never end) or /dev/zero (it would fill memory) are refused at once.
+{
+    my $fifo = "$dir/fifo";
+    system('mkfifo', $fifo) == 0 or die "mkfifo: $!";
+    for my $case ([$dir, 'is a directory'], [$fifo, 'not a regular file'], ['/dev/zero', 'not a regular file']) {
+        my ($path, $why) = @$case;
+        ($out, $err, $rc) = daemon('-t', '-c', $path);
+        is($rc, 78, "-c $path: a configuration error");
+        like($err, qr/^\Q$path\E: \Q$why\E$/m, "saying it $why");
+    }
+    my $plain = config_file('plain.pem', "not a certificate\n");
+    for my $case (['certFile', '/dev/zero'], ['keyFile', $fifo]) {
+        my ($key, $path) = @$case;
+        my $f = config_file('tlsfile.ini', "[Port]\nport = 9000\nsslSection = SSL\n[SSL]\ncertFile = "
+                            . ($key eq 'certFile' ? $path : $plain) . "\nkeyFile = "
+                            . ($key eq 'keyFile' ? $path : $plain) . "\n");
+        ($out, $err, $rc) = daemon('-t', '-c', $f);
+        is($rc, 78, "$key = $path: refused, without waiting or reading it");
+        like($err, qr/\Q$key $path\E: not a regular file/, 'saying it is not a regular file');
+    }
+}
+
 # Under journald (JOURNAL_STREAM names stderr) each line starts with its
 # priority; the shell hands its own stderr's DEV:INODE over.
 ($out, $err, $rc) = run_bounded(['sh', '-c', 'JOURNAL_STREAM=$(stat -L -c %d:%i /proc/self/fd/2) exec build/npsocketd -c "$1"',
