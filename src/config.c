@@ -19,9 +19,9 @@
 
 static const char *group_path(const config_setting_t *group, char *buf, size_t size)
 {
-	const config_setting_t *chain[8];
+	const config_setting_t *chain[64];
 	int depth = 0;
-	for (const config_setting_t *g = group; g && g->name && depth < 8; g = g->parent)
+	for (const config_setting_t *g = group; g && g->name && depth < 64; g = g->parent)
 		chain[depth++] = g;
 	size_t used = 0;
 	buf[0] = '\0';
@@ -93,6 +93,14 @@ static int read_port(struct loader *ld, struct np_config *cfg, config_setting_t 
 	return 0;
 }
 
+/* Secrets stay in the structs but not in what -t prints. */
+static void hide_secret(config_setting_t *group, const char *key)
+{
+	config_setting_t *s = config_setting_get_member(group, key);
+	if (s && config_setting_type(s) == CONFIG_TYPE_STRING)
+		config_setting_set_string(s, "(hidden)");
+}
+
 static void read_tls(struct loader *ld, struct np_tls_conf *t, config_setting_t *group)
 {
 	char name[256];
@@ -102,6 +110,10 @@ static void read_tls(struct loader *ld, struct np_tls_conf *t, config_setting_t 
 	config_setting_t *protocols = config_setting_get_member(group, "protocols");
 	unsigned protocols_line = protocols ? config_setting_source_line(protocols) : line;
 	read_section(ld, group, SEC_TLS, (char *)t);
+	/* Read: from here on the tree -t prints holds no secret, whatever
+	 * the section's name. */
+	hide_secret(group, "keyPassword");
+	hide_secret(group, "keyStorePassword");
 	if (t->cert_files.count != t->key_files.count)
 		cfg_report(ld, line, false, "[%s]: certFile lists %zu file(s) and keyFile %zu; they go in pairs", name,
 		       t->cert_files.count, t->key_files.count);
@@ -243,13 +255,6 @@ static void absolutize(struct loader *ld, char **path)
 	*path = full;
 }
 
-/* Secrets stay in the structs but not in what -t prints. */
-static void hide_secret(config_setting_t *group, const char *key)
-{
-	config_setting_t *s = config_setting_get_member(group, key);
-	if (s && config_setting_type(s) == CONFIG_TYPE_STRING)
-		config_setting_set_string(s, "(hidden)");
-}
 
 static void finish(struct loader *ld, struct np_config *cfg)
 {
@@ -275,11 +280,6 @@ static void finish(struct loader *ld, struct np_config *cfg)
 		absolutize(ld, &t->key_store);
 		absolutize(ld, &t->ca_file);
 		absolutize(ld, &t->crl_file);
-		config_setting_t *group = config_lookup(ld->tree, t->name);
-		if (group) {
-			hide_secret(group, "keyPassword");
-			hide_secret(group, "keyStorePassword");
-		}
 	}
 }
 

@@ -261,6 +261,20 @@ like($err, qr/192\.0\.2\.1.*Cannot assign requested address/, 'and the log says 
     }
 }
 
+# Secrets never reach what -t prints, whatever the section's name
+# (a name of ten parts once kept keyPassword in the output).
+{
+    system('sh', 't/lib/make-certs.sh', "$dir/pki") == 0 or BAIL_OUT('cannot make the test PKI');
+    for my $section ('SSL', 'a.b.c.d.e.f.g.h.i.j') {
+        my $f = config_file('secret.ini', "[Port]\nport = 9000\nsslSection = $section\n[$section]\n"
+                            . "certFile = $dir/pki/server.pem\nkeyFile = $dir/pki/encrypted.key\nkeyPassword = secret\n");
+        ($out, $err, $rc) = daemon('-t', '-c', $f);
+        is($rc, 0, "[$section] with keyPassword: -t accepts it (the key opens)") or diag($err);
+        unlike($out . $err, qr/"secret"|= secret\b/, "[$section]: the password is not printed");
+        like($out, qr/keyPassword = "\(hidden\)";/, "[$section]: it shows as (hidden)");
+    }
+}
+
 # Under journald (JOURNAL_STREAM names stderr) each line starts with its
 # priority; the shell hands its own stderr's DEV:INODE over.
 ($out, $err, $rc) = run_bounded(['sh', '-c', 'JOURNAL_STREAM=$(stat -L -c %d:%i /proc/self/fd/2) exec build/npsocketd -c "$1"',
