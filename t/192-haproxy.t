@@ -246,8 +246,11 @@ my $before2 = () = $inst[1]{d}->log_text =~ /end: peer=127\.0\.0\.8:/g;
 my $ok = 0;
 for (1 .. 30) { my $s = client($fe, '127.0.0.8'); $ok++ if echo_ok($s, "new $_"); close $s if $s }
 is($ok, 30, '30 new sessions through HAProxy meanwhile, all answered');
-sleep 0.3;
-my @landed = map { scalar(() = $_->{d}->log_text =~ /end: peer=127\.0\.0\.8:/g) } @inst;
+my @landed;
+wait_for(sub {
+    @landed = map { scalar(() = $_->{d}->log_text =~ /end: peer=127\.0\.0\.8:/g) } @inst;
+    $landed[0] + $landed[1] + $landed[2] - $before2 >= 30;
+}, 15);
 is($landed[1] - $before2, 0, 'none of them on the drained instance') or diag("per instance: @landed");
 is($landed[0] + $landed[2], 30, 'all on the other two');
 ok(echo_ok($live, 'still here'), 'the drained instance\'s live session keeps exchanging transactions');
@@ -277,8 +280,12 @@ for my $i (1 .. 100) {
     close $_ for @party;
 }
 is($paired, 100, '100 relay pairs through HAProxy: all paired, bytes intact both ways');
-sleep 0.5;
-my @relays = map { scalar(() = $_->{d}->log_text =~ /protocol=relay transport=tcp tls=external:/g) } @inst;
+# The end lines come as each party's thread ends: wait for them (bounded).
+my @relays;
+wait_for(sub {
+    @relays = map { scalar(() = $_->{d}->log_text =~ /protocol=relay transport=tcp tls=external:/g) } @inst;
+    $relays[0] + $relays[1] + $relays[2] >= 200;
+}, 15);
 is($relays[0] + $relays[1] + $relays[2], 200, 'their 200 end lines, each with the TLS facts HAProxy sent (SSL TLV)')
     or diag("per instance: @relays");
 ok((grep { $_ > 0 } @relays) >= 2, "the pairs are spread over the instances (@relays)");
