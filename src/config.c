@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 
 #include "config_schema.h"
 
@@ -260,12 +259,11 @@ static void finish(struct loader *ld, struct np_config *cfg)
 {
 	absolutize(ld, &cfg->server.pid_file);
 	absolutize(ld, &cfg->server.control_socket);
-	struct sockaddr_un sun;
-	if (cfg->server.control_socket && strlen(cfg->server.control_socket) >= sizeof(sun.sun_path)) {
+	if (cfg->server.control_socket && strlen(cfg->server.control_socket) > NP_UNIX_PATH_MAX) {
 		config_setting_t *s = config_lookup(ld->tree, "Server.controlSocket");
 		cfg_report(ld, s ? config_setting_source_line(s) : 0, false,
 			   "key 'controlSocket' in [Server]: %s is %zu bytes; a Unix socket's path is at most %zu",
-			   cfg->server.control_socket, strlen(cfg->server.control_socket), sizeof(sun.sun_path) - 1);
+			   cfg->server.control_socket, strlen(cfg->server.control_socket), NP_UNIX_PATH_MAX);
 	}
 	for (size_t i = 0; i < cfg->port_count; i++) {
 		absolutize(ld, &cfg->ports[i].handler.module_path);

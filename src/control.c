@@ -504,12 +504,11 @@ static void *control_main(void *arg)
 
 static int bind_control(const char *path)
 {
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	if (strlen(path) >= sizeof(sun.sun_path)) {
-		np_log(LOG_ERR, "[Server] controlSocket %s: longer than %zu bytes", path, sizeof(sun.sun_path) - 1);
+	struct sockaddr_un sun;
+	if (!np_net_unix_address(path, &sun)) {
+		np_log(LOG_ERR, "[Server] controlSocket %s: longer than %zu bytes", path, NP_UNIX_PATH_MAX);
 		return -1;
 	}
-	memcpy(sun.sun_path, path, strlen(path) + 1);
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		np_log(LOG_ERR, "[Server] controlSocket: socket: %s", strerror(errno));

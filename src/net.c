@@ -364,3 +364,14 @@ int np_net_send_all(int fd, const void *buf, size_t len)
 	}
 	return 0;
 }
+
+bool np_net_unix_address(const char *path, struct sockaddr_un *out)
+{
+	size_t len = strlen(path);
+	memset(out, 0, sizeof(*out));
+	out->sun_family = AF_UNIX;
+	if (len > NP_UNIX_PATH_MAX)
+		return false;
+	memcpy(out->sun_path, path, len + 1);
+	return true;
+}

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 
 /* Enough for "[ffff:...:255.255.255.255%ifname]:65535". */
 #define NP_ADDRSTRLEN 80
@@ -63,6 +64,13 @@ int np_net_local_port(int fd);
 /* The address an fd is bound to, as np_net_format() writes it ("?" when
  * it cannot be told); returns buf. */
 const char *np_net_local_text(int fd, char *buf, size_t size);
+
+/* The longest path a Unix socket's address holds (sun_path less its NUL). */
+#define NP_UNIX_PATH_MAX (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
+
+/* A Unix socket's address for path: true, or false when the path is
+ * longer than NP_UNIX_PATH_MAX. */
+bool np_net_unix_address(const char *path, struct sockaddr_un *out);
 
 /* Writes all of buf to a socket (no SIGPIPE, EINTR retried): 0, or -1
  * with errno (EPIPE when the peer closed). */

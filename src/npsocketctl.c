@@ -48,12 +48,11 @@ static void usage(FILE *out)
  * or NULL after saying why. */
 static char *ask(const char *path, const char *line)
 {
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	if (strlen(path) >= sizeof(sun.sun_path)) {
+	struct sockaddr_un sun;
+	if (!np_net_unix_address(path, &sun)) {
 		fprintf(stderr, "npsocketctl: %s: path too long for a Unix socket\n", path);
 		return NULL;
 	}
-	memcpy(sun.sun_path, path, strlen(path) + 1);
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	struct timeval tv = { .tv_sec = TIMEOUT_S };
 	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
