@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "config_schema.h"
 
@@ -239,13 +240,25 @@ static int validate(struct loader *ld, struct np_config *cfg)
 	return 0;
 }
 
+/* path against dir (malloc'd), as written when absolute. */
+static char *path_in(const char *dir, const char *path)
+{
+	char *full;
+	if (path[0] == '/')
+		return strdup(path);
+	if (asprintf(&full, "%s%s%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/", path) < 0)
+		return NULL;
+	return full;
+}
+
 /* A relative path is taken from the directory npsocketd starts in: made
- * absolute now, so -D (which changes to /) and SIGHUP find the same file. */
-static void absolutize(struct loader *ld, char **path)
+ * absolute now, so -D (which changes to /) and a reload (which reads the
+ * file against the same directory) find the same file. */
+static void absolutize(struct loader *ld, struct np_config *cfg, char **path)
 {
 	if (!*path || (*path)[0] == '/')
 		return;
-	char *full = np_absolute_path(*path);
+	char *full = path_in(cfg->base_dir, *path);
 	if (!full) {
 		cfg_report(ld, 0, false, "cannot make '%s' an absolute path: %s", *path, strerror(errno));
 		return;
@@ -257,8 +270,8 @@ static void absolutize(struct loader *ld, char **path)
 
 static void finish(struct loader *ld, struct np_config *cfg)
 {
-	absolutize(ld, &cfg->server.pid_file);
-	absolutize(ld, &cfg->server.control_socket);
+	absolutize(ld, cfg, &cfg->server.pid_file);
+	absolutize(ld, cfg, &cfg->server.control_socket);
 	if (cfg->server.control_socket && strlen(cfg->server.control_socket) > NP_UNIX_PATH_MAX) {
 		config_setting_t *s = config_lookup(ld->tree, "Server.controlSocket");
 		cfg_report(ld, s ? config_setting_source_line(s) : 0, false,
@@ -266,18 +279,18 @@ static void finish(struct loader *ld, struct np_config *cfg)
 			   cfg->server.control_socket, strlen(cfg->server.control_socket), NP_UNIX_PATH_MAX);
 	}
 	for (size_t i = 0; i < cfg->port_count; i++) {
-		absolutize(ld, &cfg->ports[i].handler.module_path);
-		absolutize(ld, &cfg->ports[i].web_root);
+		absolutize(ld, cfg, &cfg->ports[i].handler.module_path);
+		absolutize(ld, cfg, &cfg->ports[i].web_root);
 	}
 	for (size_t i = 0; i < cfg->tls_count; i++) {
 		struct np_tls_conf *t = &cfg->tls[i];
 		for (size_t j = 0; j < t->cert_files.count; j++) {
-			absolutize(ld, &t->cert_files.items[j]);
-			absolutize(ld, &t->key_files.items[j]);
+			absolutize(ld, cfg, &t->cert_files.items[j]);
+			absolutize(ld, cfg, &t->key_files.items[j]);
 		}
-		absolutize(ld, &t->key_store);
-		absolutize(ld, &t->ca_file);
-		absolutize(ld, &t->crl_file);
+		absolutize(ld, cfg, &t->key_store);
+		absolutize(ld, cfg, &t->ca_file);
+		absolutize(ld, cfg, &t->crl_file);
 	}
 }
 
@@ -299,6 +312,7 @@ static void config_free(struct np_config *config)
 		free(config->tree);
 	}
 	free(config->path);
+	free(config->base_dir);
 	free(config);
 }
 
@@ -310,19 +324,38 @@ static bool libconfig_syntax(const char *path)
 
 struct np_config *np_config_load(const char *path, FILE *errors)
 {
-	struct loader ld = { .path = path, .errors = errors };
+	return np_config_load_in(path, NULL, errors);
+}
+
+struct np_config *np_config_load_in(const char *path, const char *dir, FILE *errors)
+{
 	struct np_config *cfg = calloc(1, sizeof(*cfg));
 	config_t *tree = calloc(1, sizeof(*tree));
-	if (!cfg || !tree) {
+	char *cwd = dir ? NULL : getcwd(NULL, 0);
+	if (!dir)
+		dir = cwd;
+	char *full = cfg && tree && dir ? path_in(dir, path) : NULL;
+	if (!full) {
+		fprintf(errors, "%s: %s\n", path, dir ? "out of memory" : "cannot tell the current directory");
+		free(cfg);
+		free(tree);
+		free(cwd);
+		return NULL;
+	}
+	cfg->base_dir = cwd ? cwd : strdup(dir);
+	cfg->path = full;
+	if (!cfg->base_dir) {
 		fprintf(errors, "%s: out of memory\n", path);
+		free(full);
 		free(cfg);
 		free(tree);
 		return NULL;
 	}
+	struct loader ld = { .path = full, .name = path, .errors = errors };
+	path = full;
 	config_init(tree);
 	ld.tree = tree;
 	cfg->tree = tree;
-	cfg->path = strdup(path);
 
 	/* A configuration is read whole: a directory, a FIFO (never ending)
 	 * or a device (/dev/zero) is refused before, and so is a file over

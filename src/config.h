@@ -130,7 +130,8 @@ struct np_server_conf {
 
 struct np_config {
 	atomic_int refs;
-	char *path;
+	char *path;                     /* absolute */
+	char *base_dir;                 /* relative paths in the file are taken from it */
 	struct np_server_conf server;
 	struct np_port_conf *ports;
 	size_t port_count;
@@ -147,6 +148,10 @@ struct np_config {
  * reference, the caller's.
  */
 struct np_config *np_config_load(const char *path, FILE *errors);
+/* The same with relative paths (path itself, and those in the file)
+ * taken from dir rather than the current directory: a reload passes the
+ * base_dir of the configuration it replaces. */
+struct np_config *np_config_load_in(const char *path, const char *dir, FILE *errors);
 
 /* Prints the effective configuration (defaults filled in) in libconfig
  * syntax. */

@@ -171,9 +171,9 @@ void cfg_report(struct loader *ld, unsigned line, bool warning, const char *fmt,
 {
 	va_list ap;
 	if (line)
-		fprintf(ld->errors, "%s:%u: %s", ld->path, line, warning ? "warning: " : "");
+		fprintf(ld->errors, "%s:%u: %s", ld->name, line, warning ? "warning: " : "");
 	else
-		fprintf(ld->errors, "%s: %s", ld->path, warning ? "warning: " : "");
+		fprintf(ld->errors, "%s: %s", ld->name, warning ? "warning: " : "");
 	va_start(ap, fmt);
 	vfprintf(ld->errors, fmt, ap);
 	va_end(ap);

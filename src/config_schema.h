@@ -61,7 +61,8 @@ bool cfg_valid_name(const char *name);
 /* --- config_schema.c: the loader's reports ---------------------------------- */
 
 struct loader {
-	const char *path;
+	const char *path;                /* absolute: what is read */
+	const char *name;                /* as given: what messages say */
 	FILE *errors;
 	int error_count;
 	config_t *tree;

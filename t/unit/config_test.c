@@ -245,6 +245,30 @@ int main(void)
 		ok(!none && messages && *messages, "a directory as the file is refused: %s", messages);
 		free(messages);
 	}
+	{
+		/* A reload reads the file against the directory of the first
+		 * load, whatever the current one is (-D changed it to /). */
+		write_file("rel.ini", "[Port]\nport = 1\nsslSection = S\n[S]\ncertFile = c.pem\nkeyFile = sub/k.pem\n");
+		FILE *errs = open_memstream(&messages, &la);
+		struct np_config *rel = np_config_load_in("rel.ini", dir, errs);
+		fclose(errs);
+		char want_path[300], want_cert[300], want_key[300];
+		snprintf(want_path, sizeof(want_path), "%s/rel.ini", dir);
+		snprintf(want_cert, sizeof(want_cert), "%s/c.pem", dir);
+		snprintf(want_key, sizeof(want_key), "%s/sub/k.pem", dir);
+		ok(rel && strcmp(rel->path, want_path) == 0 && strcmp(rel->base_dir, dir) == 0,
+		   "np_config_load_in: the file is taken from the directory given");
+		ok(rel && strcmp(rel->tls[0].cert_files.items[0], want_cert) == 0 &&
+		   strcmp(rel->tls[0].key_files.items[0], want_key) == 0, "and so are the relative paths in it");
+		np_config_unref(rel);
+		free(messages);
+		errs = open_memstream(&messages, &la);
+		rel = np_config_load_in("rel.ini", "/nonexistent-dir", errs);
+		fclose(errs);
+		ok(!rel && messages && strstr(messages, "rel.ini: cannot read"),
+		   "a file missing there is named as it was given: %s", messages ? messages : "");
+		free(messages);
+	}
 	expect_error("libconfig syntax error", "bad.cfg", "Port = { port = 1\n", "bad.cfg:2: syntax error");
 	expect_error("INI syntax error", "syn.ini", "[Port]\nport = 1\nthis line has no equals sign\n",
 		     "syn.ini:3: syntax error");
