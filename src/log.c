@@ -18,9 +18,9 @@
 #include "npsocket/socket.h"
 
 /* Set once by np_log_setup() before any other thread exists; read-only
- * afterwards. */
+ * afterwards, but for the level, which a reload may change. */
 static enum np_log_target log_target = NP_LOG_TO_STDERR;
-static int log_level = LOG_INFO;
+static atomic_int log_level = LOG_INFO;
 static bool journal_prefix;     /* stderr is journald's stream: "<N>" first */
 static atomic_int echo_fd = -1; /* -D's terminal while starting */
 
@@ -71,9 +71,19 @@ static void echo_error(const char *fmt, va_list ap)
 		atomic_store(&echo_fd, -1);  /* the terminal is gone */
 }
 
+void np_log_set_level(int level)
+{
+	atomic_store_explicit(&log_level, level, memory_order_relaxed);
+}
+
+int np_log_level(void)
+{
+	return atomic_load_explicit(&log_level, memory_order_relaxed);
+}
+
 bool np_log_enabled(int level)
 {
-	return level <= log_level;
+	return level <= atomic_load_explicit(&log_level, memory_order_relaxed);
 }
 
 const char *np_log_level_name(int level)

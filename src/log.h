@@ -27,6 +27,9 @@ void np_log_setup(enum np_log_target target, int level, const char *ident, int f
 int np_log_echo_errors(int fd);
 
 bool np_log_enabled(int level);
+/* A reload's logLevel: lines from then on. */
+void np_log_set_level(int level);
+int np_log_level(void);
 
 /* level is a syslog priority: LOG_ERR, LOG_WARNING, LOG_NOTICE, LOG_INFO,
  * LOG_DEBUG. */
