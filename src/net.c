@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "net.h"
@@ -374,4 +375,17 @@ bool np_net_unix_address(const char *path, struct sockaddr_un *out)
 		return false;
 	memcpy(out->sun_path, path, len + 1);
 	return true;
+}
+
+struct timespec np_time_in(clockid_t clock, int64_t ms)
+{
+	struct timespec t;
+	clock_gettime(clock, &t);
+	t.tv_sec += (time_t)(ms / 1000);
+	t.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (t.tv_nsec >= 1000000000L) {
+		t.tv_sec++;
+		t.tv_nsec -= 1000000000L;
+	}
+	return t;
 }

@@ -10,8 +10,10 @@
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 
 /* Enough for "[ffff:...:255.255.255.255%ifname]:65535". */
 #define NP_ADDRSTRLEN 80
@@ -88,5 +90,9 @@ bool np_net_bound_to(int fd, const char *host, int port);
  * bounded by timeout_ms (0 = the kernel's).  Returns a blocking fd, or -1
  * with a reason in err. */
 int np_net_connect(const char *host_port, int timeout_ms, char *err, size_t err_size);
+
+/* The time ms milliseconds from now on clock, for a timed wait
+ * (pthread_cond_timedwait, pthread_timedjoin_np). */
+struct timespec np_time_in(clockid_t clock, int64_t ms);
 
 #endif
