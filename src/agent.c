@@ -46,7 +46,7 @@ static void answer(struct np_server *server, int fd)
 	np_registry_stats(&server->registry, &stats);
 	bool draining = atomic_load(&server->registry.draining) || atomic_load(&server->stopping);
 	char line[64];
-	size_t len = np_agent_line(stats.active, server->config->server.max_connections, draining, line, sizeof(line));
+	size_t len = np_agent_line(stats.active, stats.max_connections, draining, line, sizeof(line));
 	/* A balancer that stops reading gets no more than a second. */
 	struct timeval tv = { .tv_sec = 1 };
 	if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0 ||

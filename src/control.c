@@ -23,8 +23,11 @@
 #include "http_status.h"
 #include "listener.h"
 #include "net.h"
+#include "reload.h"
 
 #define NPSOCKETD_CONTROL_VERSION "1"
+/* How long `reload` waits for the main thread's answer. */
+#define NP_CONTROL_RELOAD_WAIT_MS 25000
 
 struct np_control {
 	struct np_server *server;        /* what the commands look at and steer */
@@ -66,13 +69,15 @@ static int cmd_show_info(struct control_client *c, const struct np_control_reque
 	np_registry_stats(&server->registry, &st);
 	fprintf(c->out,
 		"pid: %ld\nstarted: %lld\nuptime: %lld\nsessions: %zu\nsessions_total: %llu\naccepted: %llu\n"
-		"refused: %llu\nstate: %s\nlisteners: %zu\nmax_connections: %d\n",
+		"refused: %llu\nstate: %s\nlisteners: %zu\nmax_connections: %d\nreloads: %llu\n"
+		"reloads_failed: %llu\n",
 		(long)getpid(), (long long)st.started_unix, (long long)(time(NULL) - st.started_unix), st.active,
 		(unsigned long long)st.sessions_total, (unsigned long long)st.accepted,
 		(unsigned long long)st.refused,
 		atomic_load(&server->stopping) ? "stopping"
 		: atomic_load(&server->registry.draining) ? "draining" : "ready",
-		server->listener_count, server->config->server.max_connections);
+		np_server_listener_count(server), st.max_connections, (unsigned long long)st.reloads_ok,
+		(unsigned long long)st.reloads_failed);
 	return 0;
 }
 
@@ -193,6 +198,20 @@ static int cmd_drain(struct control_client *c, const struct np_control_request *
 	return 0;
 }
 
+/* The main thread reloads; this client waits for what it says. */
+static int cmd_reload(struct control_client *c, const struct np_control_request *req, size_t args)
+{
+	(void)req, (void)args;
+	char *answer = NULL;
+	np_log(LOG_NOTICE, "control: reload asked for");
+	int rc = np_reload_ask(c->server->reload, c->server, &answer, NP_CONTROL_RELOAD_WAIT_MS);
+	if (rc < 0)
+		fputs("error: reload failed; nothing changed\n", c->out);
+	fputs(answer ? answer : "error: out of memory for the answer\n", c->out);
+	free(answer);
+	return rc;
+}
+
 static int cmd_ready(struct control_client *c, const struct np_control_request *req, size_t args)
 {
 	(void)req, (void)args;
@@ -209,14 +228,13 @@ static int send_sockets(struct control_client *c)
 	struct np_server *server = c->server;
 	int fds[NP_UPGRADE_MAX_SOCKETS];
 	char (*names)[NP_UPGRADE_NAME_MAX + 8] = calloc(NP_UPGRADE_MAX_SOCKETS, sizeof(*names));
-	size_t n = 0, want = server->listener_count + (server->agent != NULL) + 1;
 	if (!names)
 		return -1;
-	for (size_t i = 0; i < server->listener_count && n < NP_UPGRADE_MAX_SOCKETS; i++) {
-		const struct np_listener *l = &server->listeners[i];
-		snprintf(names[n], sizeof(names[n]), "%.*s:%d", NP_UPGRADE_NAME_MAX - 1, l->conf->name, l->bound_port);
-		fds[n++] = l->fd;
-	}
+	size_t n = np_server_sockets(server, fds, names, NP_UPGRADE_MAX_SOCKETS);
+	size_t want = n + (server->agent != NULL) + 1;
+	if (n > NP_UPGRADE_MAX_SOCKETS)
+		n = NP_UPGRADE_MAX_SOCKETS;
+	size_t listeners = n;
 	int agent_fd = np_agent_fd(server->agent);
 	if (agent_fd >= 0 && n < NP_UPGRADE_MAX_SOCKETS) {
 		snprintf(names[n], sizeof(names[n]), "agent:%d", np_net_local_port(agent_fd));
@@ -233,11 +251,19 @@ static int send_sockets(struct control_client *c)
 		want++;
 	}
 	int rc = -1;
-	if (n < want)
+	bool copied = true;
+	for (size_t i = 0; i < listeners; i++)
+		copied = copied && fds[i] >= 0;
+	if (!copied)
+		errno = EMFILE;
+	else if (n < want)
 		errno = E2BIG;
 	else
 		rc = np_upgrade_send(c->fd, fds, names, n);
 	int saved = errno;
+	for (size_t i = 0; i < listeners; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
 	free(names);
 	errno = saved;
 	return rc;
@@ -283,6 +309,8 @@ static const struct np_control_command commands[] = {
 	  cmd_kill_address },
 	{ { "drain" }, 0, "drain                the agent-check says drain; sessions go on", cmd_drain },
 	{ { "ready" }, 0, "ready                the agent-check reports capacity again", cmd_ready },
+	{ { "reload" }, 0, "reload               read the configuration again (as SIGHUP) and say how it went",
+	  cmd_reload },
 	{ { "_getsockets" }, 0, NULL, cmd_getsockets },
 	{ { "_handover" }, 0, NULL, cmd_handover },
 };

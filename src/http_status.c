@@ -20,7 +20,8 @@
 
 /* Live sessions of one (listener, protocol, transport). */
 struct group {
-	const char *listener, *protocol, *transport;
+	char listener[NP_PORT_NAME_MAX]; /* copied: a reload may free the configuration */
+	const char *protocol, *transport;
 	size_t count;
 };
 
@@ -35,9 +36,10 @@ struct report {
 	size_t cert_count;
 };
 
-/* The strings a snapshot points to live in the configuration or are
- * static, and the configuration outlives this request (the session
- * holds it): they can be kept past the lock. */
+/* The protocol and transport names a snapshot points to are static (or
+ * a module's, loaded for the process's life) and can be kept past the
+ * lock; the listener's name lives in a configuration that a reload may
+ * free once its last session ends, and is copied. */
 static void count_session(const struct np_session_info *info, void *arg)
 {
 	struct report *r = arg;
@@ -53,8 +55,13 @@ static void count_session(const struct np_session_info *info, void *arg)
 			return;
 		}
 	}
-	if (r->group_count < MAX_GROUPS)
-		r->groups[r->group_count++] = (struct group){ info->listener, info->protocol, info->transport, 1 };
+	if (r->group_count < MAX_GROUPS) {
+		struct group *g = &r->groups[r->group_count++];
+		snprintf(g->listener, sizeof(g->listener), "%s", info->listener);
+		g->protocol = info->protocol;
+		g->transport = info->transport;
+		g->count = 1;
+	}
 }
 
 static void copy_port(const struct np_port_counts *port, void *arg)
@@ -145,6 +152,9 @@ static void write_metrics(FILE *out, const struct report *r)
 	fprintf(out, "npsocketd_tls_handshakes_total{result=\"ok\"} %llu\n", (unsigned long long)r->stats.handshakes_ok);
 	fprintf(out, "npsocketd_tls_handshakes_total{result=\"failed\"} %llu\n",
 		(unsigned long long)r->stats.handshakes_failed);
+	family(out, "npsocketd_reloads_total", "counter", "Reloads of the configuration (SIGHUP, reload), by result.");
+	fprintf(out, "npsocketd_reloads_total{result=\"ok\"} %llu\n", (unsigned long long)r->stats.reloads_ok);
+	fprintf(out, "npsocketd_reloads_total{result=\"failed\"} %llu\n", (unsigned long long)r->stats.reloads_failed);
 	family(out, "npsocketd_connections_refused_total", "counter", "Connections refused by admission, by reason.");
 	for (int i = 0; i < NP_REFUSALS; i++)
 		fprintf(out, "npsocketd_connections_refused_total{reason=\"%s\"} %llu\n", np_refusal_label[i],

@@ -12,6 +12,7 @@
  * Each phase returns 0 to go on or -1 with the session's end reason set.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <netinet/tcp.h>
@@ -216,8 +217,10 @@ static void *connection_main(void *arg)
 	    np_dispatch_read_byte(session, &first) == 0)
 		np_dispatch(session, &first);
 	np_session_log_end(session);
-	np_registry_remove(&listener->server->registry, session);
+	np_registry_remove(session->registry, session);
 	np_session_free(session);
+	/* The last touch of the listener: a retired one may be freed now. */
+	atomic_fetch_sub(&listener->sessions, 1);
 	return NULL;
 }
 
@@ -265,13 +268,7 @@ void np_accepter_join(pthread_t thread, const char *what)
 			pthread_join(thread, NULL);
 			return;
 		}
-		struct timespec until;
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_nsec += 20 * 1000000L;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
+		struct timespec until = np_time_in(CLOCK_REALTIME, 20);
 		if (pthread_timedjoin_np(thread, NULL, &until) == 0)
 			return;
 		if (round == 250)
@@ -306,7 +303,7 @@ int np_thread_start_detached(void *(*fn)(void *), void *arg, size_t stack_size)
 static void start_connection_thread(struct np_listener *listener, struct np_session *session)
 {
 	struct np_server *server = listener->server;
-	int err = np_thread_start_detached(connection_main, session, server->config->server.thread_stack_size);
+	int err = np_thread_start_detached(connection_main, session, listener->config->server.thread_stack_size);
 	if (err) {
 		atomic_fetch_add(&server->registry.thread_failures, 1);
 		np_log_ratelimited(&server->thread_error_log, LOG_ERR,
@@ -314,20 +311,26 @@ static void start_connection_thread(struct np_listener *listener, struct np_sess
 				   (unsigned long long)session->id, session->peer, strerror(err));
 		np_registry_remove(&server->registry, session);
 		np_session_free(session);
+		atomic_fetch_sub(&listener->sessions, 1);
 	}
 }
 
 /* The context a new session of the port starts with, referenced; NULL on
  * a plain port. */
-static struct np_tls_context *tls_for_port(struct np_server *server, const struct np_port_conf *port)
+static struct np_tls_context *tls_for_port(struct np_listener *listener)
 {
-	if (!port->tls)
+	if (!listener->tls)
 		return NULL;
-	size_t i = (size_t)(port->tls - server->config->tls);
+	struct np_server *server = listener->server;
 	pthread_mutex_lock(&server->lock);
-	struct np_tls_context *ctx = np_tls_context_ref(server->tls[i]);
+	struct np_tls_context *ctx = np_tls_context_ref(listener->tls);
 	pthread_mutex_unlock(&server->lock);
 	return ctx;
+}
+
+static bool accepting(const struct np_listener *listener)
+{
+	return !atomic_load(&listener->server->stopping) && !atomic_load(&listener->retired);
 }
 
 static void accept_one(struct np_listener *listener)
@@ -339,7 +342,7 @@ static void accept_one(struct np_listener *listener)
 	int fd = accept4(listener->fd, (struct sockaddr *)&peer, &peer_len, SOCK_CLOEXEC);
 	if (fd < 0) {
 		int err = errno;
-		if (atomic_load(&server->stopping))
+		if (!accepting(listener))
 			return;
 		switch (err) {
 		case EINTR:
@@ -378,7 +381,7 @@ static void accept_one(struct np_listener *listener)
 		return;
 	}
 
-	struct np_session *session = np_session_new(server->config, listener->conf, fd, &peer, peer_text);
+	struct np_session *session = np_session_new(listener->config, listener->conf, fd, &peer, peer_text);
 	if (!session) {
 		refuse(listener, fd, peer_text, np_refusal_text[NP_REFUSED_MEMORY]);
 		return;
@@ -389,14 +392,15 @@ static void accept_one(struct np_listener *listener)
 	session->handler_state = listener->handler_state;
 	session->relay = &server->relay;
 	session->registry = &server->registry;
-	const char *why = np_registry_admit(&server->registry, session, &listener->counts, !proxied);
+	const char *why = np_registry_admit(&server->registry, session, listener->counts, !proxied);
 	if (why) {
 		session->fd = -1;
 		np_session_free(session);
 		refuse(listener, fd, peer_text, why);
 		return;
 	}
-	session->tls = tls_for_port(server, listener->conf);
+	atomic_fetch_add(&listener->sessions, 1);
+	session->tls = tls_for_port(listener);
 	np_log(LOG_DEBUG, "conn %llu accepted from %s on port %d", (unsigned long long)session->id,
 	       peer_text, listener->public_port);
 	start_connection_thread(listener, session);
@@ -422,38 +426,181 @@ static void *accepter_main(void *arg)
 	pthread_cond_broadcast(&server->changed);
 	pthread_mutex_unlock(&server->lock);
 
-	while (!atomic_load(&server->stopping))
+	while (accepting(listener))
 		accept_one(listener);
+
+	pthread_mutex_lock(&server->lock);
+	server->accepters_running--;
+	pthread_cond_broadcast(&server->changed);
+	pthread_mutex_unlock(&server->lock);
 	return NULL;
 }
 
-/* --- start and stop ------------------------------------------------------ */
+/* --- listeners: made, opened, retired, freed ------------------------------ */
 
-static int open_listener(struct np_listener *listener)
+static struct np_listener *listener_new(struct np_server *server, struct np_config *config,
+					const struct np_port_conf *conf)
+{
+	struct np_listener *listener = calloc(1, sizeof(*listener));
+	if (!listener)
+		return NULL;
+	listener->server = server;
+	listener->config = np_config_ref(config);
+	listener->conf = conf;
+	listener->fd = -1;
+	return listener;
+}
+
+static void stop_handler(struct np_listener *listener);
+
+/* No thread uses it any more: its handler's shutdown(), its socket
+ * unless a successor took it, its counts, its TLS context. */
+static void listener_free(struct np_listener *listener)
+{
+	if (!listener)
+		return;
+	stop_handler(listener);
+	if (listener->owns_fd && listener->fd >= 0)
+		close(listener->fd);
+	np_registry_port_unref(&listener->server->registry, listener->counts);
+	np_tls_context_unref(listener->tls);
+	free(listener->accepters);
+	np_config_unref(listener->config);
+	free(listener);
+}
+
+/* One listener per [Port] section of config; NULL (all freed) when out
+ * of memory. */
+static struct np_listener **set_new(struct np_server *server, struct np_config *config, char *err, size_t err_size)
+{
+	struct np_listener **set = calloc(config->port_count + 1, sizeof(*set));
+	for (size_t i = 0; set && i < config->port_count; i++) {
+		set[i] = listener_new(server, config, &config->ports[i]);
+		if (!set[i]) {
+			while (i > 0)
+				listener_free(set[--i]);
+			free(set);
+			set = NULL;
+		}
+	}
+	if (!set)
+		snprintf(err, err_size, "out of memory for %zu listeners", config->port_count);
+	return set;
+}
+
+/* What the configuration names, loaded before anything is bound, so a
+ * bad file is a configuration error: each port's session handler (a
+ * module), its web root, and every TLS section's certificates and keys,
+ * one context per section shared by its ports.  0, or -1 with err. */
+static int set_prepare(struct np_listener **set, const struct np_config *config, char *err, size_t err_size)
+{
+	char why[512];
+	for (size_t i = 0; i < config->port_count; i++) {
+		struct np_listener *listener = set[i];
+		listener->handler = np_handler_for(&listener->conf->handler, why, sizeof(why));
+		if (!listener->handler || np_http_check_root(listener->conf, why, sizeof(why)) < 0) {
+			snprintf(err, err_size, "[%s]: %s", listener->conf->name, why);
+			return -1;
+		}
+	}
+	for (size_t t = 0; t < config->tls_count; t++) {
+		const struct np_tls_conf *tls = &config->tls[t];
+		if (np_tls_key_exposed(tls, why, sizeof(why)))
+			np_log(LOG_WARNING, "[%s]: %s", tls->name, why);
+		struct np_tls_context *ctx = np_tls_context_new(tls, why, sizeof(why));
+		if (!ctx) {
+			snprintf(err, err_size, "[%s]: %s", tls->name, why);
+			return -1;
+		}
+		for (size_t i = 0; i < config->port_count; i++)
+			if (set[i]->conf->tls == tls)
+				set[i]->tls = np_tls_context_ref(ctx);
+		np_tls_context_unref(ctx);
+	}
+	return 0;
+}
+
+/* Tells the registry what each TLS section serves now. */
+static void set_publish_certs(struct np_server *server, struct np_listener **set, const struct np_config *config)
+{
+	for (size_t t = 0; t < config->tls_count; t++)
+		for (size_t i = 0; i < config->port_count; i++)
+			if (set[i]->conf->tls == &config->tls[t]) {
+				np_registry_publish_certs(&server->registry, config->tls[t].name, set[i]->tls);
+				break;
+			}
+}
+
+static bool same_text(const char *a, const char *b)
+{
+	return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+/* The running listener whose socket a new section takes over: the same
+ * bindAddress and port (and, with port = 0, the same section), each
+ * socket taken once; NULL when the section needs a socket of its own. */
+static struct np_listener *socket_to_keep(struct np_listener **old, size_t old_count, bool *taken,
+					  const struct np_port_conf *conf)
+{
+	for (size_t i = 0; i < old_count; i++) {
+		const struct np_port_conf *was = old[i]->conf;
+		if (taken[i] || !same_text(was->bind_address, conf->bind_address) || was->port != conf->port ||
+		    (conf->port == 0 && strcmp(was->name, conf->name) != 0))
+			continue;
+		taken[i] = true;
+		return old[i];
+	}
+	return NULL;
+}
+
+static struct np_port_facts port_facts(const struct np_listener *listener)
+{
+	return (struct np_port_facts){
+		.name = listener->conf->name,
+		.port = listener->public_port,
+		.tls = listener->conf->tls != NULL,
+		.max_connections = listener->conf->max_connections,
+		.max_connections_per_address = listener->conf->max_connections_per_address,
+	};
+}
+
+/* The listener's socket: the one of `keep` (a reload), the running
+ * instance's (-x) or systemd's, else a new one.  0, or -1 with err. */
+static int open_listener(struct np_listener *listener, struct np_listener *keep, char *err, size_t err_size)
 {
 	const struct np_port_conf *conf = listener->conf;
-	char err[256] = "";
-	/* The running instance's socket (-x) or systemd's, else a new one. */
-	listener->fd = np_upgrade_take(&listener->server->inherited, conf->name, conf->bind_address, conf->port);
-	bool inherited = listener->fd >= 0;
-	if (!inherited)
-		listener->fd = np_net_listen(conf->bind_address, conf->port, conf->queue_length,
-					     conf->load_balance, err, sizeof(err));
-	if (listener->fd < 0) {
-		np_log(LOG_ERR, "[%s]: %s", conf->name, err);
-		return -1;
+	struct np_server *server = listener->server;
+	char why[256] = "";
+	bool inherited = false;
+	if (keep) {
+		listener->fd = keep->fd;   /* owned from the swap on */
+	} else {
+		listener->fd = np_upgrade_take(&server->inherited, conf->name, conf->bind_address, conf->port);
+		inherited = listener->fd >= 0;
+		if (!inherited)
+			listener->fd = np_net_listen(conf->bind_address, conf->port, conf->queue_length,
+						     conf->load_balance, why, sizeof(why));
+		if (listener->fd < 0) {
+			snprintf(err, err_size, "[%s]: %s", conf->name, why);
+			return -1;
+		}
+		listener->owns_fd = true;
 	}
 	listener->bound_port = np_net_local_port(listener->fd);
 	/* port = 0 (tests): the port actually bound is the one to report. */
 	listener->public_port = conf->map_to_port ? conf->map_to_port : listener->bound_port;
-	listener->counts.name = conf->name;
-	listener->counts.port = listener->public_port;
-	listener->counts.tls = conf->tls != NULL;
-	if (np_registry_add_port(&listener->server->registry, &listener->counts) < 0) {
-		np_log(LOG_ERR, "[%s]: out of memory listing the port", conf->name);
+	if (keep) {
+		/* Its sessions still count against the limits. */
+		listener->counts = keep->counts;
+		np_registry_port_ref(&server->registry, listener->counts);
+		return 0;
+	}
+	struct np_port_facts facts = port_facts(listener);
+	listener->counts = np_registry_port_new(&server->registry, &facts);
+	if (!listener->counts) {
+		snprintf(err, err_size, "[%s]: out of memory listing the port", conf->name);
 		return -1;
 	}
-
 	char where[NP_ADDRSTRLEN];
 	np_net_local_text(listener->fd, where, sizeof(where));
 	np_log(LOG_NOTICE, "listening on %s for [%s] (%s%s%s)", where, conf->name,
@@ -465,7 +612,7 @@ static int open_listener(struct np_listener *listener)
 static const char *port_setting(const struct np_handler_env *env, const char *key)
 {
 	const struct np_listener *listener = env->opaque;
-	return np_config_port_setting(listener->server->config, listener->conf, key);
+	return np_config_port_setting(listener->config, listener->conf, key);
 }
 
 static int set_challenge(const struct np_handler_env *env, const char *token, const char *answer)
@@ -474,8 +621,8 @@ static int set_challenge(const struct np_handler_env *env, const char *token, co
 	return np_registry_challenge_set(&listener->server->registry, token, answer);
 }
 
-/* The handler's init() for the listener's port; 0, or -1 after logging. */
-static int start_handler(struct np_listener *listener)
+/* The handler's init() for the listener's port; 0, or -1 with err. */
+static int start_handler(struct np_listener *listener, char *err, size_t err_size)
 {
 	const struct np_handler *handler = listener->handler;
 	listener->env = (struct np_handler_env){
@@ -486,7 +633,7 @@ static int start_handler(struct np_listener *listener)
 		.set_challenge = set_challenge,
 	};
 	if (handler->init && handler->init(&listener->env, &listener->handler_state) < 0) {
-		np_log(LOG_ERR, "[%s]: handler %s failed to start", listener->conf->name, handler->name);
+		snprintf(err, err_size, "[%s]: handler %s failed to start", listener->conf->name, handler->name);
 		return -1;
 	}
 	listener->handler_started = true;
@@ -502,10 +649,85 @@ static void stop_handler(struct np_listener *listener)
 	listener->handler_state = NULL;
 }
 
+/* Every listener's sockets and handlers; 0, or -1 with err.  keep[i]
+ * (a reload) is whose socket set[i] takes over, or NULL. */
+static int set_open(struct np_listener **set, struct np_listener **keep, size_t count, char *err, size_t err_size)
+{
+	for (size_t i = 0; i < count; i++)
+		if (open_listener(set[i], keep ? keep[i] : NULL, err, err_size) < 0)
+			return -1;
+	for (size_t i = 0; i < count; i++)
+		if (start_handler(set[i], err, err_size) < 0)
+			return -1;
+	return 0;
+}
+
+/* Starts every listener's accepters and waits until each accepts;
+ * returns how many, or -1 with err (the ones started still run). */
+static int set_start(struct np_server *server, struct np_listener **set, size_t count, char *err, size_t err_size)
+{
+	pthread_mutex_lock(&server->lock);
+	int target = server->accepters_running;
+	pthread_mutex_unlock(&server->lock);
+	int threads = 0, rc = 0;
+	for (size_t i = 0; i < count && rc == 0; i++) {
+		struct np_listener *listener = set[i];
+		int want = listener->conf->accepter_threads;
+		listener->accepters = calloc((size_t)want, sizeof(pthread_t));
+		if (!listener->accepters) {
+			snprintf(err, err_size, "[%s]: out of memory for accepter threads", listener->conf->name);
+			rc = -1;
+		}
+		for (int t = 0; t < want && rc == 0; t++) {
+			int e = pthread_create(&listener->accepters[t], NULL, accepter_main, listener);
+			if (e) {
+				snprintf(err, err_size, "[%s]: cannot start accepter thread: %s", listener->conf->name,
+					 strerror(e));
+				rc = -1;
+				break;
+			}
+			listener->accepters_started++;
+			threads++;
+		}
+	}
+	/* Accepting means every accepter is named, prioritised and in accept(). */
+	target += threads;
+	pthread_mutex_lock(&server->lock);
+	while (server->accepters_running < target)
+		pthread_cond_wait(&server->changed, &server->lock);
+	pthread_mutex_unlock(&server->lock);
+	return rc < 0 ? -1 : threads;
+}
+
+/* Its accepters stopped and joined: it accepts no more. */
+static void listener_stop_accepting(struct np_listener *listener)
+{
+	atomic_store(&listener->retired, true);
+	for (int t = 0; t < listener->accepters_started; t++)
+		np_accepter_join(listener->accepters[t], listener->conf->name);
+	listener->accepters_started = 0;
+}
+
+/* Main thread: the retired listeners whose last session ended are freed. */
+static void reap_retired(struct np_server *server)
+{
+	for (struct np_listener **at = &server->retired; *at;) {
+		struct np_listener *listener = *at;
+		if (atomic_load(&listener->sessions) > 0) {
+			at = &listener->next_retired;
+			continue;
+		}
+		*at = listener->next_retired;
+		np_log(LOG_DEBUG, "[%s] of an earlier configuration: its last session ended", listener->conf->name);
+		listener_free(listener);
+	}
+}
+
+/* --- start and stop ------------------------------------------------------ */
+
 int np_server_init(struct np_server *server, struct np_config *config)
 {
 	memset(server, 0, sizeof(*server));
-	server->config = config;
 	server->main_thread = pthread_self();
 	server->pid_fd = -1;
 	for (int i = 0; i < NP_REFUSALS; i++)
@@ -540,136 +762,164 @@ int np_server_init(struct np_server *server, struct np_config *config)
 	}
 	if (np_registry_init(&server->registry, config->server.max_connections) < 0)
 		return -1;
-
-	server->listeners = calloc(config->port_count, sizeof(*server->listeners));
+	server->config = np_config_ref(config);
+	char err[128];
+	server->listeners = set_new(server, config, err, sizeof(err));
 	if (!server->listeners) {
-		np_log(LOG_ERR, "out of memory for %zu listeners", config->port_count);
+		np_log(LOG_ERR, "%s", err);
 		return -1;
 	}
 	server->listener_count = config->port_count;
-	for (size_t i = 0; i < config->port_count; i++) {
-		struct np_listener *listener = &server->listeners[i];
-		listener->server = server;
-		listener->conf = &config->ports[i];
-		listener->fd = -1;
-		listener->counts.max_connections = listener->conf->max_connections;
-		listener->counts.max_connections_per_address = listener->conf->max_connections_per_address;
-	}
 	return 0;
 }
 
 int np_server_prepare(struct np_server *server)
 {
-	const struct np_config *config = server->config;
-	char err[512];
-
-	for (size_t i = 0; i < server->listener_count; i++) {
-		struct np_listener *listener = &server->listeners[i];
-		listener->handler = np_handler_for(&listener->conf->handler, err, sizeof(err));
-		if (!listener->handler || np_http_check_root(listener->conf, err, sizeof(err)) < 0) {
-			np_log(LOG_ERR, "[%s]: %s", listener->conf->name, err);
-			return -1;
-		}
-	}
-	if (config->tls_count == 0)
-		return 0;
-	server->tls = calloc(config->tls_count, sizeof(*server->tls));
-	if (!server->tls) {
-		np_log(LOG_ERR, "out of memory for TLS contexts");
+	char err[640];
+	if (set_prepare(server->listeners, server->config, err, sizeof(err)) < 0) {
+		np_log(LOG_ERR, "%s", err);
 		return -1;
 	}
-	for (size_t i = 0; i < config->tls_count; i++) {
-		if (np_tls_key_exposed(&config->tls[i], err, sizeof(err)))
-			np_log(LOG_WARNING, "[%s]: %s", config->tls[i].name, err);
-		server->tls[i] = np_tls_context_new(&config->tls[i], err, sizeof(err));
-		if (!server->tls[i]) {
-			np_log(LOG_ERR, "[%s]: %s", config->tls[i].name, err);
-			return -1;
-		}
-		np_registry_publish_certs(&server->registry, config->tls[i].name, server->tls[i]);
-	}
+	set_publish_certs(server, server->listeners, server->config);
 	return 0;
-}
-
-void np_server_reload_tls(struct np_server *server)
-{
-	const struct np_config *config = server->config;
-	char err[512];
-
-	if (config->tls_count == 0) {
-		np_log(LOG_NOTICE, "SIGHUP: no TLS section to reload");
-		return;
-	}
-	for (size_t i = 0; i < config->tls_count; i++) {
-		struct np_tls_context *fresh = np_tls_context_new(&config->tls[i], err, sizeof(err));
-		if (!fresh) {
-			np_log(LOG_ERR, "SIGHUP: [%s] keeps its current credentials: %s",
-			       config->tls[i].name, err);
-			continue;
-		}
-		pthread_mutex_lock(&server->lock);
-		struct np_tls_context *old = server->tls[i];
-		server->tls[i] = fresh;
-		pthread_mutex_unlock(&server->lock);
-		np_tls_context_unref(old);
-		np_registry_publish_certs(&server->registry, config->tls[i].name, fresh);
-		np_log(LOG_NOTICE, "SIGHUP: [%s] reloaded; new handshakes use the new credentials",
-		       config->tls[i].name);
-	}
 }
 
 int np_server_open(struct np_server *server)
 {
-	for (size_t i = 0; i < server->listener_count; i++)
-		if (open_listener(&server->listeners[i]) < 0)
-			return -1;
-	for (size_t i = 0; i < server->listener_count; i++)
-		if (start_handler(&server->listeners[i]) < 0)
-			return -1;
+	char err[640];
+	if (set_open(server->listeners, NULL, server->listener_count, err, sizeof(err)) < 0) {
+		np_log(LOG_ERR, "%s", err);
+		return -1;
+	}
 	return 0;
 }
 
 int np_server_start(struct np_server *server)
 {
-	int threads = 0;
-	for (size_t i = 0; i < server->listener_count; i++) {
-		struct np_listener *listener = &server->listeners[i];
-		int count = listener->conf->accepter_threads;
-		listener->accepters = calloc((size_t)count, sizeof(pthread_t));
-		if (!listener->accepters) {
-			np_log(LOG_ERR, "[%s]: out of memory for accepter threads", listener->conf->name);
-			return -1;
-		}
-		for (int t = 0; t < count; t++) {
-			int err = pthread_create(&listener->accepters[t], NULL, accepter_main, listener);
-			if (err) {
-				np_log(LOG_ERR, "[%s]: cannot start accepter thread: %s",
-				       listener->conf->name, strerror(err));
-				return -1;
-			}
-			listener->accepters_started++;
-			threads++;
-		}
+	char err[256];
+	int threads = set_start(server, server->listeners, server->listener_count, err, sizeof(err));
+	if (threads < 0) {
+		np_log(LOG_ERR, "%s", err);
+		return -1;
 	}
-	/* "ready" means every accepter is named, prioritised and accepting. */
-	pthread_mutex_lock(&server->lock);
-	while (server->accepters_running < threads)
-		pthread_cond_wait(&server->changed, &server->lock);
-	pthread_mutex_unlock(&server->lock);
 	np_log(LOG_NOTICE, "ready: %zu port%s, %d accepter thread%s", server->listener_count,
 	       server->listener_count == 1 ? "" : "s", threads, threads == 1 ? "" : "s");
 	return 0;
 }
 
+int np_server_reload(struct np_server *server, struct np_config *config, char *err, size_t err_size,
+		     char *summary, size_t summary_size)
+{
+	struct np_listener **old = server->listeners;
+	size_t old_count = server->listener_count, count = config->port_count;
+	struct np_listener **set = set_new(server, config, err, err_size);
+	struct np_listener **keep = calloc(count + 1, sizeof(*keep));
+	bool *taken = calloc(old_count + 1, sizeof(*taken));
+	int rc = -1;
+	if (!set || !keep || !taken) {
+		if (set)
+			snprintf(err, err_size, "out of memory for the reload");
+		goto out;
+	}
+	for (size_t i = 0; i < count; i++)
+		keep[i] = socket_to_keep(old, old_count, taken, set[i]->conf);
+	if (set_prepare(set, config, err, err_size) < 0 || set_open(set, keep, count, err, err_size) < 0)
+		goto out;
+	if (set_start(server, set, count, err, err_size) < 0) {
+		for (size_t i = 0; i < count; i++)
+			listener_stop_accepting(set[i]);
+		goto out;
+	}
+
+	/* The swap.  A socket kept changes hands; what its section now says
+	 * of it applies to the connections admitted from here on. */
+	size_t kept = 0, added = 0;
+	for (size_t i = 0; i < count; i++) {
+		struct np_listener *listener = set[i];
+		if (!keep[i]) {
+			added++;
+			continue;
+		}
+		kept++;
+		keep[i]->owns_fd = false;
+		listener->owns_fd = true;
+		struct np_port_facts facts = port_facts(listener);
+		np_registry_port_update(&server->registry, listener->counts, &facts);
+		if (listener->conf->queue_length != keep[i]->conf->queue_length &&
+		    listen(listener->fd, listener->conf->queue_length) < 0)
+			np_log(LOG_WARNING, "[%s]: queueLength %d not applied: listen: %s", listener->conf->name,
+			       listener->conf->queue_length, strerror(errno));
+		if (listener->conf->load_balance != keep[i]->conf->load_balance)
+			np_log(LOG_WARNING, "[%s]: loadBalance changed: the socket is kept as it was bound; "
+			       "a restart (or npsocketd -x) binds it anew", listener->conf->name);
+	}
+	np_registry_set_max_connections(&server->registry, config->server.max_connections);
+	pthread_mutex_lock(&server->lock);
+	server->listeners = set;
+	server->listener_count = count;
+	pthread_mutex_unlock(&server->lock);
+	set = NULL;
+
+	for (size_t i = 0; i < old_count; i++) {
+		struct np_listener *listener = old[i];
+		listener_stop_accepting(listener);
+		if (listener->owns_fd) {
+			char where[NP_ADDRSTRLEN];
+			np_net_local_text(listener->fd, where, sizeof(where));
+			size_t left = atomic_load(&listener->sessions);
+			np_log(LOG_NOTICE, "[%s] is gone from the configuration: no longer listening on %s; "
+			       "its %zu session%s run%s on", listener->conf->name, where, left, left == 1 ? "" : "s",
+			       left == 1 ? "s" : "");
+			close(listener->fd);
+			listener->owns_fd = false;
+		}
+		listener->next_retired = server->retired;
+		server->retired = listener;
+	}
+	free(old);
+
+	/* Sections gone say nothing more; the rest say what they serve now. */
+	for (size_t t = 0; t < server->config->tls_count; t++) {
+		bool still = false;
+		for (size_t u = 0; u < config->tls_count && !still; u++)
+			still = strcmp(server->config->tls[t].name, config->tls[u].name) == 0;
+		if (!still)
+			np_registry_set_certs(&server->registry, server->config->tls[t].name, NULL, 0);
+	}
+	set_publish_certs(server, server->listeners, config);
+	np_config_unref(server->config);
+	server->config = np_config_ref(config);
+	snprintf(summary, summary_size, "%zu port%s (%zu kept, %zu added, %zu removed), %zu TLS section%s", count,
+		 count == 1 ? "" : "s", kept, added, old_count - kept, config->tls_count,
+		 config->tls_count == 1 ? "" : "s");
+	reap_retired(server);
+	rc = 0;
+out:
+	/* A failed reload's listeners; one that accepted before it failed
+	 * waits for its sessions like a retired one. */
+	for (size_t i = 0; set && i < count; i++) {
+		struct np_listener *listener = set[i];
+		if (atomic_load(&listener->sessions) == 0) {
+			listener_free(listener);
+			continue;
+		}
+		if (listener->owns_fd)
+			close(listener->fd);
+		listener->owns_fd = false;
+		listener->next_retired = server->retired;
+		server->retired = listener;
+	}
+	free(set);
+	free(keep);
+	free(taken);
+	return rc;
+}
+
 void np_server_stop(struct np_server *server, int timeout_ms)
 {
 	atomic_store(&server->stopping, true);
-	for (size_t i = 0; i < server->listener_count; i++) {
-		struct np_listener *listener = &server->listeners[i];
-		for (int t = 0; t < listener->accepters_started; t++)
-			np_accepter_join(listener->accepters[t], listener->conf->name);
-		listener->accepters_started = 0;
-	}
+	for (size_t i = 0; i < server->listener_count; i++)
+		listener_stop_accepting(server->listeners[i]);
 
 	struct np_registry_stats stats;
 	np_registry_stats(&server->registry, &stats);
@@ -698,6 +948,46 @@ void np_server_tick(struct np_server *server)
 	}
 	np_log_ratelimit_flush(&server->accept_error_log, LOG_ERR, "accept errors");
 	np_log_ratelimit_flush(&server->thread_error_log, LOG_ERR, "connections without a thread");
+	reap_retired(server);
+}
+
+size_t np_server_sockets(struct np_server *server, int *fds, char (*names)[NP_UPGRADE_NAME_MAX + 8], size_t max)
+{
+	pthread_mutex_lock(&server->lock);
+	size_t count = server->listener_count;
+	for (size_t i = 0; i < count && i < max; i++) {
+		const struct np_listener *l = server->listeners[i];
+		snprintf(names[i], sizeof(names[i]), "%.*s:%d", NP_UPGRADE_NAME_MAX - 1, l->conf->name, l->bound_port);
+		/* A copy: a reload may close the listener's own meanwhile. */
+		fds[i] = fcntl(l->fd, F_DUPFD_CLOEXEC, 3);
+	}
+	pthread_mutex_unlock(&server->lock);
+	return count;
+}
+
+size_t np_server_listener_count(struct np_server *server)
+{
+	pthread_mutex_lock(&server->lock);
+	size_t count = server->listener_count;
+	pthread_mutex_unlock(&server->lock);
+	return count;
+}
+
+/* A listener no session thread holds any more is freed; one still held
+ * (a thread that did not end) keeps what it uses, and only its socket
+ * is closed. */
+static void close_listener(struct np_listener *listener, bool quiet)
+{
+	/* With the registry empty, a thread still holding it is a moment
+	 * from letting go. */
+	for (int i = 0; quiet && i < 1000 && atomic_load(&listener->sessions) > 0; i++)
+		np_sleep_ms(1);
+	if (atomic_load(&listener->sessions) == 0) {
+		listener_free(listener);
+	} else if (listener->owns_fd) {
+		close(listener->fd);
+		listener->owns_fd = false;
+	}
 }
 
 void np_server_close(struct np_server *server)
@@ -706,28 +996,23 @@ void np_server_close(struct np_server *server)
 	np_registry_stats(&server->registry, &stats);
 	/* Threads still running may still use what the sessions reach. */
 	bool quiet = stats.active == 0;
-	for (size_t i = 0; i < server->listener_count; i++) {
-		struct np_listener *listener = &server->listeners[i];
-		if (quiet)
-			stop_handler(listener);
-		if (listener->fd >= 0)
-			close(listener->fd);
-		free(listener->accepters);
-	}
-
+	for (size_t i = 0; server->listeners && i < server->listener_count; i++)
+		if (server->listeners[i])
+			close_listener(server->listeners[i], quiet);
 	free(server->listeners);
 	server->listeners = NULL;
 	server->listener_count = 0;
-	for (size_t i = 0; server->tls && i < server->config->tls_count; i++)
-		if (server->tls[i])
-			np_tls_context_unref(server->tls[i]);
-	free(server->tls);
-	server->tls = NULL;
+	while (server->retired) {
+		struct np_listener *listener = server->retired;
+		server->retired = listener->next_retired;
+		close_listener(listener, quiet);
+	}
 	if (quiet) {
+		np_config_unref(server->config);
+		server->config = NULL;
 		np_registry_destroy(&server->registry);
 		np_relay_destroy(&server->relay);
 		pthread_cond_destroy(&server->changed);
 		pthread_mutex_destroy(&server->lock);
-
 	}
 }

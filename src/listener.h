@@ -31,35 +31,51 @@ struct np_control;
 struct np_server;
 struct np_tls_context;
 
-/* One [Port] section at run time. */
+/*
+ * One [Port] section at run time.  A reload makes a new listener for
+ * every section of the new configuration (one whose socket is already
+ * open takes that socket over) and retires the old ones: they stop
+ * accepting at once and are freed, with their handler's shutdown(), by
+ * the main thread once the last session they started has ended.
+ */
 struct np_listener {
 	struct np_server *server;
-	const struct np_port_conf *conf;
+	struct np_config *config;        /* referenced: the one it was made from */
+	const struct np_port_conf *conf; /* inside config */
 	int fd;                          /* listening socket */
+	bool owns_fd;                    /* false once a successor took the socket over */
 	int bound_port;                  /* the real port (port = 0); names acc:N, conn:N */
 	int public_port;                 /* mapToPort, or the bound port */
 	const struct np_handler *handler;
 	void *handler_state;
 	bool handler_started;            /* init() ran: shutdown() is owed */
 	struct np_handler_env env;       /* the handler's; a module may keep it */
+	struct np_tls_context *tls;      /* what new sessions take; under server->lock */
 	pthread_t *accepters;
 	int accepters_started;
+	atomic_bool retired;             /* its accepters stop */
 	atomic_bool priority_warned;
-	struct np_port_counts counts;    /* the registry's count of its sessions */
+	atomic_size_t sessions;          /* admitted, whose thread has not yet let go */
+	struct np_port_counts *counts;   /* the registry's; shared with the one it replaced */
+	struct np_listener *next_retired;
 };
 
 struct np_server {
+	/* The configuration in force, referenced.  Only the main thread
+	 * reads it (a reload swaps it there); every other thread reads its
+	 * listener's or its session's. */
 	struct np_config *config;
-	struct np_listener *listeners;
-	size_t listener_count;
 	int base_nice;                   /* the process's nice value at start */
 	struct np_registry registry;     /* the live sessions */
 	struct np_relay relay;           /* where relay parties meet */
 
-	pthread_mutex_t lock;            /* guards tls[] and accepters_running */
-	pthread_cond_t changed;          /* an accepter reached accept() */
-	struct np_tls_context **tls;     /* one per config->tls[i] */
+	pthread_mutex_t lock;            /* guards listeners, listener_count, each
+					  * listener's tls, accepters_running */
+	pthread_cond_t changed;          /* an accepter started or ended */
+	struct np_listener **listeners;  /* the ones accepting now */
+	size_t listener_count;
 	int accepters_running;
+	struct np_listener *retired;     /* main thread only: waiting for their sessions */
 
 	atomic_bool stopping;
 	struct np_ratelimit refuse_log[NP_REFUSALS]; /* one per reason */
@@ -72,10 +88,12 @@ struct np_server {
 	atomic_bool handed_over;         /* another instance took the sockets */
 	int pid_fd;                      /* the locked pid file, or -1 (main's) */
 
-	/* Who looks in from outside (agent.c, control.c): opened and
-	 * stopped by the daemon's main around the server's own life. */
+	/* Who looks in from outside (agent.c, control.c) and the reload's
+	 * hand-off to the main thread (reload.c): opened and stopped by the
+	 * daemon's main around the server's own life. */
 	struct np_agent *agent;          /* agentPort, or NULL */
 	struct np_control *control;      /* controlSocket, or NULL */
+	struct np_reload *reload;
 };
 
 /* What every thread that blocks in accept() calls first: takes the wake
@@ -89,7 +107,8 @@ void np_sleep_ms(int ms);
  * error number. */
 int np_thread_start_detached(void *(*fn)(void *), void *arg, size_t stack_size);
 
-/* Sets up the registry; nothing is bound yet.  0, or -1 after logging. */
+/* Sets up the registry, taking a reference to config; nothing is bound
+ * yet.  0, or -1 after logging. */
 int np_server_init(struct np_server *server, struct np_config *config);
 
 /* Loads what the configuration names — session-handler modules, every
@@ -101,9 +120,15 @@ int np_server_prepare(struct np_server *server);
  * caller may drop privileges next).  0, or -1 after logging why. */
 int np_server_open(struct np_server *server);
 
-/* SIGHUP: loads every TLS section anew; a section whose files fail keeps
- * its old credentials.  Sessions keep the context they started with. */
-void np_server_reload_tls(struct np_server *server);
+/* A reload (main thread, after np_server_start()): the new
+ * configuration's modules and certificates loaded, its new ports bound,
+ * its handlers started, and only then the swap: new listeners accept
+ * (a port kept takes over its socket and its counts, so no connection
+ * waiting in the queue is lost), the old ones stop accepting and their
+ * sessions run on with what they started with.  On any failure nothing
+ * changed: -1 with err saying why.  summary says what changed. */
+int np_server_reload(struct np_server *server, struct np_config *config, char *err, size_t err_size,
+		     char *summary, size_t summary_size);
 
 /* Starts the accepter threads.  0, or -1 after logging why. */
 int np_server_start(struct np_server *server);
@@ -113,8 +138,16 @@ int np_server_start(struct np_server *server);
 void np_server_stop(struct np_server *server, int timeout_ms);
 
 /* Once a second from the main thread: what the rate limits held back
- * gets its line. */
+ * gets its line; retired listeners without sessions are freed. */
 void np_server_tick(struct np_server *server);
+
+/* The current listeners' sockets and names for a new instance (-x):
+ * copies (dup), which the caller closes, -1 where one failed; fills at
+ * most max and returns how many there are. */
+size_t np_server_sockets(struct np_server *server, int *fds, char (*names)[NP_UPGRADE_NAME_MAX + 8], size_t max);
+
+/* How many listeners accept now. */
+size_t np_server_listener_count(struct np_server *server);
 
 /* Frees what np_server_open took; no thread may run. */
 void np_server_close(struct np_server *server);

@@ -28,7 +28,7 @@
 #define EXIT_TROUBLE 2
 /* An answer is at most this long (show sessions of maxConnections). */
 #define ANSWER_MAX (64u << 20)
-#define TIMEOUT_S 10
+#define TIMEOUT_S 30  /* a reload answers when it is done */
 
 static void usage(FILE *out)
 {

@@ -30,6 +30,7 @@
 #include "handler.h"
 #include "http_server.h"
 #include "listener.h"
+#include "reload.h"
 #include "log.h"
 #include "service.h"
 #include "tls.h"
@@ -168,10 +169,22 @@ static bool raises_priority(const struct np_config *config)
 	return false;
 }
 
+/* Whether the configuration binds a port below 1024: a reload, which
+ * runs as the user, may then bind such a port again (a section moved to
+ * another address) or a new one, and keeps CAP_NET_BIND_SERVICE. */
+static bool binds_privileged_port(const struct np_config *config)
+{
+	for (size_t i = 0; i < config->port_count; i++)
+		if (config->ports[i].port > 0 && config->ports[i].port < 1024)
+			return true;
+	return false;
+}
+
 /*
  * user = / group =: switch to them, keeping of the capabilities only
  * those still needed (libcap-ng): CAP_SYS_NICE when an accepter runs at
- * raised priority, none else.  The ports are bound and the pid file
+ * raised priority, CAP_NET_BIND_SERVICE when a port is below 1024, none
+ * else.  The ports are bound and the pid file
  * written before; no other thread runs yet (capabilities are per thread,
  * and the threads started later inherit these).
  */
@@ -200,10 +213,18 @@ static int drop_privileges(const struct np_config *config)
 		gid = gr->gr_gid;
 	}
 	bool nice = geteuid() == 0 && raises_priority(config);
+	bool bind = geteuid() == 0 && binds_privileged_port(config);
+	char kept[64];
+	snprintf(kept, sizeof(kept), "%s%s%s", nice ? "CAP_SYS_NICE" : "", nice && bind ? "," : "",
+		 bind ? "CAP_NET_BIND_SERVICE" : "");
 	if (geteuid() == 0) {
 		capng_clear(CAPNG_SELECT_BOTH);
 		if (nice && capng_update(CAPNG_ADD, CAPNG_EFFECTIVE | CAPNG_PERMITTED, CAP_SYS_NICE) < 0) {
 			np_log(LOG_ERR, "cannot keep CAP_SYS_NICE for the accepters");
+			return -1;
+		}
+		if (bind && capng_update(CAPNG_ADD, CAPNG_EFFECTIVE | CAPNG_PERMITTED, CAP_NET_BIND_SERVICE) < 0) {
+			np_log(LOG_ERR, "cannot keep CAP_NET_BIND_SERVICE for reloads");
 			return -1;
 		}
 		/* With a user, its groups (initgroups); with a group alone, only it. */
@@ -215,7 +236,7 @@ static int drop_privileges(const struct np_config *config)
 					 (conf->user ? CAPNG_INIT_SUPP_GRP : CAPNG_NO_FLAG) | CAPNG_CLEAR_BOUNDING);
 		if (rc < 0) {
 			np_log(LOG_ERR, "cannot switch to uid %u gid %u keeping %s (capng_change_id %d): %s",
-			       (unsigned)uid, (unsigned)gid, nice ? "CAP_SYS_NICE" : "no capability", rc,
+			       (unsigned)uid, (unsigned)gid, kept[0] ? kept : "no capability", rc,
 			       strerror(errno));
 			return -1;
 		}
@@ -230,7 +251,7 @@ static int drop_privileges(const struct np_config *config)
 		return -1;
 	}
 	np_log(LOG_NOTICE, "running as uid %u gid %u, capabilities: %s", (unsigned)getuid(), (unsigned)getgid(),
-	       capng_have_capabilities(CAPNG_SELECT_CAPS) == CAPNG_NONE ? "none" : "CAP_SYS_NICE");
+	       capng_have_capabilities(CAPNG_SELECT_CAPS) == CAPNG_NONE ? "none" : kept);
 	return 0;
 }
 
@@ -402,7 +423,7 @@ static void report_start(int status_fd, unsigned char status)
 }
 
 static int serve(struct np_config *config, const char *pid_file, const char *upgrade_from, int status_fd,
-		 const sigset_t *signals)
+		 const sigset_t *signals, bool log_level_fixed)
 {
 	struct np_server server;
 	int rc = EXIT_SUCCESS;
@@ -415,6 +436,12 @@ static int serve(struct np_config *config, const char *pid_file, const char *upg
 	}
 	if (np_server_prepare(&server) < 0) {
 		rc = EX_CONFIG;
+		goto out;
+	}
+	server.reload = np_reload_new(log_level_fixed);
+	if (!server.reload) {
+		np_log(LOG_ERR, "out of memory for the reload's state");
+		rc = EX_OSERR;
 		goto out;
 	}
 	/* Sockets that outlive a process: the running instance's (-x), or
@@ -482,9 +509,7 @@ static int serve(struct np_config *config, const char *pid_file, const char *upg
 			continue;
 		}
 		if (sig == SIGHUP) {
-			np_service_reloading();
-			np_server_reload_tls(&server);
-			np_service_reloaded(&server.registry);
+			np_reload_run(server.reload, &server);
 			continue;
 		}
 		if (sig == SIGUSR1) {
@@ -505,7 +530,7 @@ static int serve(struct np_config *config, const char *pid_file, const char *upg
 	}
 	/* Otherwise the agent says drain, and the control socket answers,
 	 * until the sessions have ended. */
-	np_server_stop(&server, config->server.shutdown_timeout_ms);
+	np_server_stop(&server, server.config->server.shutdown_timeout_ms);
 	struct np_registry_stats stats;
 	np_registry_stats(&server.registry, &stats);
 	np_log(LOG_NOTICE, "stopped: %llu connections accepted, %llu refused",
@@ -515,6 +540,7 @@ out:
 	np_agent_free(server.agent);
 	np_control_free(server.control);
 	np_server_close(&server);
+	np_reload_free(server.reload);
 	/* After a hand-over the file names the new instance, which holds
 	 * its lock too. */
 	if (pid_written && !atomic_load(&server.handed_over) && unlink(pid_file) < 0)
@@ -594,7 +620,8 @@ int main(int argc, char **argv)
 	}
 	int status_fd = opt.detach ? detach() : -1;
 	np_log(LOG_NOTICE, "npsocketd %s starting with %s", NPSOCKETD_VERSION, config->path);
-	rc = serve(config, pid_file ? pid_file : config->server.pid_file, upgrade_from, status_fd, &signals);
+	rc = serve(config, pid_file ? pid_file : config->server.pid_file, upgrade_from, status_fd, &signals,
+		   opt.log_level >= 0);
 	free(pid_file);
 	free(upgrade_from);
 	np_config_unref(config);

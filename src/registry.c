@@ -209,14 +209,7 @@ size_t np_registry_kill_address(struct np_registry *reg, const struct np_cidr *r
 
 size_t np_registry_wait_empty(struct np_registry *reg, int timeout_ms)
 {
-	struct timespec until;
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_sec += timeout_ms / 1000;
-	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	struct timespec until = np_time_in(CLOCK_MONOTONIC, timeout_ms);
 	pthread_mutex_lock(&reg->lock);
 	while (reg->active > 0)
 		if (pthread_cond_timedwait(&reg->changed, &reg->lock, &until) == ETIMEDOUT)
@@ -230,6 +223,7 @@ void np_registry_stats(struct np_registry *reg, struct np_registry_stats *out)
 {
 	pthread_mutex_lock(&reg->lock);
 	out->active = reg->active;
+	out->max_connections = reg->max_connections;
 	out->sessions_total = reg->next_id;
 	out->ended_bytes_in = reg->ended_bytes_in;
 	out->ended_bytes_out = reg->ended_bytes_out;
@@ -243,6 +237,8 @@ void np_registry_stats(struct np_registry *reg, struct np_registry_stats *out)
 		out->refused_by[i] = atomic_load(&reg->refused_by[i]);
 	out->handshakes_ok = atomic_load(&reg->handshakes_ok);
 	out->handshakes_failed = atomic_load(&reg->handshakes_failed);
+	out->reloads_ok = atomic_load(&reg->reloads_ok);
+	out->reloads_failed = atomic_load(&reg->reloads_failed);
 	out->thread_failures = atomic_load(&reg->thread_failures);
 	out->accept_errors = atomic_load(&reg->accept_errors);
 }
@@ -358,16 +354,75 @@ bool np_registry_challenges_pending(struct np_registry *reg)
 	return pending;
 }
 
-int np_registry_add_port(struct np_registry *reg, struct np_port_counts *counts)
+void np_registry_set_max_connections(struct np_registry *reg, int max_connections)
 {
+	pthread_mutex_lock(&reg->lock);
+	reg->max_connections = max_connections;
+	pthread_mutex_unlock(&reg->lock);
+}
+
+/* Under the lock. */
+static void port_set(struct np_port_counts *counts, const struct np_port_facts *facts)
+{
+	snprintf(counts->name, sizeof(counts->name), "%s", facts->name);
+	counts->port = facts->port;
+	counts->tls = facts->tls;
+	counts->max_connections = facts->max_connections;
+	counts->max_connections_per_address = facts->max_connections_per_address;
+}
+
+struct np_port_counts *np_registry_port_new(struct np_registry *reg, const struct np_port_facts *facts)
+{
+	struct np_port_counts *counts = calloc(1, sizeof(*counts));
+	if (!counts)
+		return NULL;
 	pthread_mutex_lock(&reg->lock);
 	struct np_port_counts **grown = realloc(reg->ports, (reg->port_count + 1) * sizeof(*grown));
 	if (grown) {
+		port_set(counts, facts);
+		counts->refs = 1;
 		grown[reg->port_count++] = counts;
 		reg->ports = grown;
 	}
 	pthread_mutex_unlock(&reg->lock);
-	return grown ? 0 : -1;
+	if (!grown) {
+		free(counts);
+		return NULL;
+	}
+	return counts;
+}
+
+void np_registry_port_ref(struct np_registry *reg, struct np_port_counts *counts)
+{
+	pthread_mutex_lock(&reg->lock);
+	counts->refs++;
+	pthread_mutex_unlock(&reg->lock);
+}
+
+void np_registry_port_update(struct np_registry *reg, struct np_port_counts *counts,
+			     const struct np_port_facts *facts)
+{
+	pthread_mutex_lock(&reg->lock);
+	port_set(counts, facts);
+	pthread_mutex_unlock(&reg->lock);
+}
+
+void np_registry_port_unref(struct np_registry *reg, struct np_port_counts *counts)
+{
+	if (!counts)
+		return;
+	pthread_mutex_lock(&reg->lock);
+	bool last = --counts->refs == 0;
+	if (last) {
+		size_t kept = 0;
+		for (size_t i = 0; i < reg->port_count; i++)
+			if (reg->ports[i] != counts)
+				reg->ports[kept++] = reg->ports[i];
+		reg->port_count = kept;
+	}
+	pthread_mutex_unlock(&reg->lock);
+	if (last)
+		free(counts);
 }
 
 void np_registry_foreach_port(struct np_registry *reg, void (*fn)(const struct np_port_counts *port, void *arg),

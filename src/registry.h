@@ -17,15 +17,28 @@
 #include "addr_count.h"
 #include "session.h"
 
-/* What the registry counts for one listener (which owns it), and what
- * reports say of it. */
+/* What the registry counts for one listening socket, and what reports
+ * say of it: every field under the registry's lock.  The listeners that
+ * serve the socket hold references (a reload's new listener shares the
+ * one it replaces, so its sessions still count against the limits); it
+ * is listed for reports until the last one lets go. */
+#define NP_PORT_NAME_MAX 128
 struct np_port_counts {
-	size_t active;                   /* under the registry's lock */
+	size_t active;                   /* sessions open on it */
 	int max_connections;             /* 0 = none */
 	int max_connections_per_address; /* 0 = none */
-	const char *name;                /* "Port.NAME" */
+	char name[NP_PORT_NAME_MAX];     /* "Port.NAME", a copy */
 	int port;                        /* as known from outside */
 	bool tls;
+	int refs;
+};
+
+/* What a port's counts say of it. */
+struct np_port_facts {
+	const char *name;
+	int port;
+	bool tls;
+	int max_connections, max_connections_per_address;
 };
 
 /* A certificate a TLS section serves, for reports. */
@@ -81,16 +94,19 @@ struct np_registry {
 	_Atomic uint64_t accepted, refused, thread_failures, accept_errors;
 	_Atomic uint64_t refused_by[NP_REFUSALS];
 	_Atomic uint64_t handshakes_ok, handshakes_failed; /* TLS */
+	_Atomic uint64_t reloads_ok, reloads_failed;
 	/* The control socket's `drain`: the agent-check says drain. */
 	atomic_bool draining;
 };
 
 struct np_registry_stats {
 	size_t active;
+	int max_connections;             /* [Server] maxConnections now */
 	uint64_t sessions_total;         /* ids given out */
 	uint64_t accepted, refused, thread_failures, accept_errors;
 	uint64_t refused_by[NP_REFUSALS];
 	uint64_t handshakes_ok, handshakes_failed;
+	uint64_t reloads_ok, reloads_failed;
 	uint64_t ended_bytes_in, ended_bytes_out, ended_transactions_in, ended_transactions_out;
 	int64_t started_unix;
 };
@@ -152,9 +168,19 @@ void np_registry_stats(struct np_registry *reg, struct np_registry_stats *out);
  * when refused (malformed, or NP_CHALLENGES_MAX pending). */
 int np_registry_challenge_set(struct np_registry *reg, const char *token, const char *answer);
 
-/* A listener's counts, listed for reports (the listener keeps them
- * for the registry's life).  0, or -1 when out of memory. */
-int np_registry_add_port(struct np_registry *reg, struct np_port_counts *counts);
+/* [Server] maxConnections, changed by a reload: new admissions only. */
+void np_registry_set_max_connections(struct np_registry *reg, int max_connections);
+
+/* A listening socket's counts, listed for reports, holding one reference;
+ * NULL when out of memory. */
+struct np_port_counts *np_registry_port_new(struct np_registry *reg, const struct np_port_facts *facts);
+/* One more holder (a reload's listener taking over the socket). */
+void np_registry_port_ref(struct np_registry *reg, struct np_port_counts *counts);
+/* What a reload changed of it: new admissions see it. */
+void np_registry_port_update(struct np_registry *reg, struct np_port_counts *counts,
+			     const struct np_port_facts *facts);
+/* One holder less; the last takes it off the list and frees it. */
+void np_registry_port_unref(struct np_registry *reg, struct np_port_counts *counts);
 
 /* Calls fn for each listed port under the lock (fn copies, never blocks). */
 void np_registry_foreach_port(struct np_registry *reg, void (*fn)(const struct np_port_counts *port, void *arg),

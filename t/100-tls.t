@@ -261,7 +261,8 @@ for my $case (@bad) {
     copy("$pki/other.pem", "$live_dir/cert.pem");
     copy("$pki/other.key", "$live_dir/key.pem");
     kill 'HUP', $r->pid;
-    ok($r->wait_log(qr/SIGHUP: \[SSL\] reloaded/), 'SIGHUP reloads the TLS section');
+    ok($r->wait_log(qr/reload: \S+ in force: 1 port \(1 kept, 0 added, 0 removed\), 1 TLS section/),
+       'SIGHUP reloads the configuration and its TLS section');
     my $answers = do { local $/; <$live> };
     close $live;
     is($answers, "first\nsecond\n", 'a session open across the reload keeps exchanging transactions');
@@ -271,7 +272,7 @@ for my $case (@bad) {
     print $fh "broken\n";
     close $fh;
     kill 'HUP', $r->pid;
-    ok($r->wait_log(qr/SIGHUP: \[SSL\] keeps its current credentials: /), 'a broken new file is refused with a log line');
+    ok($r->wait_log(qr/reload: \S+ not applied, nothing changed: \[SSL\]: /), 'a broken new file is refused with a log line');
     ($o) = npcat($r, ['--tls', '--ca', "$pki/ca.pem", '--sni', 'other.test'], 'still');
     is($o, "still\n", 'and the old credentials stay in use');
     $r->stop;
