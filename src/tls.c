@@ -169,6 +169,26 @@ static int build_priority(gnutls_priority_t *priority, const struct np_tls_conf 
 
 struct np_tls_context *np_tls_context_new(const struct np_tls_conf *conf, char *err, size_t err_size)
 {
+	return np_tls_context_new_with(conf, NULL, err, err_size);
+}
+
+/* The pair ACME issued (or made), from memory. */
+static int load_pem_pair(gnutls_certificate_credentials_t cred, const struct np_tls_pem *pem, char *err, size_t err_size)
+{
+	gnutls_datum_t cert = { (unsigned char *)pem->cert, (unsigned)pem->cert_len };
+	gnutls_datum_t key = { (unsigned char *)pem->key, (unsigned)pem->key_len };
+	int rc = gnutls_certificate_set_x509_key_mem2(cred, &cert, &key, GNUTLS_X509_FMT_PEM, NULL, 0);
+	if (rc < 0) {
+		snprintf(err, err_size, "%s: %s", pem->what, rc == GNUTLS_E_CERTIFICATE_KEY_MISMATCH
+			 ? "the key does not match the certificate" : gnutls_strerror(rc));
+		return -1;
+	}
+	return 0;
+}
+
+struct np_tls_context *np_tls_context_new_with(const struct np_tls_conf *conf, const struct np_tls_pem *pem,
+					       char *err, size_t err_size)
+{
 	struct np_tls_context *ctx = calloc(1, sizeof(*ctx));
 	if (!ctx) {
 		snprintf(err, err_size, "out of memory");
@@ -183,8 +203,9 @@ struct np_tls_context *np_tls_context_new(const struct np_tls_conf *conf, char *
 		free(ctx);
 		return NULL;
 	}
-	if ((conf->key_store ? load_key_store(ctx->cred, conf, err, err_size)
-			     : load_pairs(ctx->cred, conf, err, err_size)) < 0)
+	if ((pem ? load_pem_pair(ctx->cred, pem, err, err_size)
+		 : conf->key_store ? load_key_store(ctx->cred, conf, err, err_size)
+				   : load_pairs(ctx->cred, conf, err, err_size)) < 0)
 		goto fail;
 	if (conf->ca_file) {
 		if (check_readable("caFile", conf->ca_file, err, err_size) < 0)

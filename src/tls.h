@@ -26,6 +26,19 @@ struct np_tls_context;
  * names the file and the cause in err. */
 struct np_tls_context *np_tls_context_new(const struct np_tls_conf *conf, char *err, size_t err_size);
 
+/* A certificate chain and its key in PEM, from memory (ACME's). */
+struct np_tls_pem {
+	const char *cert, *key;
+	size_t cert_len, key_len;
+	const char *what;               /* for messages: "ACME certificate for a.example" */
+};
+
+/* The same with the section's certificates and keys replaced by pem;
+ * everything else (protocols, clientAuth, CA, tickets) as the section
+ * says. */
+struct np_tls_context *np_tls_context_new_with(const struct np_tls_conf *conf, const struct np_tls_pem *pem,
+					       char *err, size_t err_size);
+
 struct np_tls_context *np_tls_context_ref(struct np_tls_context *ctx);
 void np_tls_context_unref(struct np_tls_context *ctx);
 
