@@ -101,7 +101,9 @@ static void hide_secret(config_setting_t *group, const char *key)
 		config_setting_set_string(s, "(hidden)");
 }
 
-static void read_tls(struct loader *ld, struct np_tls_conf *t, config_setting_t *group)
+/* managed: a port naming it has domains, so ACME provides the
+ * certificate and certFile/keyFile are optional. */
+static void read_tls(struct loader *ld, struct np_tls_conf *t, config_setting_t *group, bool managed)
 {
 	char name[256];
 	t->name = strdup(group_path(group, name, sizeof(name)));
@@ -119,7 +121,7 @@ static void read_tls(struct loader *ld, struct np_tls_conf *t, config_setting_t 
 		       t->cert_files.count, t->key_files.count);
 	if (t->key_store && t->cert_files.count)
 		cfg_report(ld, line, false, "[%s]: give certFile/keyFile or keyStore, not both", name);
-	if (!t->key_store && !t->cert_files.count)
+	if (!t->key_store && !t->cert_files.count && !managed)
 		cfg_report(ld, line, false, "[%s]: needs certFile and keyFile, or keyStore", name);
 	if (t->client_auth != NP_CLIENT_AUTH_NONE && !t->ca_file)
 		cfg_report(ld, line, false, "[%s]: clientAuth = %s needs caFile", name,
@@ -136,6 +138,129 @@ static void read_tls(struct loader *ld, struct np_tls_conf *t, config_setting_t 
 		}
 		cfg_free_list(&items);
 	}
+}
+
+/* A name ACME can prove: a DNS name of letters, digits and hyphens in
+ * labels of 1..63, at most 253 in all, not a wildcard. */
+static bool acme_name_ok(const char *name)
+{
+	size_t len = strlen(name), label = 0;
+	if (len == 0 || len > 253 || name[0] == '.' || name[len - 1] == '.')
+		return false;
+	for (const char *c = name; *c; c++) {
+		if (*c == '.') {
+			if (label == 0 || c[-1] == '-')
+				return false;
+			label = 0;
+		} else if ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+			   (*c == '-' && label > 0)) {
+			if (++label > 63)
+				return false;
+		} else {
+			return false;
+		}
+	}
+	return name[len - 1] != '-';
+}
+
+/* "1/3", "0.25": a fraction strictly between 0 and 1. */
+static bool parse_fraction(const char *text, double *out)
+{
+	double a, b = 1;
+	char *end;
+	errno = 0;
+	a = strtod(text, &end);
+	if (end == text || errno)
+		return false;
+	if (*end == '/') {
+		const char *den = end + 1;
+		b = strtod(den, &end);
+		if (end == den || errno || b <= 0)
+			return false;
+	}
+	while (*end == ' ' || *end == '\t')
+		end++;
+	if (*end)
+		return false;
+	*out = a / b;
+	return *out > 0 && *out < 1;
+}
+
+/* [ACME]: read when present or when some port has domains (its defaults
+ * then fill in, for -t); domains only on TLS ports, names ACME can prove,
+ * the terms agreed to. */
+static void read_acme(struct loader *ld, struct np_config *cfg, config_setting_t *root)
+{
+	for (size_t i = 0; i < cfg->port_count; i++) {
+		const struct np_port_conf *p = &cfg->ports[i];
+		if (!p->domains.count)
+			continue;
+		cfg->acme_used = true;
+		if (!p->ssl_section)
+			cfg_report(ld, p->line, false, "[%s]: domains needs sslSection: ACME certificates are for TLS "
+				   "ports%s", p->name, p->external_ssl ? " (with externalSSL, the balancer holds them)" : "");
+		for (size_t j = 0; j < p->domains.count; j++)
+			if (!acme_name_ok(p->domains.items[j]))
+				cfg_report(ld, p->line, false, "key 'domains' in [%s]: \"%s\" is not a DNS name ACME "
+					   "can prove (letters, digits, hyphens and dots; no wildcard)", p->name,
+					   p->domains.items[j]);
+	}
+	config_setting_t *group = config_setting_get_member(root, "ACME");
+	if (group && !config_setting_is_group(group)) {
+		cfg_report(ld, config_setting_source_line(group), false, "'ACME' must be a section");
+		return;
+	}
+	if (!group && !cfg->acme_used)
+		return;
+	if (!group)
+		group = config_setting_add(root, "ACME", CONFIG_TYPE_GROUP);
+	if (!group) {
+		cfg_report(ld, 0, false, "out of memory");
+		return;
+	}
+	struct np_acme_conf *a = &cfg->acme;
+	a->line = config_setting_source_line(group);
+	/* Lines first: reading reorders the settings. */
+	static const char *const keys[] = { "directory", "contact", "challenges", "renewBefore", "agreeTermsOfService" };
+	unsigned lines[5];
+	for (size_t i = 0; i < 5; i++) {
+		config_setting_t *k = config_setting_get_member(group, keys[i]);
+		lines[i] = k && config_setting_source_line(k) ? config_setting_source_line(k) : a->line;
+	}
+	read_section(ld, group, SEC_ACME, (char *)a);
+	unsigned line = lines[0];
+	if (a->directory && (strncmp(a->directory, "https://", 8) != 0 || !a->directory[8] ||
+			     strchr("/:?#", a->directory[8]) || strpbrk(a->directory, " \t\"<>\\^`{|}")))
+		cfg_report(ld, line, false, "key 'directory' in [ACME]: expected an https:// URL, got \"%s\"",
+			   a->directory);
+	line = lines[1];
+	for (size_t i = 0; i < a->contact.count; i++)
+		if (strncmp(a->contact.items[i], "mailto:", 7) != 0 || !strchr(a->contact.items[i] + 7, '@'))
+			cfg_report(ld, line, false, "key 'contact' in [ACME]: expected mailto:ADDRESS, got \"%s\"",
+				   a->contact.items[i]);
+	line = lines[2];
+	for (size_t i = 0; i < a->challenges_text.count; i++) {
+		const char *c = a->challenges_text.items[i];
+		enum np_acme_challenge kind = strcmp(c, "tls-alpn-01") == 0 ? NP_ACME_TLS_ALPN_01 : NP_ACME_HTTP_01;
+		bool known = kind == NP_ACME_TLS_ALPN_01 || strcmp(c, "http-01") == 0, again = false;
+		for (size_t j = 0; j < a->challenge_count; j++)
+			again = again || a->challenges[j] == kind;
+		if (!known || again || a->challenge_count == NP_ACME_CHALLENGES_MAX)
+			cfg_report(ld, line, false, "key 'challenges' in [ACME]: expected tls-alpn-01, http-01 or both "
+				   "(each once, in the order tried), got \"%s\"", c);
+		else
+			a->challenges[a->challenge_count++] = kind;
+	}
+	if (a->challenges_text.count == 0)
+		cfg_report(ld, line, false, "key 'challenges' in [ACME]: expected tls-alpn-01, http-01 or both");
+	line = lines[3];
+	if (!a->renew_before_text || !parse_fraction(a->renew_before_text, &a->renew_before))
+		cfg_report(ld, line, false, "key 'renewBefore' in [ACME]: expected a fraction of the lifetime "
+			   "between 0 and 1 (1/3, 0.25), got \"%s\"", a->renew_before_text ? a->renew_before_text : "");
+	line = lines[4];
+	if (cfg->acme_used && !a->agree_tos)
+		cfg_report(ld, line, false, "[ACME]: agreeTermsOfService must be true to register with the CA "
+			   "(read its terms first: %s)", a->directory ? a->directory : "the directory");
 }
 
 static void collect_ports(config_setting_t *root, config_setting_t **out, size_t *count)
@@ -219,15 +344,20 @@ static int validate(struct loader *ld, struct np_config *cfg)
 		config_setting_t *group = cfg_valid_name(p->ssl_section) || strchr(p->ssl_section, '.')
 						  ? config_lookup(ld->tree, p->ssl_section) : NULL;
 		if (!group || !config_setting_is_group(group) || strcmp(p->ssl_section, "Server") == 0 ||
-		    cfg_is_port_section(p->ssl_section)) {
+		    strcmp(p->ssl_section, "ACME") == 0 || cfg_is_port_section(p->ssl_section)) {
 			cfg_report(ld, ssl_lines[i] ? ssl_lines[i] : p->line, false,
 			       "key 'sslSection' in [%s]: expected the name of a section in this file, got \"%s\"",
 			       p->name, p->ssl_section);
 			continue;
 		}
-		read_tls(ld, &cfg->tls[cfg->tls_count], group);
+		bool managed = false;
+		for (size_t j = 0; j < cfg->port_count; j++)
+			managed = managed || (cfg->ports[j].domains.count && cfg->ports[j].ssl_section &&
+					      strcmp(cfg->ports[j].ssl_section, p->ssl_section) == 0);
+		read_tls(ld, &cfg->tls[cfg->tls_count], group, managed);
 		p->tls = &cfg->tls[cfg->tls_count++];
 	}
+	read_acme(ld, cfg, root);
 
 	for (size_t i = 0; i < cfg->port_count; i++)
 		for (size_t j = 0; j < i; j++) {
@@ -271,6 +401,8 @@ static void absolutize(struct loader *ld, struct np_config *cfg, char **path)
 static void finish(struct loader *ld, struct np_config *cfg)
 {
 	absolutize(ld, cfg, &cfg->server.pid_file);
+	absolutize(ld, cfg, &cfg->acme.state_directory);
+	absolutize(ld, cfg, &cfg->acme.ca_file);
 	absolutize(ld, cfg, &cfg->server.control_socket);
 	if (cfg->server.control_socket && strlen(cfg->server.control_socket) > NP_UNIX_PATH_MAX) {
 		config_setting_t *s = config_lookup(ld->tree, "Server.controlSocket");
@@ -305,6 +437,7 @@ static void config_free(struct np_config *config)
 		cfg_free_fields(SEC_TLS, (char *)&config->tls[i]);
 		free(config->tls[i].name);
 	}
+	cfg_free_fields(SEC_ACME, (char *)&config->acme);
 	free(config->ports);
 	free(config->tls);
 	if (config->tree) {

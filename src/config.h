@@ -111,6 +111,26 @@ struct np_port_conf {
 	int keep_alive_count;
 };
 
+/* ACME challenge types (SPEC §8), in the order tried. */
+enum np_acme_challenge { NP_ACME_TLS_ALPN_01, NP_ACME_HTTP_01 };
+#define NP_ACME_CHALLENGES_MAX 2
+
+/* The [ACME] section: how ports with `domains` get their certificates. */
+struct np_acme_conf {
+	unsigned line;                  /* of the section; 0 = not in the file */
+	char *directory;                /* the CA's directory URL */
+	struct np_string_list contact;  /* mailto: URLs */
+	bool agree_tos;                 /* agreeTermsOfService */
+	char *state_directory;          /* absolute */
+	char *ca_file;                  /* trust for the CA's own HTTPS; NULL = the system's */
+	struct np_string_list challenges_text;
+	enum np_acme_challenge challenges[NP_ACME_CHALLENGES_MAX];
+	size_t challenge_count;
+	char *renew_before_text;        /* "1/3" or "0.25" */
+	double renew_before;            /* fraction of the lifetime left that makes it due */
+	int key_type;                   /* 0 = ecdsa-p256, the only one */
+};
+
 /* The [Server] section. */
 struct np_server_conf {
 	char *user;
@@ -137,6 +157,8 @@ struct np_config {
 	size_t port_count;
 	struct np_tls_conf *tls;
 	size_t tls_count;
+	struct np_acme_conf acme;
+	bool acme_used;                 /* some port has domains */
 	void *tree;                     /* config_t *: the effective tree, for -t */
 };
 

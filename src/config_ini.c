@@ -186,7 +186,7 @@ static const struct ini_section *ini_section_named(struct ini_reader *ir, const 
 
 static bool ini_owned(struct ini_reader *ir, const char *section)
 {
-	if (strcmp(section, "Server") == 0 || cfg_is_port_section(section))
+	if (strcmp(section, "Server") == 0 || strcmp(section, "ACME") == 0 || cfg_is_port_section(section))
 		return true;
 	for (size_t i = 0; i < ir->entry_count; i++)
 		if (cfg_is_port_section(ir->entries[i].section) && strcmp(ir->entries[i].key, "sslSection") == 0 &&

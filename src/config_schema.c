@@ -27,10 +27,13 @@ static const char *const proxy_in_words[] = { "off", "v1", "v2", "any", NULL };
 static const int proxy_in_values[] = { 0, NP_PROXY_V1, NP_PROXY_V2, NP_PROXY_ANY };
 static const char *const proxy_out_words[] = { "off", "v1", "v2", NULL };
 static const int proxy_out_values[] = { 0, 1, 2 };
+static const char *const key_type_words[] = { "ecdsa-p256", NULL };
+static const int key_type_values[] = { 0 };
 
 #define SRV(field) offsetof(struct np_server_conf, field)
 #define PRT(field) offsetof(struct np_port_conf, field)
 #define TLS(field) offsetof(struct np_tls_conf, field)
+#define ACME(field) offsetof(struct np_acme_conf, field)
 #define NOLIMIT 0, 0
 
 const struct key_schema cfg_schema[] = {
@@ -102,6 +105,15 @@ const struct key_schema cfg_schema[] = {
 	{ SEC_TLS, "caFile", T_STRING, NULL, NOLIMIT, TLS(ca_file), NULL, NULL },
 	{ SEC_TLS, "crlFile", T_STRING, NULL, NOLIMIT, TLS(crl_file), NULL, NULL },
 	{ SEC_TLS, "sessionTickets", T_BOOL, "true", NOLIMIT, TLS(session_tickets), NULL, NULL },
+
+	{ SEC_ACME, "directory", T_STRING, "https://acme-v02.api.letsencrypt.org/directory", NOLIMIT, ACME(directory), NULL, NULL },
+	{ SEC_ACME, "contact", T_LIST, NULL, NOLIMIT, ACME(contact), NULL, NULL },
+	{ SEC_ACME, "agreeTermsOfService", T_BOOL, "false", NOLIMIT, ACME(agree_tos), NULL, NULL },
+	{ SEC_ACME, "stateDirectory", T_STRING, "/var/lib/npsocketd/acme", NOLIMIT, ACME(state_directory), NULL, NULL },
+	{ SEC_ACME, "caFile", T_STRING, NULL, NOLIMIT, ACME(ca_file), NULL, NULL },
+	{ SEC_ACME, "challenges", T_LIST, "tls-alpn-01, http-01", NOLIMIT, ACME(challenges_text), NULL, NULL },
+	{ SEC_ACME, "renewBefore", T_STRING, "1/3", NOLIMIT, ACME(renew_before_text), NULL, NULL },
+	{ SEC_ACME, "keyType", T_ENUM, "ecdsa-p256", NOLIMIT, ACME(key_type), key_type_words, key_type_values },
 };
 
 const size_t cfg_schema_size = sizeof(cfg_schema) / sizeof(cfg_schema[0]);
@@ -164,7 +176,8 @@ bool cfg_valid_name(const char *name)
 
 enum section_kind cfg_section_kind(const char *section)
 {
-	return strcmp(section, "Server") == 0 ? SEC_SERVER : cfg_is_port_section(section) ? SEC_PORT : SEC_TLS;
+	return strcmp(section, "Server") == 0 ? SEC_SERVER : strcmp(section, "ACME") == 0 ? SEC_ACME
+	       : cfg_is_port_section(section) ? SEC_PORT : SEC_TLS;
 }
 
 void cfg_report(struct loader *ld, unsigned line, bool warning, const char *fmt, ...)

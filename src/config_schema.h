@@ -15,7 +15,7 @@
 
 #include "config.h"
 
-enum section_kind { SEC_SERVER, SEC_PORT, SEC_TLS };
+enum section_kind { SEC_SERVER, SEC_PORT, SEC_TLS, SEC_ACME };
 
 enum key_type {
 	T_INT,       /* integer in [min, max] */

@@ -135,6 +135,15 @@ sessionTickets = false
 keyStore = $dir/ks.p12
 keyStorePassword = ks
 priority = NORMAL
+[ACME]
+directory = https://acme-staging-v02.api.letsencrypt.org/directory
+contact = mailto:ops\@a.example
+agreeTermsOfService = true
+stateDirectory = $dir/acme
+caFile = $dir/c.pem
+challenges = http-01, tls-alpn-01
+renewBefore = 1/4
+keyType = ecdsa-p256
 INI
     close $cfg;
     my ($effective, $err, $rc) = run_bounded(['build/npsocketd', '-t', '-c', "$dir/full.ini"], timeout => 20);
