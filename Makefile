@@ -22,7 +22,7 @@ UNITDIR    ?= $(LIBDIR)/systemd/system
 DESTDIR    ?=
 
 CC       ?= cc
-PKGS     := gnutls zlib libconfig inih libsystemd libcap-ng
+PKGS     := gnutls zlib libconfig inih libsystemd libcap-ng libcurl jansson
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -63,11 +63,11 @@ MODULES      := $(MODULE_SRCS:modules/%.c=$(B)/modules/%.so)
 
 # The Debian packages building and running need (make run)...
 DEB_PACKAGES := build-essential pkg-config libgnutls28-dev zlib1g-dev libconfig-dev \
-                libinih-dev libsystemd-dev libcap-ng-dev openssl
+                libinih-dev libsystemd-dev libcap-ng-dev libcurl4-gnutls-dev libjansson-dev openssl
 # ...and those the test suite needs besides (make test, CI): the real
 # clients and peers the tests run.
 TEST_PACKAGES := gnutls-bin perl mandoc man-db procps sslscan valgrind default-jdk-headless \
-                 libio-socket-ssl-perl curl python3-websockets node-ws chromium libnss3-tools haproxy systemd
+                 libio-socket-ssl-perl curl python3-websockets node-ws chromium libnss3-tools haproxy systemd pebble
 
 .PHONY: all test run bench fuzz install uninstall clean deps deps-test lint-man
 
