@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "acme.h"
 #include "agent.h"
 #include "control.h"
 #include "http_status.h"
@@ -198,6 +199,37 @@ static int cmd_drain(struct control_client *c, const struct np_control_request *
 	return 0;
 }
 
+static int cmd_acme_status(struct control_client *c, const struct np_control_request *req, size_t args)
+{
+	(void)req, (void)args;
+	if (!c->server->acme) {
+		fprintf(c->out, "error: no certificate is managed by ACME (no port has domains)\n");
+		return -1;
+	}
+	np_acme_status(c->server->acme, c->out);
+	return 0;
+}
+
+static int cmd_acme_renew(struct control_client *c, const struct np_control_request *req, size_t args)
+{
+	char name[256] = "";
+	if (req->count > args)
+		snprintf(name, sizeof(name), "%.*s", (int)req->lengths[args], req->words[args]);
+	if (!c->server->acme) {
+		fprintf(c->out, "error: no certificate is managed by ACME (no port has domains)\n");
+		return -1;
+	}
+	int n = np_acme_renew(c->server->acme, name[0] ? name : NULL);
+	if (n == 0) {
+		fprintf(c->out, "error: no managed certificate names %s\n", name);
+		return -1;
+	}
+	np_log(LOG_NOTICE, "control: acme renew%s%s: %d certificate%s to order now", name[0] ? " " : "", name, n,
+	       n == 1 ? "" : "s");
+	fprintf(c->out, "ok: %d certificate%s to order now (acme status shows how it goes)\n", n, n == 1 ? "" : "s");
+	return 0;
+}
+
 /* The main thread reloads; this client waits for what it says. */
 static int cmd_reload(struct control_client *c, const struct np_control_request *req, size_t args)
 {
@@ -309,6 +341,10 @@ static const struct np_control_command commands[] = {
 	  cmd_kill_address },
 	{ { "drain" }, 0, "drain                the agent-check says drain; sessions go on", cmd_drain },
 	{ { "ready" }, 0, "ready                the agent-check reports capacity again", cmd_ready },
+	{ { "acme", "status" }, 0, "acme status          each ACME certificate: names, source, expiry, renewal, errors",
+	  cmd_acme_status },
+	{ { "acme", "renew" }, -1, "acme renew [NAME]    order now the certificate of NAME (every one without)",
+	  cmd_acme_renew },
 	{ { "reload" }, 0, "reload               read the configuration again (as SIGHUP) and say how it went",
 	  cmd_reload },
 	{ { "_getsockets" }, 0, NULL, cmd_getsockets },
@@ -374,7 +410,8 @@ const struct np_control_command *np_control_parse(const char *line, size_t len, 
 			match = req->lengths[w] == strlen(c->words[w]) && memcmp(req->words[w], c->words[w], req->lengths[w]) == 0;
 		if (!match)
 			continue;
-		if (req->count != n + (size_t)c->args) {
+		/* args < 0: up to -args of them. */
+		if (c->args >= 0 ? req->count != n + (size_t)c->args : req->count > n + (size_t)-c->args) {
 			*why = c->args ? "missing or extra arguments (see help)" : "this command takes no arguments";
 			return NULL;
 		}

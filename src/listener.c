@@ -174,6 +174,12 @@ static int phase_open(struct np_session *session)
 		socket->secure = h && h->ssl ? h->ssl_client : port->external_ssl;
 	}
 	session->socket = socket;
+	/* On a port ACME serves (or while it proves names by tls-alpn-01),
+	 * a client asking for acme-tls/1 is the CA's validator, answered
+	 * with the challenge certificate or refused. */
+	if (session->tls && (port->domains.count || atomic_load(&session->registry->alpn_pending)) &&
+	    np_socket_tls_answer_acme(socket, &session->listener->server->alpn_hook) < 0)
+		np_log(LOG_WARNING, "conn %llu: cannot offer acme-tls/1", (unsigned long long)session->id);
 	np_socket_set_deadline(socket, handshake_deadline(session));
 	struct np_comm_options options = {
 		.max_transaction_size = port->max_transaction_size,
@@ -200,6 +206,10 @@ static int phase_tls(struct np_session *session)
 			return -1;
 		}
 		atomic_fetch_add(&session->registry->handshakes_ok, 1);
+		if (np_socket_tls_acme_answered(session->socket)) {
+			np_session_set_end_reason(session, "tls-alpn-01 challenge answered");
+			return -1;
+		}
 	}
 	np_session_set_stage(session, NP_STAGE_PROTOCOL);
 	return 0;
@@ -491,8 +501,10 @@ static struct np_listener **set_new(struct np_server *server, struct np_config *
 /* What the configuration names, loaded before anything is bound, so a
  * bad file is a configuration error: each port's session handler (a
  * module), its web root, and every TLS section's certificates and keys,
- * one context per section shared by its ports.  0, or -1 with err. */
-static int set_prepare(struct np_listener **set, const struct np_config *config, char *err, size_t err_size)
+ * one context per section shared by its ports (the provider's, for a
+ * section ACME manages).  0, or -1 with err. */
+static int set_prepare(struct np_server *server, struct np_listener **set, const struct np_config *config,
+		       char *err, size_t err_size)
 {
 	char why[512];
 	for (size_t i = 0; i < config->port_count; i++) {
@@ -505,9 +517,19 @@ static int set_prepare(struct np_listener **set, const struct np_config *config,
 	}
 	for (size_t t = 0; t < config->tls_count; t++) {
 		const struct np_tls_conf *tls = &config->tls[t];
-		if (np_tls_key_exposed(tls, why, sizeof(why)))
+		const struct np_tls_provider *p = &server->tls_provider;
+		struct np_tls_context *ctx = p->context_for ? p->context_for(p->arg, tls) : NULL;
+		if (!ctx && np_tls_key_exposed(tls, why, sizeof(why)))
 			np_log(LOG_WARNING, "[%s]: %s", tls->name, why);
-		struct np_tls_context *ctx = np_tls_context_new(tls, why, sizeof(why));
+		if (!ctx && !tls->cert_files.count && !tls->key_store) {
+			/* Managed by ACME (domains), but not by the ACME set up at
+			 * start: a reload that adds domains. */
+			snprintf(err, err_size, "[%s]: its certificate is to come from ACME, which takes new domains at "
+				 "the next start; give certFile and keyFile meanwhile", tls->name);
+			return -1;
+		}
+		if (!ctx)
+			ctx = np_tls_context_new(tls, why, sizeof(why));
 		if (!ctx) {
 			snprintf(err, err_size, "[%s]: %s", tls->name, why);
 			return -1;
@@ -725,9 +747,15 @@ static void reap_retired(struct np_server *server)
 
 /* --- start and stop ------------------------------------------------------ */
 
+static bool alpn_lookup(void *arg, const char *name, char **cert, size_t *cert_len, char **key, size_t *key_len)
+{
+	return np_registry_alpn_get(arg, name, cert, cert_len, key, key_len);
+}
+
 int np_server_init(struct np_server *server, struct np_config *config)
 {
 	memset(server, 0, sizeof(*server));
+	server->alpn_hook = (struct np_tls_alpn_hook){ alpn_lookup, &server->registry };
 	server->main_thread = pthread_self();
 	server->pid_fd = -1;
 	for (int i = 0; i < NP_REFUSALS; i++)
@@ -776,7 +804,7 @@ int np_server_init(struct np_server *server, struct np_config *config)
 int np_server_prepare(struct np_server *server)
 {
 	char err[640];
-	if (set_prepare(server->listeners, server->config, err, sizeof(err)) < 0) {
+	if (set_prepare(server, server->listeners, server->config, err, sizeof(err)) < 0) {
 		np_log(LOG_ERR, "%s", err);
 		return -1;
 	}
@@ -823,7 +851,7 @@ int np_server_reload(struct np_server *server, struct np_config *config, char *e
 	}
 	for (size_t i = 0; i < count; i++)
 		keep[i] = socket_to_keep(old, old_count, taken, set[i]->conf);
-	if (set_prepare(set, config, err, err_size) < 0 || set_open(set, keep, count, err, err_size) < 0)
+	if (set_prepare(server, set, config, err, err_size) < 0 || set_open(set, keep, count, err, err_size) < 0)
 		goto out;
 	if (set_start(server, set, count, err, err_size) < 0) {
 		for (size_t i = 0; i < count; i++)
@@ -937,6 +965,31 @@ void np_server_stop(struct np_server *server, int timeout_ms)
 	}
 	if (left > 0)
 		np_log(LOG_ERR, "stopping: %zu session thread%s did not end", left, left == 1 ? "" : "s");
+}
+
+void np_server_install_tls(struct np_server *server, const char *section, struct np_tls_context *ctx)
+{
+	struct np_tls_context *old[64];
+	size_t n = 0;
+	pthread_mutex_lock(&server->lock);
+	for (size_t i = 0; i < server->listener_count; i++) {
+		struct np_listener *l = server->listeners[i];
+		if (!l->conf->tls || strcmp(l->conf->tls->name, section) != 0)
+			continue;
+		if (n == sizeof(old) / sizeof(old[0])) {
+			pthread_mutex_unlock(&server->lock);
+			for (size_t j = 0; j < n; j++)
+				np_tls_context_unref(old[j]);
+			n = 0;
+			pthread_mutex_lock(&server->lock);
+		}
+		old[n++] = l->tls;
+		l->tls = np_tls_context_ref(ctx);
+	}
+	pthread_mutex_unlock(&server->lock);
+	for (size_t j = 0; j < n; j++)
+		np_tls_context_unref(old[j]);
+	np_registry_publish_certs(&server->registry, section, ctx);
 }
 
 void np_server_tick(struct np_server *server)

@@ -19,6 +19,7 @@
 #include "npsocket/handler.h"
 #include "registry.h"
 #include "relay.h"
+#include "socket_tls.h"
 #include "upgrade.h"
 
 /* The signal that wakes a thread blocked in accept(): only accepting
@@ -26,6 +27,7 @@
  * used, as a listening socket may be another instance's too. */
 #define NP_WAKE_SIGNAL SIGUSR2
 
+struct np_acme;
 struct np_agent;
 struct np_control;
 struct np_server;
@@ -58,6 +60,13 @@ struct np_listener {
 	atomic_size_t sessions;          /* admitted, whose thread has not yet let go */
 	struct np_port_counts *counts;   /* the registry's; shared with the one it replaced */
 	struct np_listener *next_retired;
+};
+
+/* Who provides a TLS section's credentials instead of its files (ACME,
+ * for the sections it manages): a referenced context, or NULL. */
+struct np_tls_provider {
+	struct np_tls_context *(*context_for)(void *arg, const struct np_tls_conf *tls);
+	void *arg;
 };
 
 struct np_server {
@@ -94,6 +103,9 @@ struct np_server {
 	struct np_agent *agent;          /* agentPort, or NULL */
 	struct np_control *control;      /* controlSocket, or NULL */
 	struct np_reload *reload;
+	struct np_acme *acme;            /* ports with domains, or NULL */
+	struct np_tls_provider tls_provider;
+	struct np_tls_alpn_hook alpn_hook; /* tls-alpn-01 answers, from the registry */
 };
 
 /* What every thread that blocks in accept() calls first: takes the wake
@@ -136,6 +148,11 @@ int np_server_start(struct np_server *server);
 /* Stops accepting, lets sessions end for timeout_ms, then shuts down the
  * rest and waits for their threads. */
 void np_server_stop(struct np_server *server, int timeout_ms);
+
+/* A new context for a TLS section (ACME issued one): every listener of
+ * the section now accepting takes it for new handshakes; sessions keep
+ * the one they started with.  The registry learns what it serves. */
+void np_server_install_tls(struct np_server *server, const char *section, struct np_tls_context *ctx);
 
 /* Once a second from the main thread: what the rate limits held back
  * gets its line; retired listeners without sessions are freed. */

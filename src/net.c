@@ -389,3 +389,11 @@ struct timespec np_time_in(clockid_t clock, int64_t ms)
 	}
 	return t;
 }
+
+char *np_net_format_time(time_t t, char *buf, size_t size)
+{
+	struct tm tm;
+	if (!gmtime_r(&t, &tm) || strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(buf, size, "%lld", (long long)t);
+	return buf;
+}

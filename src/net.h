@@ -95,4 +95,7 @@ int np_net_connect(const char *host_port, int timeout_ms, char *err, size_t err_
  * (pthread_cond_timedwait, pthread_timedjoin_np). */
 struct timespec np_time_in(clockid_t clock, int64_t ms);
 
+/* t as "2026-12-01T23:00:00Z" into buf; returns buf. */
+char *np_net_format_time(time_t t, char *buf, size_t size);
+
 #endif

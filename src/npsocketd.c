@@ -3,6 +3,7 @@
  * npsocketd.c - the daemon's main: command line, configuration, start-up
  * order (bind, then drop privileges, then serve), signals and shutdown.
  */
+#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -29,6 +30,7 @@
 #include "control.h"
 #include "handler.h"
 #include "http_server.h"
+#include "acme.h"
 #include "listener.h"
 #include "reload.h"
 #include "log.h"
@@ -348,6 +350,14 @@ static int check_user_access(const struct np_config *config)
 			n += readable_as_user(config, t->name, "caFile", t->ca_file);
 			n += readable_as_user(config, t->name, "crlFile", t->crl_file);
 		}
+		/* ACME writes its state as the user: the directory (when it is
+		 * there already; start-up makes it the user's otherwise). */
+		const char *state = config->acme_used ? config->acme.state_directory : NULL;
+		if (state && access(state, F_OK) == 0 && access(state, R_OK | W_OK | X_OK) < 0) {
+			fprintf(stderr, "%s: warning: [ACME] stateDirectory %s cannot be written by user %s (%s): "
+				"renewals would fail\n", config->path, state, config->server.user, strerror(errno));
+			n++;
+		}
 		fflush(stderr);
 		_exit(n > 250 ? 250 : n);
 	}
@@ -422,6 +432,11 @@ static void report_start(int status_fd, unsigned char status)
 	close(status_fd);
 }
 
+static struct np_tls_context *acme_context_for(void *acme, const struct np_tls_conf *tls)
+{
+	return np_acme_context_for(acme, tls);
+}
+
 static int serve(struct np_config *config, const char *pid_file, const char *upgrade_from, int status_fd,
 		 const sigset_t *signals, bool log_level_fixed)
 {
@@ -434,14 +449,20 @@ static int serve(struct np_config *config, const char *pid_file, const char *upg
 		rc = EX_OSERR;
 		goto out;
 	}
-	if (np_server_prepare(&server) < 0) {
+	/* ACME decides what its sections serve before they are loaded. */
+	if (np_acme_open(&server, config, &server.acme) < 0) {
 		rc = EX_CONFIG;
 		goto out;
 	}
+	server.tls_provider = (struct np_tls_provider){ acme_context_for, server.acme };
 	server.reload = np_reload_new(log_level_fixed);
 	if (!server.reload) {
 		np_log(LOG_ERR, "out of memory for the reload's state");
 		rc = EX_OSERR;
+		goto out;
+	}
+	if (np_server_prepare(&server) < 0) {
+		rc = EX_CONFIG;
 		goto out;
 	}
 	/* Sockets that outlive a process: the running instance's (-x), or
@@ -490,6 +511,11 @@ static int serve(struct np_config *config, const char *pid_file, const char *upg
 			goto out;
 		}
 	}
+	if (np_acme_start(server.acme) < 0) {
+		np_server_stop(&server, 0);
+		rc = EX_OSERR;
+		goto out;
+	}
 	report_start(status_fd, 0);
 	status_fd = -1;
 	np_service_ready(&server.registry);
@@ -528,6 +554,7 @@ static int serve(struct np_config *config, const char *pid_file, const char *upg
 		np_agent_stop(server.agent);
 		np_control_stop(server.control);
 	}
+	np_acme_stop(server.acme);
 	/* Otherwise the agent says drain, and the control socket answers,
 	 * until the sessions have ended. */
 	np_server_stop(&server, server.config->server.shutdown_timeout_ms);
@@ -539,6 +566,7 @@ out:
 	report_start(status_fd, (unsigned char)rc);
 	np_agent_free(server.agent);
 	np_control_free(server.control);
+	np_acme_free(server.acme);
 	np_server_close(&server);
 	np_reload_free(server.reload);
 	/* After a hand-over the file names the new instance, which holds
@@ -566,6 +594,13 @@ int main(int argc, char **argv)
 		np_config_unref(config);
 		return EX_OSERR;
 	}
+	/* Before any thread: libcurl's own set-up is not thread-safe. */
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		fprintf(stderr, "npsocketd: cannot set up libcurl\n");
+		np_config_unref(config);
+		np_tls_global_deinit();
+		return EX_OSERR;
+	}
 	if (opt.check_only) {
 		int errors = 0;
 		for (size_t i = 0; i < config->port_count; i++) {
@@ -577,11 +612,13 @@ int main(int argc, char **argv)
 		}
 		for (size_t i = 0; i < config->tls_count; i++)
 			errors += np_tls_check(&config->tls[i], stderr);
+		np_acme_check(config, stderr);
 		if (errors == 0)
 			check_user_access(config);  /* warnings: the daemon reads them as root at start */
 		if (errors == 0)
 			np_config_print(config, stdout);
 		np_config_unref(config);
+		curl_global_cleanup();
 		np_tls_global_deinit();
 		return errors ? EX_CONFIG : EXIT_SUCCESS;
 	}
@@ -625,6 +662,7 @@ int main(int argc, char **argv)
 	free(pid_file);
 	free(upgrade_from);
 	np_config_unref(config);
+	curl_global_cleanup();
 	np_tls_global_deinit();
 	return rc;
 }

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -64,6 +65,10 @@ int np_registry_init(struct np_registry *reg, int max_connections)
 
 void np_registry_destroy(struct np_registry *reg)
 {
+	for (size_t i = 0; i < reg->alpn_count; i++) {
+		free(reg->alpn[i].cert);
+		free(reg->alpn[i].key);
+	}
 	free(reg->ports);
 	np_addr_counts_free(&reg->per_address);
 	pthread_cond_destroy(&reg->changed);
@@ -343,6 +348,83 @@ bool np_registry_challenge_get(struct np_registry *reg, const char *token, size_
 		}
 	}
 	pthread_mutex_unlock(&reg->lock);
+	return found;
+}
+
+static char *copy_bytes(const char *p, size_t n)
+{
+	char *c = malloc(n + 1);
+	if (c) {
+		memcpy(c, p, n);
+		c[n] = '\0';
+	}
+	return c;
+}
+
+int np_registry_alpn_set(struct np_registry *reg, const char *name, const char *cert, size_t cert_len,
+			 const char *key, size_t key_len)
+{
+	if (strlen(name) > NP_ALPN_NAME_MAX)
+		return -1;
+	char *c = cert ? copy_bytes(cert, cert_len) : NULL, *k = cert ? copy_bytes(key, key_len) : NULL;
+	if (cert && (!c || !k)) {
+		free(c);
+		free(k);
+		return -1;
+	}
+	int rc = 0;
+	pthread_mutex_lock(&reg->lock);
+	size_t i = 0;
+	while (i < reg->alpn_count && strcasecmp(reg->alpn[i].name, name) != 0)
+		i++;
+	if (i < reg->alpn_count) {
+		free(reg->alpn[i].cert);
+		free(reg->alpn[i].key);
+		if (!cert)
+			reg->alpn[i] = reg->alpn[--reg->alpn_count];
+	} else if (cert && i == NP_ALPN_CHALLENGES_MAX) {
+		rc = -1;
+	} else if (cert) {
+		reg->alpn_count++;
+	}
+	if (cert && rc == 0) {
+		snprintf(reg->alpn[i].name, sizeof(reg->alpn[i].name), "%s", name);
+		reg->alpn[i].cert = c;
+		reg->alpn[i].key = k;
+		reg->alpn[i].cert_len = cert_len;
+		reg->alpn[i].key_len = key_len;
+	}
+	atomic_store(&reg->alpn_pending, reg->alpn_count);
+	pthread_mutex_unlock(&reg->lock);
+	if (rc < 0) {
+		free(c);
+		free(k);
+	}
+	return rc;
+}
+
+bool np_registry_alpn_get(struct np_registry *reg, const char *name, char **cert, size_t *cert_len, char **key,
+			  size_t *key_len)
+{
+	bool found = false;
+	*cert = *key = NULL;
+	pthread_mutex_lock(&reg->lock);
+	for (size_t i = 0; i < reg->alpn_count && !found; i++) {
+		const struct np_alpn_challenge *a = &reg->alpn[i];
+		if (strcasecmp(a->name, name) != 0)
+			continue;
+		*cert = copy_bytes(a->cert, a->cert_len);
+		*key = copy_bytes(a->key, a->key_len);
+		*cert_len = a->cert_len;
+		*key_len = a->key_len;
+		found = *cert && *key;
+	}
+	pthread_mutex_unlock(&reg->lock);
+	if (!found) {
+		free(*cert);
+		free(*key);
+		*cert = *key = NULL;
+	}
 	return found;
 }
 

@@ -59,6 +59,16 @@ struct np_challenge {
 	char answer[NP_CHALLENGE_ANSWER_MAX + 1];  /* the key authorization */
 };
 
+/* ACME tls-alpn-01 (RFC 8737) pending: the challenge certificate and key
+ * (PEM) a handshake with ALPN acme-tls/1 for the name gets. */
+#define NP_ALPN_CHALLENGES_MAX 16
+#define NP_ALPN_NAME_MAX 253
+struct np_alpn_challenge {
+	char name[NP_ALPN_NAME_MAX + 1];
+	char *cert, *key;
+	size_t cert_len, key_len;
+};
+
 /* Why a connection is refused: counted by reason, each with a label for
  * the metrics; the texts are what admission returns and the log says. */
 enum np_refusal {
@@ -83,6 +93,9 @@ struct np_registry {
 	int max_connections;             /* [Server] maxConnections, 0 = none */
 	struct np_challenge challenges[NP_CHALLENGES_MAX];
 	size_t challenge_count;
+	struct np_alpn_challenge alpn[NP_ALPN_CHALLENGES_MAX];
+	size_t alpn_count;
+	atomic_size_t alpn_pending;      /* alpn_count, read without the lock */
 	struct np_port_counts **ports;   /* every listener's, for reports */
 	size_t port_count;
 	struct np_cert_info certs[NP_REGISTRY_CERTS_MAX];
@@ -197,6 +210,15 @@ void np_registry_publish_certs(struct np_registry *reg, const char *section, str
 
 /* Copies up to max certificates into out; returns how many. */
 size_t np_registry_certs(struct np_registry *reg, struct np_cert_info *out, size_t max);
+
+/* tls-alpn-01: the certificate and key (PEM, copied) for name; cert NULL
+ * removes it.  0, or -1 when full or out of memory. */
+int np_registry_alpn_set(struct np_registry *reg, const char *name, const char *cert, size_t cert_len,
+			 const char *key, size_t key_len);
+/* Copies (malloc'd) of the pair for name (case-insensitive): true when
+ * there is one. */
+bool np_registry_alpn_get(struct np_registry *reg, const char *name, char **cert, size_t *cert_len, char **key,
+			  size_t *key_len);
 
 /* Whether any answer is set. */
 bool np_registry_challenges_pending(struct np_registry *reg);

@@ -47,6 +47,8 @@ struct tls_socket {
 	struct np_tls_info info;
 	char *subject;                         /* verified client certificate DN */
 	char server_name[256];
+	const struct np_tls_alpn_hook *acme;   /* tls-alpn-01 pending */
+	bool acme_answered;
 };
 
 /* Records a TLS-level failure in words. */
@@ -445,6 +447,68 @@ static int expect_client_hello(struct tls_socket *t)
 	return 0;
 }
 
+#define ACME_ALPN "acme-tls/1"
+
+/* After the ClientHello, before the certificate is chosen: a client that
+ * asked for acme-tls/1 gets the challenge certificate for its name. */
+static int acme_hello(gnutls_session_t session)
+{
+	struct tls_socket *t = gnutls_session_get_ptr(session);
+	gnutls_datum_t proto = { NULL, 0 };
+	if (!t || !t->acme || gnutls_alpn_get_selected_protocol(session, &proto) < 0 ||
+	    proto.size != sizeof(ACME_ALPN) - 1 || memcmp(proto.data, ACME_ALPN, proto.size) != 0)
+		return 0;
+	char name[256];
+	size_t len = sizeof(name) - 1;
+	unsigned type;
+	char *cert = NULL, *key = NULL;
+	size_t cert_len = 0, key_len = 0;
+	if (gnutls_server_name_get(session, name, &len, &type, 0) < 0 || type != GNUTLS_NAME_DNS) {
+		tls_fault(&t->base.rd, "tls-alpn-01 handshake without a server name: refused");
+		return GNUTLS_E_NO_APPLICATION_PROTOCOL;
+	}
+	name[len] = '\0';
+	/* Called again for a second ClientHello (after a HelloRetryRequest):
+	 * the credentials made for the first serve. */
+	if (t->own)
+		return gnutls_credentials_set(session, GNUTLS_CRD_CERTIFICATE, t->own);
+	if (!t->acme->lookup(t->acme->arg, name, &cert, &cert_len, &key, &key_len)) {
+		tls_fault(&t->base.rd, "tls-alpn-01 handshake for %s, which has no challenge pending: refused", name);
+		return GNUTLS_E_NO_APPLICATION_PROTOCOL;
+	}
+	gnutls_datum_t c = { (unsigned char *)cert, (unsigned)cert_len }, k = { (unsigned char *)key, (unsigned)key_len };
+	int rc = gnutls_certificate_allocate_credentials(&t->own);
+	if (rc == 0)
+		rc = gnutls_certificate_set_x509_key_mem2(t->own, &c, &k, GNUTLS_X509_FMT_PEM, NULL, 0);
+	if (rc == 0)
+		rc = gnutls_credentials_set(session, GNUTLS_CRD_CERTIFICATE, t->own);
+	free(cert);
+	free(key);
+	if (rc < 0) {
+		tls_fault(&t->base.rd, "tls-alpn-01 for %s: %s", name, gnutls_strerror(rc));
+		return rc;
+	}
+	t->acme_answered = true;
+	return 0;
+}
+
+int np_socket_tls_answer_acme(struct np_socket *s, const struct np_tls_alpn_hook *hook)
+{
+	struct tls_socket *t = (struct tls_socket *)s;
+	gnutls_datum_t proto = { (unsigned char *)ACME_ALPN, sizeof(ACME_ALPN) - 1 };
+	if (!t->ctx || gnutls_alpn_set_protocols(t->session, &proto, 1, 0) < 0)
+		return -1;
+	t->acme = hook;
+	gnutls_session_set_ptr(t->session, t);
+	gnutls_handshake_set_post_client_hello_function(t->session, acme_hello);
+	return 0;
+}
+
+bool np_socket_tls_acme_answered(const struct np_socket *s)
+{
+	return ((const struct tls_socket *)s)->acme_answered;
+}
+
 int np_socket_tls_handshake(struct np_socket *s)
 {
 	struct tls_socket *t = (struct tls_socket *)s;
@@ -477,6 +541,8 @@ int np_socket_tls_handshake(struct np_socket *s)
 			gnutls_free(why.data);
 			return -1;
 		}
+		if (rc == GNUTLS_E_NO_APPLICATION_PROTOCOL && t->acme && s->rd.text[0])
+			return -1;       /* acme_hello() said why */
 		if (rc == GNUTLS_E_PREMATURE_TERMINATION || rc == GNUTLS_E_PULL_ERROR) {
 			tls_fault(&s->rd, "TLS handshake failed: the peer closed the connection");
 			return -1;

@@ -34,4 +34,17 @@ struct np_socket *np_socket_tls_client_new(int fd, const struct np_tls_client_op
  * 0, or -1 with the reason in the socket (np_socket_strerror()). */
 int np_socket_tls_handshake(struct np_socket *s);
 
+/* tls-alpn-01 (RFC 8737), while ACME proves names on the port: a client
+ * offering ALPN acme-tls/1 gets the challenge certificate lookup() finds
+ * for its SNI name (and np_socket_tls_acme_answered() says so after the
+ * handshake; the caller closes); one offering it for a name with no
+ * challenge pending is refused.  Every other client's handshake is as
+ * usual.  Before the handshake; 0, or -1. */
+struct np_tls_alpn_hook {
+	bool (*lookup)(void *arg, const char *name, char **cert, size_t *cert_len, char **key, size_t *key_len);
+	void *arg;
+};
+int np_socket_tls_answer_acme(struct np_socket *s, const struct np_tls_alpn_hook *hook);
+bool np_socket_tls_acme_answered(const struct np_socket *s);
+
 #endif
