@@ -71,7 +71,11 @@ static const char *good_ini =
 	"keyFile = a.key, b.key\n"
 	"clientAuth = optional\n"
 	"caFile = ca.pem\n"
-	"protocols = TLSv1.3\n";
+	"protocols = TLSv1.3\n"
+	"[ACME]\n"
+	"agreeTermsOfService = true\n"
+	"contact = mailto:ops@a.example\n"
+	"renewBefore = 1/4\n";
 
 static const char *good_cfg =
 	"Server = { logLevel = \"debug\"; maxConnections = 500; threadStackSize = \"128K\"; shutdownTimeout = 2.5; };\n"
@@ -83,7 +87,8 @@ static const char *good_cfg =
 	"          domains = \"a.example, b.example\"; };\n"
 	"};\n"
 	"SSL = { certFile = \"a.pem, b.pem\"; keyFile = [\"a.key\", \"b.key\"]; clientAuth = \"optional\";\n"
-	"        caFile = \"ca.pem\"; protocols = \"TLSv1.3\"; };\n";
+	"        caFile = \"ca.pem\"; protocols = \"TLSv1.3\"; };\n"
+	"ACME = { agreeTermsOfService = true; contact = \"mailto:ops@a.example\"; renewBefore = \"1/4\"; };\n";
 
 static bool match(const struct np_cidr_list *list, const char *text)
 {
@@ -133,6 +138,9 @@ static void check_good(const char *syntax, struct np_config *c, const char *mess
 	ok(w->handler.kind == NP_HANDLER_MODULE && w->handler.module_path && strcmp(w->handler.module_path, "/opt/np/mod.so") == 0,
 	   "%s: sessionHandler = module:PATH", syntax);
 	ok(w->domains.count == 2 && strcmp(w->domains.items[1], "b.example") == 0, "%s: domains list", syntax);
+	ok(c->acme_used && c->acme.agree_tos && c->acme.renew_before == 0.25 && c->acme.challenge_count == 2 &&
+	   c->acme.challenges[0] == NP_ACME_TLS_ALPN_01 && c->acme.contact.count == 1 &&
+	   strcmp(c->acme.state_directory, "/var/lib/npsocketd/acme") == 0, "%s: [ACME] with its defaults", syntax);
 	ok(w->tls == &c->tls[0] && c->tls_count == 1, "%s: sslSection resolved to the TLS section", syntax);
 	const struct np_tls_conf *t = &c->tls[0];
 	size_t kl = t->key_files.count == 2 ? strlen(t->key_files.items[1]) : 0;
@@ -229,6 +237,20 @@ int main(void)
 	expect_error("externalSSL with sslSection", "x.ini",
 		     "[Port]\nport = 1\nexternalSSL = true\nsslSection = S\n[S]\nkeyStore = k.p12\n",
 		     "externalSSL and sslSection exclude each other");
+	expect_error("domains on a plain port", "d.ini", "[Port]\nport = 1\ndomains = a.test\n[ACME]\nagreeTermsOfService = true\n",
+		     "d.ini:1: [Port]: domains needs sslSection");
+	expect_error("ACME terms not agreed", "tos.ini", "[Port]\nport = 1\nsslSection = S\ndomains = a.test\n[S]\n",
+		     "agreeTermsOfService must be true");
+	expect_error("ACME directory over http", "url.ini",
+		     "[Port]\nport = 1\nsslSection = S\ndomains = a.test\n[S]\n[ACME]\nagreeTermsOfService = true\n"
+		     "directory = http://ca.test/dir\n",
+		     "url.ini:8: key 'directory' in [ACME]: expected an https:// URL");
+	expect_error("ACME wildcard", "w.ini", "[Port]\nport = 1\nsslSection = S\ndomains = *.a.test\n[S]\n[ACME]\n"
+		     "agreeTermsOfService = true\n", "is not a DNS name ACME can prove");
+	expect_error("ACME renewBefore", "r.ini", "[Port]\nport = 1\nsslSection = S\ndomains = a.test\n[S]\n[ACME]\n"
+		     "agreeTermsOfService = true\nrenewBefore = 3/2\n", "r.ini:8: key 'renewBefore' in [ACME]");
+	expect_error("ACME challenge twice", "c.ini", "[Port]\nport = 1\nsslSection = S\ndomains = a.test\n[S]\n[ACME]\n"
+		     "agreeTermsOfService = true\nchallenges = http-01, http-01\n", "c.ini:8: key 'challenges' in [ACME]");
 	expect_error("no port section", "z.ini", "[Server]\nlogLevel = info\n", "no [Port] section: nothing to listen on");
 	{
 		char path[300];
