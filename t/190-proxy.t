@@ -208,7 +208,14 @@ close $_ for grep { defined } @same;
 
 # --- LOCAL: a balancer's health check ----------------------------------------
 {
-    my $before = () = $d->log_text =~ /end:/g;
+    # The sessions before may still be writing their end lines: count
+    # once the number has stood still for half a second (bounded).
+    my ($before, $last, $since) = (-1, -1, time);
+    wait_for(sub {
+        my $n = () = $d->log_text =~ /end:/g;
+        ($last, $since) = ($n, time) if $n != $last;
+        return time - $since >= 0.5 ? ($before = $n, 1)[1] : 0;
+    }, 10);
     for (1 .. 3) {
         my $t = IO::Socket::IP->new(PeerHost => '127.0.0.1', PeerPort => $d->port, Timeout => 5);
         write_all($t, v2(0x20, 0, ''));
