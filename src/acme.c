@@ -43,6 +43,10 @@
 #define POLL_MAX 60                     /* status polls of one authorization or order */
 #define SELF_SIGNED_DAYS 7
 #define NONCE_RETRIES 5
+#define WATCH_S 10                      /* how often another instance's result is looked for */
+#define LOCK_STALE_S 120                /* a lock file not touched for this long is abandoned */
+#define LOCK_BUSY_RETRY_S 60
+#define MIN_REORDER_S 10                /* between two orders of one certificate */
 
 struct cert {
 	const struct np_tls_conf *tls;   /* inside acme->config */
@@ -54,6 +58,7 @@ struct cert {
 	time_t not_before, not_after;
 	char serial[64];
 	time_t next_try;                 /* the next order, at the earliest */
+	struct timespec seen_mtime;      /* of cert.pem, when last read or written */
 	int failures;
 	char last_error[512];
 	bool renew_asked;
@@ -82,6 +87,9 @@ struct np_acme {
 	bool have_directory;
 	char nonce[NP_ACME_NONCE_MAX];
 	atomic_uint orders;              /* orders made since start */
+	int lock_fd;                     /* the order lock held, or -1 */
+	char lock_path[4200];
+	char http01_dir[4200], alpn01_dir[4200];
 };
 
 /* --- the state directory ---------------------------------------------------- */
@@ -194,6 +202,17 @@ static int make_dir(const char *path, const struct np_server_conf *server, char 
 		}
 	}
 	return 0;
+}
+
+/* The modification time of c's cert.pem ({0} when there is none). */
+static struct timespec cert_mtime(const struct cert *c)
+{
+	char path[4200];
+	struct stat st;
+	snprintf(path, sizeof(path), "%s/cert.pem", c->dir);
+	if (stat(path, &st) < 0)
+		return (struct timespec){ 0, 0 };
+	return st.st_mtim;
 }
 
 /* --- certificates served ------------------------------------------------------ */
@@ -392,6 +411,7 @@ int np_acme_open(struct np_server *server, struct np_config *config, struct np_a
 		return -1;
 	}
 	acme->server = server;
+	acme->lock_fd = -1;
 	acme->config = np_config_ref(config);
 	acme->conf = &config->acme;
 	acme->certs = calloc(config->tls_count + 1, sizeof(*acme->certs));
@@ -412,11 +432,17 @@ int np_acme_open(struct np_server *server, struct np_config *config, struct np_a
 		acme->count++;
 	}
 	*out = acme;
+	snprintf(acme->http01_dir, sizeof(acme->http01_dir), "%s/http-01", acme->conf->state_directory);
+	snprintf(acme->alpn01_dir, sizeof(acme->alpn01_dir), "%s/tls-alpn-01", acme->conf->state_directory);
 	if (make_dir(acme->conf->state_directory, &config->server, err, sizeof(err)) < 0 ||
+	    make_dir(acme->http01_dir, &config->server, err, sizeof(err)) < 0 ||
+	    make_dir(acme->alpn01_dir, &config->server, err, sizeof(err)) < 0 ||
 	    load_account_key(acme, err, sizeof(err)) < 0) {
 		np_log(LOG_ERR, "[ACME]: %s", err);
 		return -1;
 	}
+	if (np_registry_set_challenge_dirs(&server->registry, acme->http01_dir, acme->alpn01_dir) < 0)
+		goto oom;
 	for (size_t i = 0; i < acme->count; i++) {
 		if (make_dir(acme->certs[i].dir, &config->server, err, sizeof(err)) < 0) {
 			np_log(LOG_ERR, "[ACME]: %s", err);
@@ -424,6 +450,7 @@ int np_acme_open(struct np_server *server, struct np_config *config, struct np_a
 		}
 		if (choose_start(acme, &acme->certs[i]) < 0)
 			return -1;
+		acme->certs[i].seen_mtime = cert_mtime(&acme->certs[i]);
 	}
 	return 0;
 oom:
@@ -569,7 +596,74 @@ static bool pause_for(struct np_acme *acme, long seconds)
 		;
 	bool go_on = !acme->stop;
 	pthread_mutex_unlock(&acme->lock);
+	/* The heartbeat of the order lock: others see it is alive. */
+	if (acme->lock_fd >= 0 && futimens(acme->lock_fd, NULL) < 0)
+		np_log(LOG_WARNING, "acme: cannot touch %s: %s", acme->lock_path, strerror(errno));
 	return go_on;
+}
+
+/* --- several instances on one state directory ----------------------------------- */
+
+/* The order lock of c: 0 taken, 1 held by a live other instance, -1
+ * with err.  One untouched for LOCK_STALE_S is an instance that died. */
+static int take_lock(struct np_acme *acme, const struct cert *c, char *err, size_t err_size)
+{
+	snprintf(acme->lock_path, sizeof(acme->lock_path), "%s/order.lock", c->dir);
+	for (int attempt = 0; attempt < 2; attempt++) {
+		int fd = open(acme->lock_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (fd >= 0) {
+			char who[128];
+			char host[64] = "";
+			gethostname(host, sizeof(host) - 1);
+			int n = snprintf(who, sizeof(who), "%ld %s %lld\n", (long)getpid(), host, (long long)time(NULL));
+			if (write(fd, who, (size_t)n) != n)
+				np_log(LOG_WARNING, "acme: cannot write %s: %s", acme->lock_path, strerror(errno));
+			acme->lock_fd = fd;
+			return 0;
+		}
+		struct stat st;
+		if (errno != EEXIST || stat(acme->lock_path, &st) < 0) {
+			snprintf(err, err_size, "cannot create %.400s: %s", acme->lock_path, strerror(errno));
+			return -1;
+		}
+		if (time(NULL) - st.st_mtime < LOCK_STALE_S)
+			return 1;
+		np_log(LOG_WARNING, "acme: %s was left by an instance that stopped touching it %lds ago; taking it over",
+		       acme->lock_path, (long)(time(NULL) - st.st_mtime));
+		if (unlink(acme->lock_path) < 0 && errno != ENOENT) {
+			snprintf(err, err_size, "cannot remove the stale %.400s: %s", acme->lock_path, strerror(errno));
+			return -1;
+		}
+	}
+	return 1;
+}
+
+static void release_lock(struct np_acme *acme)
+{
+	if (acme->lock_fd < 0)
+		return;
+	if (unlink(acme->lock_path) < 0)
+		np_log(LOG_WARNING, "acme: cannot remove %s: %s", acme->lock_path, strerror(errno));
+	close(acme->lock_fd);
+	acme->lock_fd = -1;
+}
+
+/* The answers, also where other instances sharing the state directory
+ * read them (the CA may reach any of them). */
+static void share_answer(const char *dir, const char *name, const char *suffix, const char *data, size_t len)
+{
+	char file[400], err[512];
+	snprintf(file, sizeof(file), "%s%s", name, suffix);
+	if (write_atomic(dir, file, data, len, err, sizeof(err)) < 0)
+		np_log(LOG_WARNING, "acme: the answer is not shared with other instances: %s", err);
+}
+
+static void unshare_answer(const char *dir, const char *name, const char *suffix)
+{
+	char path[4800];
+	snprintf(path, sizeof(path), "%s/%s%s", dir, name, suffix);
+	if (unlink(path) < 0 && errno != ENOENT)
+		np_log(LOG_WARNING, "acme: cannot remove %s: %s", path, strerror(errno));
 }
 
 /* Proves one authorization with the first challenge of ours it offers. */
@@ -617,9 +711,11 @@ static int prove(struct np_acme *acme, const char *authz_url, char *err, size_t 
 		if (np_acme_key_generate(&key, err, err_size) == 0 &&
 		    (crt = np_acme_self_signed(key, &name, 1, 7, key_auth, &crt_len, err, err_size)) &&
 		    (kpem = np_acme_key_export(key, &kpem_len, err, err_size))) {
-			if (np_registry_alpn_set(&acme->server->registry, a.identifier, crt, crt_len, kpem, kpem_len) == 0)
+			if (np_registry_alpn_set(&acme->server->registry, a.identifier, crt, crt_len, kpem, kpem_len) == 0) {
 				alpn_set = a.identifier;
-			else
+				share_answer(acme->alpn01_dir, a.identifier, ".crt", crt, crt_len);
+				share_answer(acme->alpn01_dir, a.identifier, ".key", kpem, kpem_len);
+			} else
 				snprintf(err, err_size, "%s: too many tls-alpn-01 challenges pending", a.identifier);
 		}
 		gnutls_privkey_deinit(key);
@@ -636,6 +732,7 @@ static int prove(struct np_acme *acme, const char *authz_url, char *err, size_t 
 			goto out;
 		}
 		token_set = chosen->token;
+		share_answer(acme->http01_dir, chosen->token, "", key_auth, strlen(key_auth));
 	}
 	np_log(LOG_INFO, "acme: %s: answering %s", a.identifier, chosen->type);
 	rc = post(acme, chosen->url, "{}", &r, err, err_size);
@@ -674,10 +771,15 @@ static int prove(struct np_acme *acme, const char *authz_url, char *err, size_t 
 		break;
 	}
 out:
-	if (token_set)
+	if (token_set) {
 		np_registry_challenge_set(&acme->server->registry, token_set, NULL);
-	if (alpn_set)
+		unshare_answer(acme->http01_dir, token_set, "");
+	}
+	if (alpn_set) {
 		np_registry_alpn_set(&acme->server->registry, alpn_set, NULL, 0, NULL, 0);
+		unshare_answer(acme->alpn01_dir, alpn_set, ".crt");
+		unshare_answer(acme->alpn01_dir, alpn_set, ".key");
+	}
 	np_acme_response_clear(&r);
 	return rc;
 }
@@ -815,6 +917,11 @@ static int order(struct np_acme *acme, struct cert *c, char *err, size_t err_siz
 	}
 	install(acme, c, ctx, &facts);
 	np_tls_context_unref(ctx);
+	/* A renewBefore that makes a new certificate due at once must not
+	 * turn into a stream of orders. */
+	pthread_mutex_lock(&acme->lock);
+	c->next_try = time(NULL) + MIN_REORDER_S;
+	pthread_mutex_unlock(&acme->lock);
 	char when[64];
 	np_log(LOG_NOTICE, "acme: %s: certificate issued for", c->names.items[0]);
 	for (size_t i = 0; i < c->names.count; i++)
@@ -837,6 +944,102 @@ out:
 	np_acme_order_free(&o);
 	np_acme_response_clear(&r);
 	return rc;
+}
+
+/* What another instance stored for c (or this one before a restart):
+ * installed when it is good and not what is served already.  1 when
+ * it was installed, 0 when not. */
+static int pick_up(struct np_acme *acme, struct cert *c)
+{
+	char path[4200], err[512], when[64];
+	size_t cert_len = 0, key_len = 0;
+	struct timespec mtime = cert_mtime(c);
+	snprintf(path, sizeof(path), "%s/cert.pem", c->dir);
+	char *cert_pem = read_file(path, &cert_len);
+	snprintf(path, sizeof(path), "%s/key.pem", c->dir);
+	char *key_pem = cert_pem ? read_file(path, &key_len) : NULL;
+	struct np_acme_cert_facts facts;
+	struct np_tls_context *ctx = cert_pem && key_pem
+					     ? context_of(c, cert_pem, cert_len, key_pem, key_len, &facts, err, sizeof(err))
+					     : NULL;
+	free(cert_pem);
+	if (key_pem)
+		gnutls_memset(key_pem, 0, key_len);
+	free(key_pem);
+	pthread_mutex_lock(&acme->lock);
+	c->seen_mtime = mtime;
+	bool fresh = ctx && strcmp(facts.serial, c->serial) != 0 && facts.not_after >= c->not_after;
+	pthread_mutex_unlock(&acme->lock);
+	if (!fresh) {
+		np_tls_context_unref(ctx);
+		return 0;
+	}
+	pthread_mutex_lock(&acme->lock);
+	set_served(c, np_tls_context_ref(ctx), "stored", &facts);
+	c->failures = 0;
+	c->last_error[0] = '\0';
+	pthread_mutex_unlock(&acme->lock);
+	np_server_install_tls(acme->server, c->tls->name, ctx);
+	np_tls_context_unref(ctx);
+	np_log(LOG_NOTICE, "acme: %s: picked up the certificate stored in %s (serial %s, expires %s); new handshakes on "
+	       "[%s] use it", c->names.items[0], c->dir, facts.serial, np_net_format_time(facts.not_after, when, sizeof(when)),
+	       c->tls->name);
+	return 1;
+}
+
+/* Under the order lock, or told another instance holds it: 0 when a
+ * certificate was installed, 1 when there was nothing to do now, -1
+ * with err. */
+static int order_shared(struct np_acme *acme, struct cert *c, bool forced, char *err, size_t err_size)
+{
+	int lock = take_lock(acme, c, err, err_size);
+	if (lock < 0)
+		return -1;
+	if (lock == 1) {
+		np_log(LOG_INFO, "acme: %s: another instance is ordering (%s); its result is picked up here",
+		       c->names.items[0], acme->lock_path);
+		pthread_mutex_lock(&acme->lock);
+		c->next_try = time(NULL) + LOCK_BUSY_RETRY_S;
+		pthread_mutex_unlock(&acme->lock);
+		return 1;
+	}
+	/* Another instance may have just finished: its result, unless an
+	 * operator asked for a new one. */
+	int rc;
+	pthread_mutex_lock(&acme->lock);
+	time_t now = time(NULL);
+	pthread_mutex_unlock(&acme->lock);
+	if (!forced && pick_up(acme, c) == 1) {
+		pthread_mutex_lock(&acme->lock);
+		bool still_due = now >= renew_at(acme, c);
+		pthread_mutex_unlock(&acme->lock);
+		if (!still_due) {
+			release_lock(acme);
+			return 1;
+		}
+	}
+	rc = order(acme, c, err, err_size);
+	if (rc == 0) {
+		pthread_mutex_lock(&acme->lock);
+		c->seen_mtime = cert_mtime(c);
+		pthread_mutex_unlock(&acme->lock);
+	}
+	release_lock(acme);
+	return rc;
+}
+
+/* Every WATCH_S: a cert.pem changed by another instance is taken in. */
+static void watch(struct np_acme *acme)
+{
+	for (size_t i = 0; i < acme->count; i++) {
+		struct cert *c = &acme->certs[i];
+		struct timespec now = cert_mtime(c);
+		pthread_mutex_lock(&acme->lock);
+		bool changed = now.tv_sec != c->seen_mtime.tv_sec || now.tv_nsec != c->seen_mtime.tv_nsec;
+		pthread_mutex_unlock(&acme->lock);
+		if (changed && now.tv_sec)
+			pick_up(acme, c);
+	}
 }
 
 /* --- the worker ------------------------------------------------------------------ */
@@ -864,6 +1067,8 @@ static void *worker_main(void *arg)
 			break;
 		}
 		time_t now = time(NULL), next = now + CHECK_EVERY_S + (time_t)(rand_r(&seed) % 600);
+		if (next > now + WATCH_S)
+			next = now + WATCH_S;
 		struct cert *todo = NULL;
 		for (size_t i = 0; i < acme->count; i++) {
 			struct cert *c = &acme->certs[i];
@@ -877,13 +1082,17 @@ static void *worker_main(void *arg)
 		if (!todo) {
 			struct timespec until = { .tv_sec = next > now ? next : now + 1 };
 			pthread_cond_timedwait(&acme->wake, &acme->lock, &until);
+			bool stop = acme->stop;
 			pthread_mutex_unlock(&acme->lock);
+			if (!stop)
+				watch(acme);
 			continue;
 		}
+		bool forced = todo->renew_asked;
 		todo->renew_asked = false;
 		pthread_mutex_unlock(&acme->lock);
 
-		if (order(acme, todo, err, sizeof(err)) == 0)
+		if (order_shared(acme, todo, forced, err, sizeof(err)) >= 0)
 			continue;
 		pthread_mutex_lock(&acme->lock);
 		bool stopping = acme->stop;

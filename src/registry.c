@@ -5,12 +5,14 @@
  * table, snapshots and kills for the control path.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "registry.h"
@@ -69,6 +71,8 @@ void np_registry_destroy(struct np_registry *reg)
 		free(reg->alpn[i].cert);
 		free(reg->alpn[i].key);
 	}
+	free(reg->http01_dir);
+	free(reg->alpn01_dir);
 	free(reg->ports);
 	np_addr_counts_free(&reg->per_address);
 	pthread_cond_destroy(&reg->changed);
@@ -336,6 +340,43 @@ int np_registry_challenge_set(struct np_registry *reg, const char *token, const 
 	return rc;
 }
 
+int np_registry_set_challenge_dirs(struct np_registry *reg, const char *http01, const char *alpn01)
+{
+	free(reg->http01_dir);
+	free(reg->alpn01_dir);
+	reg->http01_dir = http01 ? strdup(http01) : NULL;
+	reg->alpn01_dir = alpn01 ? strdup(alpn01) : NULL;
+	return (http01 && !reg->http01_dir) || (alpn01 && !reg->alpn01_dir) ? -1 : 0;
+}
+
+/* A small file (an answer another instance left), NUL-terminated, at
+ * most max bytes: its length, or -1. */
+static ssize_t read_small(const char *dir, const char *name, const char *suffix, char *out, size_t max)
+{
+	char path[4096];
+	if (snprintf(path, sizeof(path), "%s/%s%s", dir, name, suffix) >= (int)sizeof(path))
+		return -1;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (fd < 0)
+		return -1;
+	size_t got = 0;
+	for (;;) {
+		ssize_t n = read(fd, out + got, max + 1 - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+		if (got > max)
+			break;
+	}
+	close(fd);
+	if (got == 0 || got > max)
+		return -1;
+	out[got] = '\0';
+	return (ssize_t)got;
+}
+
 bool np_registry_challenge_get(struct np_registry *reg, const char *token, size_t token_len, char *out)
 {
 	bool found = false;
@@ -348,6 +389,22 @@ bool np_registry_challenge_get(struct np_registry *reg, const char *token, size_
 		}
 	}
 	pthread_mutex_unlock(&reg->lock);
+	/* Another instance's order: its answer in the shared directory. */
+	if (!found && reg->http01_dir && token_len > 0 && token_len <= NP_CHALLENGE_TOKEN_MAX) {
+		char name[NP_CHALLENGE_TOKEN_MAX + 1];
+		bool ok = true;
+		for (size_t i = 0; i < token_len && ok; i++)
+			ok = token_char(token[i]);
+		if (ok) {
+			memcpy(name, token, token_len);
+			name[token_len] = '\0';
+			ssize_t n = read_small(reg->http01_dir, name, "", out, NP_CHALLENGE_ANSWER_MAX);
+			for (ssize_t i = 0; n > 0 && i < n; i++)
+				if (out[i] < 0x21 || out[i] > 0x7e)
+					n = -1;
+			found = n > 0;
+		}
+	}
 	return found;
 }
 
@@ -420,6 +477,27 @@ bool np_registry_alpn_get(struct np_registry *reg, const char *name, char **cert
 		found = *cert && *key;
 	}
 	pthread_mutex_unlock(&reg->lock);
+	/* Another instance's: NAME.crt and NAME.key in the shared directory
+	 * (name as the TLS layer read it from the SNI: a DNS name). */
+	bool dns = strlen(name) <= NP_ALPN_NAME_MAX && name[0] && name[0] != '.';
+	for (const char *p = name; dns && *p; p++)
+		dns = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '-' ||
+		      *p == '.';
+	if (!found && reg->alpn01_dir && dns) {
+		enum { PEM_MAX = 16384 };
+		char *c = malloc(PEM_MAX + 1), *k = malloc(PEM_MAX + 1);
+		ssize_t cl = c && k ? read_small(reg->alpn01_dir, name, ".crt", c, PEM_MAX) : -1;
+		ssize_t kl = cl > 0 ? read_small(reg->alpn01_dir, name, ".key", k, PEM_MAX) : -1;
+		if (kl > 0) {
+			*cert = c;
+			*key = k;
+			*cert_len = (size_t)cl;
+			*key_len = (size_t)kl;
+			return true;
+		}
+		free(c);
+		free(k);
+	}
 	if (!found) {
 		free(*cert);
 		free(*key);

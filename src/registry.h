@@ -96,6 +96,10 @@ struct np_registry {
 	struct np_alpn_challenge alpn[NP_ALPN_CHALLENGES_MAX];
 	size_t alpn_count;
 	atomic_size_t alpn_pending;      /* alpn_count, read without the lock */
+	/* Where instances sharing ACME's state directory leave the answers
+	 * they wait on, for whichever instance the CA reaches; set before
+	 * any thread, NULL = none. */
+	char *http01_dir, *alpn01_dir;
 	struct np_port_counts **ports;   /* every listener's, for reports */
 	size_t port_count;
 	struct np_cert_info certs[NP_REGISTRY_CERTS_MAX];
@@ -210,6 +214,11 @@ void np_registry_publish_certs(struct np_registry *reg, const char *section, str
 
 /* Copies up to max certificates into out; returns how many. */
 size_t np_registry_certs(struct np_registry *reg, struct np_cert_info *out, size_t max);
+
+/* The shared answer directories (copied): http01/TOKEN holds a key
+ * authorization, alpn01/NAME.crt and NAME.key a challenge pair.  Before
+ * any thread.  0, or -1 when out of memory. */
+int np_registry_set_challenge_dirs(struct np_registry *reg, const char *http01, const char *alpn01);
 
 /* tls-alpn-01: the certificate and key (PEM, copied) for name; cert NULL
  * removes it.  0, or -1 when full or out of memory. */
