@@ -17,13 +17,6 @@ use NpTest qw(wait_for);
 
 our @EXPORT = qw(start_haproxy free_port haproxy_available);
 
-my @running;
-my $owner = $$;
-END {
-    my $status = $?;
-    if ($$ == $owner) { $_->stop for grep { $_->{pid} } @running }
-    $? = $status;
-}
 
 sub haproxy_available { return -x '/usr/sbin/haproxy' }
 
@@ -56,7 +49,7 @@ sub start_haproxy {
         _exit(127);
     }
     $self->{pid} = $pid;
-    push @running, $self;
+    NpTest::stop_at_end($self);
     my $up = wait_for(sub {
         return 2 if waitpid($pid, WNOHANG) == $pid;
         return 0 unless -S $self->{stats};

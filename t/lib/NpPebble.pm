@@ -17,13 +17,6 @@ use NpHaproxy qw(free_port);
 
 our @EXPORT = qw(start_pebble pebble_available);
 
-my @running;
-my $owner = $$;
-END {
-    my $status = $?;
-    if ($$ == $owner) { $_->stop for @running }
-    $? = $status;
-}
 
 sub pebble_available { return -x '/usr/bin/pebble' && -x '/usr/bin/pebble-challtestsrv' }
 
@@ -56,7 +49,7 @@ sub start_pebble {
     my (%opt) = @_;
     my $dir = tempdir('npsocketd-pebble-XXXXXX', TMPDIR => 1, CLEANUP => !$ENV{NPTEST_KEEP});
     my $self = bless { dir => $dir, pids => [] }, __PACKAGE__;
-    push @running, $self;
+    NpTest::stop_at_end($self);
     my ($acme, $mgmt, $dns, $ctl) = map { free_port() } 1 .. 4;
     $self->{acme_port} = $acme;
     $self->{mgmt_port} = $mgmt;

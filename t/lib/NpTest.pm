@@ -34,9 +34,13 @@ my $owner = $$;
 END {
     my $status = $?;
     # Forked children of a test never stop the parent's daemons.
-    if ($$ == $owner) { $_->stop for grep { $_->{pid} } @running }
+    if ($$ == $owner) { $_->stop for grep { $_->{pid} || $_->{pids} && @{ $_->{pids} } } reverse @running }
     $? = $status;
 }
+
+# Whatever else a test starts (HAProxy, pebble, a fake CA): stopped with
+# the daemons when the test ends, however it ends, by its stop().
+sub stop_at_end { push @running, $_[0] }
 
 # Polls $cond every 50 ms until it returns true or $timeout seconds pass;
 # returns the true value, or undef.
