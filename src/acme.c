@@ -40,7 +40,7 @@
 #define CHECK_EVERY_S 3600
 #define BACKOFF_MIN_S 60
 #define BACKOFF_MAX_S (6 * 3600)
-#define POLL_MAX 60                     /* status polls of one authorization or order */
+#define POLL_MAX 30                     /* status polls of one authorization or order (1-10 s apart) */
 #define SELF_SIGNED_DAYS 7
 #define NONCE_RETRIES 5
 #define WATCH_S 10                      /* how often another instance's result is looked for */
@@ -232,6 +232,32 @@ static void set_served(struct cert *c, struct np_tls_context *ctx, const char *s
 	c->not_before = f ? f->not_before : 0;
 	c->not_after = f ? f->not_after : 0;
 	snprintf(c->serial, sizeof(c->serial), "%s", f ? f->serial : "");
+}
+
+/* What the reports (status page, metrics) say of each certificate. */
+static void publish(struct np_acme *acme)
+{
+	struct np_acme_info *info = calloc(acme->count + 1, sizeof(*info));
+	if (!info)
+		return;
+	pthread_mutex_lock(&acme->lock);
+	for (size_t i = 0; i < acme->count; i++) {
+		const struct cert *c = &acme->certs[i];
+		struct np_acme_info *o = &info[i];
+		snprintf(o->name, sizeof(o->name), "%s", c->names.items[0]);
+		size_t used = 0;
+		for (size_t j = 0; j < c->names.count && used < sizeof(o->names); j++)
+			used += (size_t)snprintf(o->names + used, sizeof(o->names) - used, "%s%s", j ? "," : "", c->names.items[j]);
+		snprintf(o->source, sizeof(o->source), "%s", c->source);
+		o->not_after = c->not_after;
+		o->renew_at = c->not_after ? renew_at(acme, c) : 0;
+		o->next_try = c->failures ? c->next_try : 0;
+		o->failures = c->failures;
+		snprintf(o->last_error, sizeof(o->last_error), "%.*s", (int)sizeof(o->last_error) - 1, c->last_error);
+	}
+	pthread_mutex_unlock(&acme->lock);
+	np_registry_set_acme(&acme->server->registry, info, acme->count);
+	free(info);
 }
 
 /* A chain and its key as a context for the section, checked: the key
@@ -452,6 +478,7 @@ int np_acme_open(struct np_server *server, struct np_config *config, struct np_a
 			return -1;
 		acme->certs[i].seen_mtime = cert_mtime(&acme->certs[i]);
 	}
+	publish(acme);
 	return 0;
 oom:
 	np_log(LOG_ERR, "acme: out of memory");
@@ -836,6 +863,7 @@ static void install(struct np_acme *acme, struct cert *c, struct np_tls_context 
 	c->last_error[0] = '\0';
 	pthread_mutex_unlock(&acme->lock);
 	np_server_install_tls(acme->server, c->tls->name, ctx);
+	publish(acme);
 }
 
 /* One whole order for c: 0 when a certificate is installed. */
@@ -981,6 +1009,7 @@ static int pick_up(struct np_acme *acme, struct cert *c)
 	pthread_mutex_unlock(&acme->lock);
 	np_server_install_tls(acme->server, c->tls->name, ctx);
 	np_tls_context_unref(ctx);
+	publish(acme);
 	np_log(LOG_NOTICE, "acme: %s: picked up the certificate stored in %s (serial %s, expires %s); new handshakes on "
 	       "[%s] use it", c->names.items[0], c->dir, facts.serial, np_net_format_time(facts.not_after, when, sizeof(when)),
 	       c->tls->name);
@@ -1112,6 +1141,7 @@ static void *worker_main(void *arg)
 		pthread_mutex_unlock(&acme->lock);
 		if (stopping)
 			break;
+		publish(acme);
 		/* A problem may leave the nonce or the directory stale. */
 		acme->nonce[0] = '\0';
 		acme->have_directory = false;
@@ -1189,7 +1219,7 @@ void np_acme_status(struct np_acme *acme, FILE *out)
 			np_net_format_time(c->not_after, expires, sizeof(expires));
 			np_net_format_time(renew_at(acme, c), renew, sizeof(renew));
 		}
-		if (c->next_try)
+		if (c->next_try && c->failures)
 			np_net_format_time(c->next_try, next, sizeof(next));
 		char error[512];
 		snprintf(error, sizeof(error), "%s", c->last_error[0] ? c->last_error : "-");

@@ -34,6 +34,9 @@ struct report {
 	size_t port_count;
 	struct np_cert_info certs[NP_REGISTRY_CERTS_MAX];
 	size_t cert_count;
+	struct np_acme_info acme[NP_REGISTRY_ACME_MAX];
+	size_t acme_count;
+	bool acme_used;
 };
 
 /* The protocol and transport names a snapshot points to are static (or
@@ -78,6 +81,7 @@ static void gather(struct np_registry *reg, struct report *r)
 	np_registry_foreach_port(reg, copy_port, r);
 	np_registry_stats(reg, &r->stats);
 	r->cert_count = np_registry_certs(reg, r->certs, NP_REGISTRY_CERTS_MAX);
+	r->acme_count = np_registry_acme(reg, r->acme, NP_REGISTRY_ACME_MAX, &r->acme_used);
 }
 
 /* Text for HTML (&, <, >, ") or JSON ("\ and control bytes) or a label
@@ -168,6 +172,19 @@ static void write_metrics(FILE *out, const struct report *r)
 		put_escaped(out, r->certs[i].subject, NP_REPORT_METRICS);
 		fprintf(out, "\"} %lld\n", (long long)r->certs[i].not_after);
 	}
+	family(out, "npsocketd_acme_renewal_timestamp_seconds", "gauge",
+	       "When each ACME certificate is due for renewal (0 before its first issue).");
+	for (size_t i = 0; i < r->acme_count; i++) {
+		fputs("npsocketd_acme_renewal_timestamp_seconds{name=\"", out);
+		put_escaped(out, r->acme[i].name, NP_REPORT_METRICS);
+		fprintf(out, "\",source=\"%s\"} %lld\n", r->acme[i].source, (long long)r->acme[i].renew_at);
+	}
+	family(out, "npsocketd_acme_failures", "gauge", "Orders of each ACME certificate that failed in a row.");
+	for (size_t i = 0; i < r->acme_count; i++) {
+		fputs("npsocketd_acme_failures{name=\"", out);
+		put_escaped(out, r->acme[i].name, NP_REPORT_METRICS);
+		fprintf(out, "\"} %d\n", r->acme[i].failures);
+	}
 	family(out, "npsocketd_start_time_seconds", "gauge", "When the daemon started.");
 	fprintf(out, "npsocketd_start_time_seconds %lld\n", (long long)r->stats.started_unix);
 }
@@ -207,7 +224,22 @@ static void write_json(FILE *out, const struct report *r)
 		fprintf(out, "\",\"expires\":\"%s\",\"expires_unix\":%lld}", when(r->certs[i].not_after, t, sizeof(t)),
 			(long long)r->certs[i].not_after);
 	}
-	fputs("],\"acme\":{\"state\":\"none\"}}\n", out);
+	fprintf(out, "],\"acme\":{\"used\":%s,\"certificates\":[", r->acme_used ? "true" : "false");
+	for (size_t i = 0; i < r->acme_count; i++) {
+		const struct np_acme_info *a = &r->acme[i];
+		char t2[32], t3[32];
+		fprintf(out, "%s{\"name\":\"", i ? "," : "");
+		put_escaped(out, a->name, NP_REPORT_JSON);
+		fputs("\",\"names\":\"", out);
+		put_escaped(out, a->names, NP_REPORT_JSON);
+		fprintf(out, "\",\"source\":\"%s\",\"expires\":\"%s\",\"renew_at\":\"%s\",\"next_try\":\"%s\",\"failures\":%d,"
+			"\"last_error\":\"", a->source, a->not_after ? when(a->not_after, t, sizeof(t)) : "",
+			a->renew_at ? when(a->renew_at, t2, sizeof(t2)) : "", a->next_try ? when(a->next_try, t3, sizeof(t3)) : "",
+			a->failures);
+		put_escaped(out, a->last_error, NP_REPORT_JSON);
+		fputs("\"}", out);
+	}
+	fputs("]}}\n", out);
 }
 
 static void write_html(FILE *out, const struct report *r)
@@ -249,8 +281,26 @@ static void write_html(FILE *out, const struct report *r)
 		put_escaped(out, r->certs[i].subject, NP_REPORT_HTML);
 		fprintf(out, "</td><td>%s</td></tr>\n", when(r->certs[i].not_after, t, sizeof(t)));
 	}
-	fputs("</table>\n<h2>ACME</h2>\n<p>No certificate is ordered by ACME.</p>\n"
-	      "<p><a href=\"/\">The WebSocket session page</a> (where webRoot serves it).</p>\n</body></html>\n", out);
+	fputs("</table>\n<h2>ACME</h2>\n", out);
+	if (!r->acme_used) {
+		fputs("<p>No certificate is ordered by ACME.</p>\n", out);
+	} else {
+		fputs("<table><tr><th>names</th><th>source</th><th>expires</th><th>renewal due</th><th>failures</th>"
+		      "<th>next try</th><th>last error</th></tr>\n", out);
+		for (size_t i = 0; i < r->acme_count; i++) {
+			const struct np_acme_info *a = &r->acme[i];
+			char t2[32], t3[32];
+			fputs("<tr><td>", out);
+			put_escaped(out, a->names, NP_REPORT_HTML);
+			fprintf(out, "</td><td>%s</td><td>%s</td><td>%s</td><td>%d</td><td>%s</td><td>", a->source,
+				a->not_after ? when(a->not_after, t, sizeof(t)) : "-", a->renew_at ? when(a->renew_at, t2, sizeof(t2)) : "-",
+				a->failures, a->next_try ? when(a->next_try, t3, sizeof(t3)) : "-");
+			put_escaped(out, a->last_error[0] ? a->last_error : "-", NP_REPORT_HTML);
+			fputs("</td></tr>\n", out);
+		}
+		fputs("</table>\n", out);
+	}
+	fputs("<p><a href=\"/\">The WebSocket session page</a> (where webRoot serves it).</p>\n</body></html>\n", out);
 }
 
 int np_report_write(FILE *out, struct np_registry *reg, enum np_report_format format)

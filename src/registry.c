@@ -608,6 +608,25 @@ void np_registry_set_certs(struct np_registry *reg, const char *section, const s
 	pthread_mutex_unlock(&reg->lock);
 }
 
+void np_registry_set_acme(struct np_registry *reg, const struct np_acme_info *info, size_t count)
+{
+	pthread_mutex_lock(&reg->lock);
+	reg->acme_count = count < NP_REGISTRY_ACME_MAX ? count : NP_REGISTRY_ACME_MAX;
+	memcpy(reg->acme, info, reg->acme_count * sizeof(*info));
+	reg->acme_used = true;
+	pthread_mutex_unlock(&reg->lock);
+}
+
+size_t np_registry_acme(struct np_registry *reg, struct np_acme_info *out, size_t max, bool *used)
+{
+	pthread_mutex_lock(&reg->lock);
+	size_t n = reg->acme_count < max ? reg->acme_count : max;
+	memcpy(out, reg->acme, n * sizeof(*out));
+	*used = reg->acme_used;
+	pthread_mutex_unlock(&reg->lock);
+	return n;
+}
+
 size_t np_registry_certs(struct np_registry *reg, struct np_cert_info *out, size_t max)
 {
 	pthread_mutex_lock(&reg->lock);

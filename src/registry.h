@@ -49,6 +49,17 @@ struct np_cert_info {
 	int64_t not_after;               /* Unix seconds */
 };
 
+/* What ACME says of each certificate it manages, for reports. */
+#define NP_REGISTRY_ACME_MAX 32
+struct np_acme_info {
+	char name[128];                  /* the first name */
+	char names[512];                 /* all of them, comma-separated */
+	char source[16];                 /* issued, stored, configured, self-signed */
+	int64_t not_after, renew_at, next_try; /* Unix seconds, 0 = none */
+	int failures;                    /* in a row */
+	char last_error[256];
+};
+
 /* ACME http-01 answers pending (SPEC §8): a few at a time. */
 #define NP_CHALLENGES_MAX 64
 #define NP_CHALLENGE_TOKEN_MAX 128
@@ -104,6 +115,9 @@ struct np_registry {
 	size_t port_count;
 	struct np_cert_info certs[NP_REGISTRY_CERTS_MAX];
 	size_t cert_count;
+	struct np_acme_info acme[NP_REGISTRY_ACME_MAX];
+	size_t acme_count;
+	bool acme_used;
 	/* Of the sessions that ended: what they moved. */
 	uint64_t ended_bytes_in, ended_bytes_out, ended_transactions_in, ended_transactions_out;
 	int64_t started_unix;            /* when the registry was made */
@@ -211,6 +225,11 @@ void np_registry_set_certs(struct np_registry *reg, const char *section, const s
 /* The same, from what a TLS context serves (at most 16). */
 struct np_tls_context;
 void np_registry_publish_certs(struct np_registry *reg, const char *section, struct np_tls_context *ctx);
+
+/* ACME's certificates now (all of them, replacing what was said). */
+void np_registry_set_acme(struct np_registry *reg, const struct np_acme_info *info, size_t count);
+/* Copies up to max into out; returns how many; *used whether ACME runs. */
+size_t np_registry_acme(struct np_registry *reg, struct np_acme_info *out, size_t max, bool *used);
 
 /* Copies up to max certificates into out; returns how many. */
 size_t np_registry_certs(struct np_registry *reg, struct np_cert_info *out, size_t max);

@@ -34,6 +34,13 @@ controlSocket = $ctl
 [Port.web]
 port = $http_port
 bindAddress = 127.0.0.1
+statusPath = /status
+[Port.other]
+port = 0
+bindAddress = 127.0.0.1
+sslSection = SSL2
+domains = c.test
+[SSL2]
 [Port.secure]
 port = 0
 bindAddress = 127.0.0.1
@@ -85,11 +92,25 @@ like($seen, qr/Verify return code: 0 \(ok\)/, 'which verifies against pebble\'s 
 my ($serial) = $seen =~ /serial=([0-9A-F]+)/i;
 ok(-f "$state/a.test/cert.pem" && -f "$state/a.test/key.pem" && -f "$state/account.key", 'stored in the state directory');
 is(sprintf('%04o', (stat "$state/a.test/key.pem")[2] & 07777), '0600', 'the key is mode 0600');
+ok($d->wait_log(qr/acme: c\.test: serial/, 90), 'c.test issued too');
 my $status = control($ctl, 'acme status');
 like($status, qr/^a\.test a\.test,www\.a\.test issued [0-9a-f]+ \S+ \S+ 0 - -$/m, 'acme status: names, issued, expiry, no failure');
 like(control($ctl, 'show tls'), qr/^SSL \S*a\.test/m, 'show tls names the issued certificate');
+ok($d->wait_log(qr/acme: c\.test: serial \S+, expires \S+; new handshakes on \[SSL2\] use it/, 90),
+   'a second port with other names gets its own certificate');
+like(served($d->port('Port.other'), 'c.test'), qr/DNS:c\.test\n(?s:.*)Verify return code: 0 \(ok\)/,
+     'which that port serves, verified');
 my $orders = $pebble->orders;
-ok($orders >= 1, "pebble saw $orders order(s)");
+ok($orders >= 2, "pebble saw $orders orders");
+my %m;
+my @problems = prometheus_problems(control($ctl, 'show metrics'), \%m);
+is_deeply(\@problems, [], 'show metrics is valid Prometheus text');
+ok(($m{'npsocketd_acme_renewal_timestamp_seconds{name="a.test",source="issued"}'} // 0) > time,
+   'the metrics say when a.test is due for renewal');
+is($m{'npsocketd_acme_failures{name="a.test"}'}, 0, 'and that no order of it failed');
+my ($json) = run_bounded(['curl', '-sS', '-H', 'Accept: application/json', "http://127.0.0.1:$http_port/status"], timeout => 20);
+like($json // '', qr/"acme":\{"used":true,"certificates":\[.*\{"name":"a\.test","names":"a\.test,www\.a\.test","source":"issued",/,
+     'the status page (JSON) shows the ACME state');
 
 # acme renew: a new certificate now.
 like(control($ctl, 'acme renew a.test'), qr/^ok: 1 certificate to order now/, 'acme renew a.test');
@@ -100,7 +121,7 @@ ok($serial && $serial2 && $serial ne $serial2, 'and served (a new serial)');
 like(control($ctl, 'acme renew nobody.test'), qr/^error: no managed certificate names nobody\.test/, 'acme renew of a name not managed: an error');
 ok(echo_ok($early, 'still'), 'the early session still goes on');
 kill 'HUP', $d->pid;
-ok($d->wait_log(qr/reload: \S+ in force: 2 ports/), 'a reload');
+ok($d->wait_log(qr/reload: \S+ in force: 3 ports/), 'a reload');
 my ($serial3) = served($tls_port, 'a.test') =~ /serial=([0-9A-F]+)/i;
 is($serial3, $serial2, 'keeps serving the issued certificate');
 $early->close(SSL_no_shutdown => 1);
@@ -110,7 +131,8 @@ is($d->stop, 0, 'npsocketd stops cleanly');
 $orders = $pebble->orders;
 for my $round (1 .. 3) {
     my $again = start_daemon(ini => $ini);
-    ok($again->wait_log(qr/acme: a\.test: serving the stored certificate \(serial/), "restart $round: the stored certificate serves");
+    ok($again->wait_log(qr/acme: a\.test: serving the stored certificate \(serial/) &&
+       $again->wait_log(qr/acme: c\.test: serving the stored certificate \(serial/), "restart $round: the stored certificates serve");
     like(served($again->port('Port.secure'), 'a.test'), qr/Verify return code: 0 \(ok\)/, "restart $round: and verifies");
     $again->stop;
 }
