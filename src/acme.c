@@ -174,19 +174,10 @@ static int write_atomic(const char *dir, const char *name, const char *data, siz
 	return 0;
 }
 
-/* A directory of the daemon's (0700), made when missing and, as root
- * with `user`, given to that user. */
-static int make_dir(const char *path, const struct np_server_conf *server, char *err, size_t err_size)
+/* As root with `user`: path given to that user (what start-up makes in
+ * the state directory, so the worker, running as the user, owns it). */
+static int give_to_user(const char *path, const struct np_server_conf *server, char *err, size_t err_size)
 {
-	if (mkdir(path, 0700) < 0 && errno != EEXIST) {
-		snprintf(err, err_size, "cannot create %s: %s", path, strerror(errno));
-		return -1;
-	}
-	struct stat st;
-	if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		snprintf(err, err_size, "%s: %s", path, errno ? strerror(errno) : "not a directory");
-		return -1;
-	}
 	if (geteuid() == 0 && server->user) {
 		struct passwd *pw = getpwnam(server->user);
 		gid_t gid = pw ? pw->pw_gid : (gid_t)-1;
@@ -202,6 +193,22 @@ static int make_dir(const char *path, const struct np_server_conf *server, char 
 		}
 	}
 	return 0;
+}
+
+/* A directory of the daemon's (0700), made when missing and given to
+ * the user. */
+static int make_dir(const char *path, const struct np_server_conf *server, char *err, size_t err_size)
+{
+	if (mkdir(path, 0700) < 0 && errno != EEXIST) {
+		snprintf(err, err_size, "cannot create %s: %s", path, strerror(errno));
+		return -1;
+	}
+	struct stat st;
+	if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		snprintf(err, err_size, "%s: %s", path, errno ? strerror(errno) : "not a directory");
+		return -1;
+	}
+	return give_to_user(path, server, err, err_size);
 }
 
 /* The modification time of c's cert.pem ({0} when there is none). */
@@ -413,7 +420,7 @@ static int load_account_key(struct np_acme *acme, char *err, size_t err_size)
 		if (pem)
 			gnutls_memset(pem, 0, len);
 		free(pem);
-		if (rc < 0)
+		if (rc < 0 || give_to_user(path, &acme->config->server, err, err_size) < 0)
 			return -1;
 		np_log(LOG_NOTICE, "acme: a new account key in %s", path);
 	}

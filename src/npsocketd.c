@@ -613,6 +613,19 @@ int main(int argc, char **argv)
 		for (size_t i = 0; i < config->tls_count; i++)
 			errors += np_tls_check(&config->tls[i], stderr);
 		np_acme_check(config, stderr);
+		if (config->acme_used && access(config->acme.state_directory, F_OK) < 0) {
+			/* Start-up makes it, as the user that starts the daemon. */
+			char parent[4096];
+			snprintf(parent, sizeof(parent), "%s", config->acme.state_directory);
+			char *slash = strrchr(parent, '/');
+			if (slash)
+				*(slash == parent ? slash + 1 : slash) = '\0';
+			if (access(parent, W_OK | X_OK) < 0) {
+				fprintf(stderr, "%s: [ACME] stateDirectory %s cannot be created: %s: %s\n", config->path,
+					config->acme.state_directory, parent, strerror(errno));
+				errors++;
+			}
+		}
 		if (errors == 0)
 			check_user_access(config);  /* warnings: the daemon reads them as root at start */
 		if (errors == 0)
