@@ -85,6 +85,7 @@ struct np_port_conf {
 
 	int read_timeout_ms;            /* 0 = none */
 	int handshake_timeout_ms;       /* TLS handshake + protocol byte */
+	size_t max_handshake_size;      /* bytes a TLS client may send before its handshake is done */
 	int idle_timeout_ms;            /* 0 = none */
 	int relay_timeout_ms;
 	int upstream_connect_timeout_ms;

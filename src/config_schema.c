@@ -73,6 +73,7 @@ const struct key_schema cfg_schema[] = {
 	{ SEC_PORT, "compressionThreshold", T_BYTES, "1K", 0, 0x7fffffff, PRT(compression_threshold), NULL, NULL },
 	{ SEC_PORT, "compressionLevel", T_INT, "6", 1, 9, PRT(compression_level), NULL, NULL },
 	{ SEC_PORT, "handshakeTimeout", T_SECONDS, "10", 1, 3600, PRT(handshake_timeout_ms), NULL, NULL },
+	{ SEC_PORT, "maxHandshakeSize", T_BYTES, "64K", 4096, 16 * 1024 * 1024, PRT(max_handshake_size), NULL, NULL },
 	{ SEC_PORT, "idleTimeout", T_SECONDS, "0", 0, 24 * 86400, PRT(idle_timeout_ms), NULL, NULL },
 	{ SEC_PORT, "relayTimeout", T_SECONDS, "300", 1, 86400, PRT(relay_timeout_ms), NULL, NULL },
 	{ SEC_PORT, "maxConnections", T_INT, "0", 0, INT_MAX, PRT(max_connections), NULL, NULL },

@@ -181,6 +181,8 @@ static int phase_open(struct np_session *session)
 	    np_socket_tls_answer_acme(socket, &session->listener->server->alpn_hook) < 0)
 		np_log(LOG_WARNING, "conn %llu: cannot offer acme-tls/1", (unsigned long long)session->id);
 	np_socket_set_deadline(socket, handshake_deadline(session));
+	if (session->tls)
+		np_socket_tls_limit_handshake(socket, port->max_handshake_size);
 	struct np_comm_options options = {
 		.max_transaction_size = port->max_transaction_size,
 		.compression = port->compression,

@@ -504,6 +504,11 @@ int np_socket_tls_answer_acme(struct np_socket *s, const struct np_tls_alpn_hook
 	return 0;
 }
 
+void np_socket_tls_limit_handshake(struct np_socket *s, size_t max)
+{
+	np_tls_transport_limit_handshake(&((struct tls_socket *)s)->transport, max);
+}
+
 bool np_socket_tls_acme_answered(const struct np_socket *s)
 {
 	return ((const struct tls_socket *)s)->acme_answered;
@@ -530,6 +535,11 @@ int np_socket_tls_handshake(struct np_socket *s)
 			}
 			continue;
 		}
+		if (t->transport.pre_handshake_over) {
+			tls_fault(&s->rd, "TLS handshake failed: the client sent more than maxHandshakeSize (%zu bytes) "
+				  "before its handshake was done", t->transport.pre_handshake_max);
+			return -1;
+		}
 		if (!gnutls_error_is_fatal(rc))
 			continue;
 		if (rc == GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR) {
@@ -551,6 +561,7 @@ int np_socket_tls_handshake(struct np_socket *s)
 		return -1;
 	}
 	t->established = true;
+	np_tls_transport_limit_handshake(&t->transport, 0);
 	if (t->ctx && t->ctx->client_auth != NP_CLIENT_AUTH_NONE && verify_client(t) < 0)
 		return -1;
 	record_info(t);

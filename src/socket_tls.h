@@ -34,6 +34,11 @@ struct np_socket *np_socket_tls_client_new(int fd, const struct np_tls_client_op
  * 0, or -1 with the reason in the socket (np_socket_strerror()). */
 int np_socket_tls_handshake(struct np_socket *s);
 
+/* A server's bound on what the client sends before its handshake is done
+ * (maxHandshakeSize): past it the handshake fails at once, saying so.
+ * Before the handshake. */
+void np_socket_tls_limit_handshake(struct np_socket *s, size_t max);
+
 /* tls-alpn-01 (RFC 8737), while ACME proves names on the port: a client
  * offering ALPN acme-tls/1 gets the challenge certificate lookup() finds
  * for its SNI name (and np_socket_tls_acme_answered() says so after the

@@ -36,9 +36,31 @@
 #define READ_AHEAD_STREAM (4 * READ_AHEAD)
 #define WRITE_BATCH (64 * 1024)
 
+static ssize_t pull(struct np_tls_transport *tr, void *data, size_t len);
+
+/* What GnuTLS reads, counted against the pre-handshake bound: past it
+ * the read fails (EMSGSIZE), and the handshake with it. */
 static ssize_t transport_pull(gnutls_transport_ptr_t ptr, void *data, size_t len)
 {
 	struct np_tls_transport *tr = ptr;
+	if (tr->pre_handshake_max) {
+		size_t left = tr->pre_handshake_max - tr->pre_handshake_taken;
+		if (left == 0) {
+			tr->pre_handshake_over = true;
+			errno = EMSGSIZE;
+			return -1;
+		}
+		if (len > left)
+			len = left;
+	}
+	ssize_t n = pull(tr, data, len);
+	if (n > 0 && tr->pre_handshake_max)
+		tr->pre_handshake_taken += (size_t)n;
+	return n;
+}
+
+static ssize_t pull(struct np_tls_transport *tr, void *data, size_t len)
+{
 	struct np_read_ahead *ra = &tr->ahead;
 	if (!np_read_ahead_holds(ra)) {
 		if (!tr->ahead_size) {

@@ -26,11 +26,24 @@ struct np_tls_transport {
 	size_t batch_len, batch_sent;
 	pthread_t batch_owner;
 	atomic_bool batching;        /* set and cleared by the writer */
+	/* Before the handshake is done, at most this many bytes are given
+	 * to GnuTLS (which reassembles a handshake message whole before it
+	 * checks its size); 0 = no bound.  Reader only. */
+	size_t pre_handshake_max, pre_handshake_taken;
+	bool pre_handshake_over;     /* the bound was hit */
 };
 
 /* Makes tr (zeroed, at a fixed address for the session's life) the
  * session's transport over fd. */
 void np_tls_transport_attach(struct np_tls_transport *tr, gnutls_session_t session, int fd);
+/* Bounds what the peer may send before the handshake completes (0: no
+ * bound, as once it is done). */
+static inline void np_tls_transport_limit_handshake(struct np_tls_transport *tr, size_t max)
+{
+	tr->pre_handshake_max = max;
+	tr->pre_handshake_taken = 0;
+}
+
 /* Frees what tr holds; the fd stays open. */
 void np_tls_transport_release(struct np_tls_transport *tr);
 

@@ -96,6 +96,7 @@ compression = false
 compressionThreshold = 512
 compressionLevel = 5
 handshakeTimeout = 4
+maxHandshakeSize = 32K
 idleTimeout = 60
 relayTimeout = 30
 maxConnections = 50
