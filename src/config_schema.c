@@ -53,7 +53,7 @@ const struct key_schema cfg_schema[] = {
 	{ SEC_PORT, "port", T_PORT, NULL, 0, 65535, PRT(port), NULL, NULL },
 	{ SEC_PORT, "mapToPort", T_PORT, NULL, 1, 65535, PRT(map_to_port), NULL, NULL },
 	{ SEC_PORT, "bindAddress", T_STRING, NULL, NOLIMIT, PRT(bind_address), NULL, NULL },
-	{ SEC_PORT, "queueLength", T_INT, "50", 1, 65535, PRT(queue_length), NULL, NULL },
+	{ SEC_PORT, "queueLength", T_INT, "4096", 1, 65535, PRT(queue_length), NULL, NULL },
 	{ SEC_PORT, "sslSection", T_STRING, NULL, NOLIMIT, PRT(ssl_section), NULL, NULL },
 	{ SEC_PORT, "readTimeout", T_SECONDS, "0", 0, 86400, PRT(read_timeout_ms), NULL, NULL },
 	{ SEC_PORT, "accepterThreads", T_INT, "1", 1, 64, PRT(accepter_threads), NULL, NULL },

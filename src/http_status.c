@@ -13,6 +13,7 @@
 
 #include "http_response.h"
 #include "http_status.h"
+#include "net.h"
 #include "registry.h"
 
 #define MAX_GROUPS 256
@@ -134,6 +135,27 @@ static void write_metrics(FILE *out, const struct report *r)
 		put_escaped(out, r->ports[i].name, NP_REPORT_METRICS);
 		fprintf(out, "\",port=\"%d\",tls=\"%s\"} %zu\n", r->ports[i].port, r->ports[i].tls ? "true" : "false",
 			r->ports[i].active);
+	}
+	family(out, "npsocketd_listen_queue", "gauge", "Connections waiting in each listener's accept queue.");
+	for (size_t i = 0; i < r->port_count; i++) {
+		fputs("npsocketd_listen_queue{listener=\"", out);
+		put_escaped(out, r->ports[i].name, NP_REPORT_METRICS);
+		fprintf(out, "\",port=\"%d\"} %u\n", r->ports[i].port, r->ports[i].queued);
+	}
+	family(out, "npsocketd_listen_queue_max", "gauge", "Each listener's accept queue length (queueLength, cut to somaxconn).");
+	for (size_t i = 0; i < r->port_count; i++) {
+		fputs("npsocketd_listen_queue_max{listener=\"", out);
+		put_escaped(out, r->ports[i].name, NP_REPORT_METRICS);
+		fprintf(out, "\",port=\"%d\"} %u\n", r->ports[i].port, r->ports[i].queue_max);
+	}
+	unsigned long long overflows = 0, drops = 0;
+	if (np_net_listen_overflows(&overflows, &drops)) {
+		family(out, "npsocketd_host_listen_overflows_total", "counter",
+		       "The host's connections lost to a full accept queue (TcpExt ListenOverflows, every process's).");
+		fprintf(out, "npsocketd_host_listen_overflows_total %llu\n", overflows);
+		family(out, "npsocketd_host_listen_drops_total", "counter",
+		       "The host's connections dropped before accept (TcpExt ListenDrops, every process's).");
+		fprintf(out, "npsocketd_host_listen_drops_total %llu\n", drops);
 	}
 	const struct { const char *name, *help; uint64_t value; } counters[] = {
 		{ "npsocketd_connections_accepted_total", "Connections accepted.", r->stats.accepted },

@@ -585,6 +585,7 @@ static struct np_port_facts port_facts(const struct np_listener *listener)
 		.tls = listener->conf->tls != NULL,
 		.max_connections = listener->conf->max_connections,
 		.max_connections_per_address = listener->conf->max_connections_per_address,
+		.fd = listener->fd,
 	};
 }
 
@@ -627,6 +628,10 @@ static int open_listener(struct np_listener *listener, struct np_listener *keep,
 	}
 	char where[NP_ADDRSTRLEN];
 	np_net_local_text(listener->fd, where, sizeof(where));
+	int somaxconn = np_net_somaxconn();
+	if (!inherited && somaxconn > 0 && conf->queue_length > somaxconn)
+		np_log(LOG_NOTICE, "[%s]: queueLength %d is cut to %d by the kernel (net.core.somaxconn)", conf->name,
+		       conf->queue_length, somaxconn);
 	np_log(LOG_NOTICE, "listening on %s for [%s] (%s%s%s)", where, conf->name,
 	       conf->tls ? "tls" : conf->external_ssl ? "plain, TLS ended in front" : "plain",
 	       conf->proxy_protocol ? ", PROXY header" : "", inherited ? ", inherited" : "");
@@ -900,6 +905,7 @@ int np_server_reload(struct np_server *server, struct np_config *config, char *e
 			np_log(LOG_NOTICE, "[%s] is gone from the configuration: no longer listening on %s; "
 			       "its %zu session%s run%s on", listener->conf->name, where, left, left == 1 ? "" : "s",
 			       left == 1 ? "s" : "");
+			np_registry_port_closed(&server->registry, listener->counts);
 			close(listener->fd);
 			listener->owns_fd = false;
 		}
@@ -933,8 +939,10 @@ out:
 			listener_free(listener);
 			continue;
 		}
-		if (listener->owns_fd)
+		if (listener->owns_fd) {
+			np_registry_port_closed(&server->registry, listener->counts);
 			close(listener->fd);
+		}
 		listener->owns_fd = false;
 		listener->next_retired = server->retired;
 		server->retired = listener;

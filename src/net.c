@@ -397,3 +397,41 @@ char *np_net_format_time(time_t t, char *buf, size_t size)
 		snprintf(buf, size, "%lld", (long long)t);
 	return buf;
 }
+
+int np_net_somaxconn(void)
+{
+	FILE *f = fopen("/proc/sys/net/core/somaxconn", "re");
+	int v = -1;
+	if (f) {
+		if (fscanf(f, "%d", &v) != 1)
+			v = -1;
+		fclose(f);
+	}
+	return v;
+}
+
+bool np_net_listen_overflows(unsigned long long *overflows, unsigned long long *drops)
+{
+	FILE *f = fopen("/proc/net/netstat", "re");
+	if (!f)
+		return false;
+	char names[4096], values[4096];
+	bool found = false;
+	/* Pairs of lines: "TcpExt: Name ..." then "TcpExt: value ...". */
+	while (!found && fgets(names, sizeof(names), f) && fgets(values, sizeof(values), f)) {
+		if (strncmp(names, "TcpExt:", 7) != 0 || strncmp(values, "TcpExt:", 7) != 0)
+			continue;
+		char *ns = NULL, *vs = NULL;
+		char *n = strtok_r(names + 7, " \n", &ns), *v = strtok_r(values + 7, " \n", &vs);
+		int got = 0;
+		for (; n && v; n = strtok_r(NULL, " \n", &ns), v = strtok_r(NULL, " \n", &vs)) {
+			if (strcmp(n, "ListenOverflows") == 0 && ++got)
+				*overflows = strtoull(v, NULL, 10);
+			else if (strcmp(n, "ListenDrops") == 0 && ++got)
+				*drops = strtoull(v, NULL, 10);
+		}
+		found = got == 2;
+	}
+	fclose(f);
+	return found;
+}

@@ -95,6 +95,15 @@ int np_net_connect(const char *host_port, int timeout_ms, char *err, size_t err_
  * (pthread_cond_timedwait, pthread_timedjoin_np). */
 struct timespec np_time_in(clockid_t clock, int64_t ms);
 
+/* net.core.somaxconn, the kernel's cap on a listen backlog; -1 when it
+ * cannot be read. */
+int np_net_somaxconn(void);
+
+/* TcpExt ListenOverflows and ListenDrops of /proc/net/netstat: the whole
+ * host's (every process's) connections dropped for a full accept queue.
+ * false when they cannot be read. */
+bool np_net_listen_overflows(unsigned long long *overflows, unsigned long long *drops);
+
 /* t as "2026-12-01T23:00:00Z" into buf; returns buf. */
 char *np_net_format_time(time_t t, char *buf, size_t size);
 

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -529,6 +531,14 @@ static void port_set(struct np_port_counts *counts, const struct np_port_facts *
 	counts->tls = facts->tls;
 	counts->max_connections = facts->max_connections;
 	counts->max_connections_per_address = facts->max_connections_per_address;
+	counts->fd = facts->fd;
+}
+
+void np_registry_port_closed(struct np_registry *reg, struct np_port_counts *counts)
+{
+	pthread_mutex_lock(&reg->lock);
+	counts->fd = -1;
+	pthread_mutex_unlock(&reg->lock);
 }
 
 struct np_port_counts *np_registry_port_new(struct np_registry *reg, const struct np_port_facts *facts)
@@ -589,8 +599,18 @@ void np_registry_foreach_port(struct np_registry *reg, void (*fn)(const struct n
 			      void *arg)
 {
 	pthread_mutex_lock(&reg->lock);
-	for (size_t i = 0; i < reg->port_count; i++)
-		fn(reg->ports[i], arg);
+	for (size_t i = 0; i < reg->port_count; i++) {
+		/* The accept queue, as the kernel tells it of a listening
+		 * socket: tcpi_unacked waiting, tcpi_sacked the backlog. */
+		struct np_port_counts copy = *reg->ports[i];
+		struct tcp_info ti;
+		socklen_t len = sizeof(ti);
+		if (copy.fd >= 0 && getsockopt(copy.fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0) {
+			copy.queued = ti.tcpi_unacked;
+			copy.queue_max = ti.tcpi_sacked;
+		}
+		fn(&copy, arg);
+	}
 	pthread_mutex_unlock(&reg->lock);
 }
 

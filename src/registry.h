@@ -31,6 +31,9 @@ struct np_port_counts {
 	int port;                        /* as known from outside */
 	bool tls;
 	int refs;
+	int fd;                          /* the listening socket, -1 once closed */
+	/* Filled in a report's copy only (TCP_INFO of the socket). */
+	unsigned queued, queue_max;      /* connections waiting for accept(), and the backlog */
 };
 
 /* What a port's counts say of it. */
@@ -39,6 +42,7 @@ struct np_port_facts {
 	int port;
 	bool tls;
 	int max_connections, max_connections_per_address;
+	int fd;
 };
 
 /* A certificate a TLS section serves, for reports. */
@@ -210,6 +214,8 @@ void np_registry_port_ref(struct np_registry *reg, struct np_port_counts *counts
 /* What a reload changed of it: new admissions see it. */
 void np_registry_port_update(struct np_registry *reg, struct np_port_counts *counts,
 			     const struct np_port_facts *facts);
+/* Its socket is closed (a reload removed the port): reports stop asking it. */
+void np_registry_port_closed(struct np_registry *reg, struct np_port_counts *counts);
 /* One holder less; the last takes it off the list and frees it. */
 void np_registry_port_unref(struct np_registry *reg, struct np_port_counts *counts);
 

@@ -31,6 +31,7 @@ sslSection = SSL
 [Port.closed]
 port = 0
 bindAddress = 127.0.0.1
+queueLength = 10
 statusPath = /status
 metricsPath = /metrics
 statusAllow = 10.0.0.0/8
@@ -66,6 +67,15 @@ ok($m{'npsocketd_received_bytes_total'} >= 208, 'bytes received, live sessions i
 my ($expiry) = grep { /^npsocketd_certificate_expiry_timestamp_seconds\{section="SSL",subject="CN=localhost"\}$/ } keys %m;
 ok($expiry && $m{$expiry} > time, 'the certificate [SSL] serves, with its expiry in the future');
 like($body, qr/^npsocketd_listener_sessions\{listener="Port.secure",port="\d+",tls="true"\} 0$/m, 'every listener, TLS or not');
+my ($somaxconn) = NpTest::slurp('/proc/sys/net/core/somaxconn') =~ /(\d+)/;
+my $default = $somaxconn && $somaxconn < 4096 ? $somaxconn : 4096;
+my $p = $d->port('Port');
+is($m{qq(npsocketd_listen_queue_max{listener="Port",port="$p"})}, $default,
+   "each listener's accept queue: queueLength's default 4096 (cut to somaxconn $somaxconn)");
+my $pc = $d->port('Port.closed');
+is($m{qq(npsocketd_listen_queue_max{listener="Port.closed",port="$pc"})}, 10, 'queueLength = 10: 10');
+is($m{qq(npsocketd_listen_queue{listener="Port",port="$p"})}, 0, 'nobody waiting in it');
+ok(defined $m{npsocketd_host_listen_overflows_total}, 'the host\'s listen overflows (TcpExt ListenOverflows)');
 ok($m{npsocketd_start_time_seconds} <= time && $m{npsocketd_start_time_seconds} > time - 600, 'the start time');
 
 ($code, $body) = get("$base/status", 'Accept: application/json');
