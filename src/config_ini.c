@@ -35,7 +35,12 @@ struct ini_reader {
 	FILE *file;
 	int line;
 	bool at_line_start;
+	size_t line_len;             /* of the physical line read so far */
+	unsigned too_long;           /* the line past INI_LINE_MAX, or 0 */
 };
+
+/* The longest line read: 64 KiB, a value of 64K characters with its key. */
+#define INI_LINE_MAX (64 * 1024)
 
 /* inih's reader: fgets that counts lines (inih tells the handler none)
  * and notes section headers with their lines.  inih grows its buffer and
@@ -49,9 +54,17 @@ static char *read_ini_line(char *str, int num, void *stream)
 	size_t len = strlen(str);
 	bool starts_line = ir->at_line_start;
 	ir->at_line_start = len > 0 && str[len - 1] == '\n';
+	ir->line_len = starts_line ? len : ir->line_len + len;
+	if (starts_line)
+		ir->line++;
+	/* inih would take the rest of a line past its longest for the next
+	 * line: stop here and say which line it is. */
+	if (!ir->at_line_start && ir->line_len >= INI_LINE_MAX - 1) {
+		ir->too_long = ir->line;
+		return NULL;
+	}
 	if (!starts_line)
 		return str;
-	ir->line++;
 	const char *p = str;
 	if (ir->line == 1 && strncmp(p, "\xEF\xBB\xBF", 3) == 0)
 		p += 3; /* a UTF-8 byte order mark, as Windows editors write */
@@ -199,7 +212,7 @@ static int load_ini(struct ini_reader *ir)
 {
 	ini_use_stack = false;       /* heap line buffer that grows: long lines work */
 	ini_allow_realloc = true;
-	ini_max_line = 64 * 1024;
+	ini_max_line = INI_LINE_MAX;
 	ini_allow_multiline = false;
 
 	ir->at_line_start = true;
@@ -213,6 +226,10 @@ static int load_ini(struct ini_reader *ir)
 	ir->file = NULL;
 	if (rc == -2) {
 		cfg_report(ir->ld, 0, false, "out of memory reading the file");
+		return -1;
+	}
+	if (ir->too_long) {
+		cfg_report(ir->ld, ir->too_long, false, "line longer than %d bytes", INI_LINE_MAX - 1);
 		return -1;
 	}
 	if (rc > 0)

@@ -117,7 +117,7 @@ static void check_good(const char *syntax, struct np_config *c, const char *mess
 	is_int(p->port, 9000, "%s: port", syntax);
 	is_int(p->map_to_port, 9000, "%s: mapToPort defaults to port", syntax);
 	is_int(p->read_timeout_ms, 30000, "%s: readTimeout in ms", syntax);
-	is_int(p->queue_length, 50, "%s: queueLength default", syntax);
+	is_int(p->queue_length, 4096, "%s: queueLength default", syntax);
 	is_int(p->handshake_timeout_ms, 10000, "%s: handshakeTimeout default 10 s", syntax);
 	is_int(p->max_transaction_size, 8u << 20, "%s: maxTransactionSize default 8M", syntax);
 	ok(p->compression && p->compression_threshold == 1024 && p->compression_level == 6,
@@ -292,6 +292,17 @@ int main(void)
 		free(messages);
 	}
 	expect_error("libconfig syntax error", "bad.cfg", "Port = { port = 1\n", "bad.cfg:2: syntax error");
+	{
+		/* A line past the reader's longest is named, not taken for the
+		 * next line's syntax error. */
+		size_t n = 200 * 1024;
+		char *text = malloc(n + 64);
+		int used = snprintf(text, 64, "[Port]\nport = 1\nx = ");
+		memset(text + used, 'a', n);
+		strcpy(text + used + n, "\nqueueLength = 5\n");
+		expect_error("a 200 KB line", "long.ini", text, "long.ini:3: line longer than 65535 bytes");
+		free(text);
+	}
 	expect_error("INI syntax error", "syn.ini", "[Port]\nport = 1\nthis line has no equals sign\n",
 		     "syn.ini:3: syntax error");
 
