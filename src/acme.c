@@ -74,6 +74,7 @@ struct np_acme {
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
 	bool stop;
+	atomic_bool stopping;            /* the same, for libcurl's progress checks */
 	pthread_t thread;
 	bool running;
 
@@ -1146,8 +1147,10 @@ static void *worker_main(void *arg)
 		int failures = todo->failures;
 		long wait = (long)(todo->next_try - time(NULL));
 		pthread_mutex_unlock(&acme->lock);
-		if (stopping)
+		if (stopping) {
+			np_log(LOG_NOTICE, "acme: %s: the order is left unfinished: %s", todo->names.items[0], err);
 			break;
+		}
 		publish(acme);
 		/* A problem may leave the nonce or the directory stale. */
 		acme->nonce[0] = '\0';
@@ -1166,7 +1169,7 @@ int np_acme_start(struct np_acme *acme)
 	if (!acme)
 		return 0;
 	char err[256];
-	acme->http = np_acme_http_new(acme->conf->ca_file, err, sizeof(err));
+	acme->http = np_acme_http_new(acme->conf->ca_file, &acme->stopping, err, sizeof(err));
 	if (!acme->http) {
 		np_log(LOG_ERR, "acme: %s", err);
 		return -1;
@@ -1186,6 +1189,7 @@ void np_acme_stop(struct np_acme *acme)
 		return;
 	pthread_mutex_lock(&acme->lock);
 	acme->stop = true;
+	atomic_store(&acme->stopping, true);
 	pthread_cond_broadcast(&acme->wake);
 	pthread_mutex_unlock(&acme->lock);
 	pthread_join(acme->thread, NULL);

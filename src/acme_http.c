@@ -15,13 +15,16 @@
 
 struct np_acme_http {
 	CURL *curl;
+	const atomic_bool *cancel;
 	char *ca_file;
 	struct curl_slist *jose;         /* Content-Type for POSTs */
 };
 
-struct np_acme_http *np_acme_http_new(const char *ca_file, char *err, size_t err_size)
+struct np_acme_http *np_acme_http_new(const char *ca_file, const atomic_bool *cancel, char *err, size_t err_size)
 {
 	struct np_acme_http *http = calloc(1, sizeof(*http));
+	if (http)
+		http->cancel = cancel;
 	if (!http || !(http->curl = curl_easy_init()) || (ca_file && !(http->ca_file = strdup(ca_file))) ||
 	    !(http->jose = curl_slist_append(NULL, "Content-Type: application/jose+json"))) {
 		snprintf(err, err_size, "cannot set up HTTPS (libcurl): out of memory");
@@ -83,6 +86,15 @@ static size_t on_header(char *data, size_t size, size_t count, void *arg)
 	return n;
 }
 
+/* libcurl asks about once a second, and on every chunk: non-zero ends the
+ * transfer. */
+static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+{
+	(void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+	const struct np_acme_http *http = arg;
+	return http->cancel && atomic_load(http->cancel);
+}
+
 static int perform(struct np_acme_http *http, const char *method, const char *url, const char *body,
 		   struct np_acme_response *out, char *err, size_t err_size)
 {
@@ -105,6 +117,9 @@ static int perform(struct np_acme_http *http, const char *method, const char *ur
 	SET(CURLOPT_HEADERFUNCTION, on_header);
 	SET(CURLOPT_HEADERDATA, out);
 	SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)NP_ACME_BODY_MAX);
+	SET(CURLOPT_NOPROGRESS, 0L);
+	SET(CURLOPT_XFERINFOFUNCTION, on_progress);
+	SET(CURLOPT_XFERINFODATA, http);
 	if (http->ca_file)
 		SET(CURLOPT_CAINFO, http->ca_file);
 	if (strcmp(method, "HEAD") == 0) {
@@ -120,7 +135,8 @@ static int perform(struct np_acme_http *http, const char *method, const char *ur
 		rc = curl_easy_perform(c);
 	if (rc != CURLE_OK) {
 		snprintf(err, err_size, "%s %s: %s", method, url,
-			 rc == CURLE_WRITE_ERROR || rc == CURLE_FILESIZE_EXCEEDED
+			 rc == CURLE_ABORTED_BY_CALLBACK ? "abandoned: the daemon stops"
+			 : rc == CURLE_WRITE_ERROR || rc == CURLE_FILESIZE_EXCEEDED
 				 ? "the answer is longer than 1 MiB"
 				 : errbuf[0] ? errbuf : curl_easy_strerror(rc));
 		np_acme_response_clear(out);

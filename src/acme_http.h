@@ -7,6 +7,8 @@
 #ifndef NP_ACME_HTTP_H
 #define NP_ACME_HTTP_H
 
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "acme_proto.h"
@@ -26,8 +28,10 @@ struct np_acme_response {
 	long retry_after;                /* seconds, -1 when none */
 };
 
-/* ca_file: the CA's own HTTPS trust (NULL: the system's).  NULL with err. */
-struct np_acme_http *np_acme_http_new(const char *ca_file, char *err, size_t err_size);
+/* ca_file: the CA's own HTTPS trust (NULL: the system's); a request in
+ * flight is abandoned once *cancel is true (the daemon stops).  NULL
+ * with err. */
+struct np_acme_http *np_acme_http_new(const char *ca_file, const atomic_bool *cancel, char *err, size_t err_size);
 void np_acme_http_free(struct np_acme_http *http);
 
 /* 0 when an answer came (any status), -1 with err when none did (a

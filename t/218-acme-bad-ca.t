@@ -5,7 +5,8 @@
 # another key, one for other names, an expired one, an order that stays
 # pending, a directory never answered.  Each is a log line naming the cause, a retry later with
 # back-off, and the certificate in force (the section's certFile) still
-# served; then the CA behaves and its certificate is installed.
+# served; then the CA behaves and its certificate is installed.  A stop
+# while a request hangs abandons it.
 use strict;
 use warnings;
 use lib 't/lib';
@@ -13,6 +14,7 @@ use NpTest;
 use NpFakeCa;
 use Test::More;
 use File::Temp qw(tempdir);
+use Time::HiRes qw(time);
 
 my $dir = tempdir('npsocketd-badca-XXXXXX', TMPDIR => 1, CLEANUP => 1);
 system('sh', 't/lib/make-certs.sh', "$dir/pki") == 0 or BAIL_OUT('cannot make the test PKI');
@@ -87,5 +89,14 @@ ok($d->wait_log(qr/acme: a\.test: serial \S+, expires \S+; new handshakes on \[S
    'once the CA behaves, its certificate is installed');
 isnt(served_serial(), $configured, 'and served');
 like(control($ctl, 'acme status'), qr/^a\.test a\.test issued [0-9a-f]+ \S+ \S+ 0 /m, 'acme status: issued, no failure');
+
+# A stop while a request to the CA hangs abandons it (not 30 s later).
+my $asked = () = $ca->requests =~ /\(silent\)$/mg;
+next_mode('silent');
+ok(wait_for(sub { my $n = () = $ca->requests =~ /\(silent\)$/mg; $n > $asked }, 20), 'a request to the silent CA is in flight');
+my $t0 = time;
 is($d->stop, 0, 'npsocketd stops cleanly');
+my $took = time - $t0;
+ok($took < 15, sprintf('without waiting for the CA (%.1f s)', $took));
+like($d->log_text, qr/abandoned: the daemon stops/, 'the request is abandoned, saying why');
 done_testing();

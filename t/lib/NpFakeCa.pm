@@ -11,7 +11,7 @@ package NpFakeCa;
 #   invalid-json  the directory is not JSON
 #   huge          the directory is 10 MiB long
 #   redirect      the directory redirects to another host
-#   silent        the directory is never answered
+#   silent        no request is ever answered
 #   other-key     the certificate is another key's
 #   other-names   the certificate (of the right key) is for other.test
 #   expired       the certificate (of the right key) expired in 2021
@@ -54,6 +54,7 @@ sub start_fake_ca {
         open STDERR, '>&', \*STDOUT;
         $| = 1;
         $SIG{PIPE} = 'IGNORE';   # a client that stops reading the huge answer
+        $SIG{$_} = 'DEFAULT' for qw(TERM INT HUP ALRM);  # not the test's handlers
         while (1) {
             my $c = $listen->accept or next;
             $self->serve($c);
@@ -132,6 +133,10 @@ sub serve {
         my $mode = NpTest::slurp("$self->{dir}/mode");
         print "$method $path ($mode)\n";
         my $payload = $body =~ /"payload":"([^"]*)"/ ? unb64url($1) : '';
+        if ($mode eq 'silent') {
+            sleep 35;            # past the client's 30 s
+            return;
+        }
         if ($path eq '/dir') {
             return problem($c, '500 Internal Server Error', 'serverInternal', 'the fake CA is down') if $mode eq 'status500';
             return answer($c, '200 OK', ['Content-Type: application/json'], '{"newNonce": [broken') if $mode eq 'invalid-json';
@@ -139,10 +144,6 @@ sub serve {
             if ($mode eq 'huge') {
                 print $c "HTTP/1.1 200 OK\r\nContent-Length: 10485760\r\nContent-Type: application/json\r\n\r\n";
                 print $c ' ' x 65536 for 1 .. 160;
-                return;
-            }
-            if ($mode eq 'silent') {
-                sleep 35;        # past the client's 30 s
                 return;
             }
             answer($c, '200 OK', ['Content-Type: application/json'],
