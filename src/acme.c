@@ -104,11 +104,10 @@ static char *read_file(const char *path, size_t *len)
 		return NULL;
 	struct stat st;
 	char *buf = NULL;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > FILE_MAX) {
-		errno = errno ? errno : EFBIG;
-		if (S_ISREG(st.st_mode) && st.st_size > FILE_MAX)
-			errno = EFBIG;
+	int bad = fstat(fd, &st) < 0 ? errno : !S_ISREG(st.st_mode) ? EINVAL : st.st_size > FILE_MAX ? EFBIG : 0;
+	if (bad) {
 		close(fd);
+		errno = bad;
 		return NULL;
 	}
 	buf = malloc((size_t)st.st_size + 1);
@@ -305,32 +304,41 @@ static struct np_tls_context *context_of(const struct cert *c, const char *cert_
 	return np_tls_context_new_with(c->tls, &pem, err, err_size);
 }
 
+/* The pair stored for c as a checked context (context_of()); NULL with
+ * err, or with *missing set when there is no cert.pem at all. */
+static struct np_tls_context *load_stored(const struct cert *c, struct np_acme_cert_facts *facts, bool *missing,
+					  char *err, size_t err_size)
+{
+	char path[4200];
+	size_t cert_len = 0, key_len = 0;
+	snprintf(path, sizeof(path), "%s/cert.pem", c->dir);
+	char *cert_pem = read_file(path, &cert_len);
+	*missing = !cert_pem && errno == ENOENT;
+	snprintf(path, sizeof(path), "%s/%s.pem", c->dir, cert_pem ? "key" : "cert");
+	char *key_pem = cert_pem ? read_file(path, &key_len) : NULL;
+	struct np_tls_context *ctx = NULL;
+	if (key_pem)
+		ctx = context_of(c, cert_pem, cert_len, key_pem, key_len, facts, err, err_size);
+	else
+		snprintf(err, err_size, "cannot read %.400s: %s", path, strerror(errno));
+	free(cert_pem);
+	if (key_pem)
+		gnutls_memset(key_pem, 0, key_len);
+	free(key_pem);
+	return ctx;
+}
+
 /* At start: the stored certificate when it is still good, else the
  * section's own files, else a self-signed stand-in. */
 static int choose_start(struct np_acme *acme, struct cert *c)
 {
 	char path[4200], err[512];
-	size_t cert_len = 0, key_len = 0;
-	snprintf(path, sizeof(path), "%s/cert.pem", c->dir);
-	char *cert_pem = read_file(path, &cert_len);
-	int cert_errno = errno;
-	snprintf(path, sizeof(path), "%s/key.pem", c->dir);
-	char *key_pem = cert_pem ? read_file(path, &key_len) : NULL;
 	struct np_acme_cert_facts facts;
-	struct np_tls_context *ctx = NULL;
-	if (cert_pem && key_pem) {
-		ctx = context_of(c, cert_pem, cert_len, key_pem, key_len, &facts, err, sizeof(err));
-		if (!ctx)
-			np_log(LOG_WARNING, "acme: %s: the stored certificate in %s is not used (%s); a new one is ordered",
-			       c->names.items[0], c->dir, err);
-	} else if (cert_pem || cert_errno != ENOENT) {
-		np_log(LOG_WARNING, "acme: %s: cannot read the stored certificate in %s: %s; a new one is ordered",
-		       c->names.items[0], c->dir, strerror(cert_pem ? errno : cert_errno));
-	}
-	free(cert_pem);
-	if (key_pem)
-		gnutls_memset(key_pem, 0, key_len);
-	free(key_pem);
+	bool missing;
+	struct np_tls_context *ctx = load_stored(c, &facts, &missing, err, sizeof(err));
+	if (!ctx && !missing)
+		np_log(LOG_WARNING, "acme: %s: the stored certificate in %s is not used (%s); a new one is ordered",
+		       c->names.items[0], c->dir, err);
 	pthread_mutex_lock(&acme->lock);
 	if (ctx) {
 		set_served(c, ctx, "stored", &facts);
@@ -390,6 +398,19 @@ static int add_name(struct np_string_list *l, char *name)
 		return -1;
 	grown[l->count++] = name;
 	l->items = grown;
+	return 0;
+}
+
+/* The names of the ports that name tls, each once (items point into
+ * config).  0, or -1 when out of memory. */
+static int section_names(const struct np_config *config, const struct np_tls_conf *tls, struct np_string_list *names)
+{
+	for (size_t i = 0; i < config->port_count; i++) {
+		const struct np_port_conf *p = &config->ports[i];
+		for (size_t j = 0; p->tls == tls && j < p->domains.count; j++)
+			if (add_name(names, p->domains.items[j]) < 0)
+				return -1;
+	}
 	return 0;
 }
 
@@ -453,12 +474,8 @@ int np_acme_open(struct np_server *server, struct np_config *config, struct np_a
 		goto oom;
 	for (size_t t = 0; t < config->tls_count; t++) {
 		struct cert *c = &acme->certs[acme->count];
-		for (size_t i = 0; i < config->port_count; i++) {
-			const struct np_port_conf *p = &config->ports[i];
-			for (size_t j = 0; p->tls == &config->tls[t] && j < p->domains.count; j++)
-				if (add_name(&c->names, p->domains.items[j]) < 0)
-					goto oom;
-		}
+		if (section_names(config, &config->tls[t], &c->names) < 0)
+			goto oom;
 		if (!c->names.count)
 			continue;
 		c->tls = &config->tls[t];
@@ -987,21 +1004,11 @@ out:
  * it was installed, 0 when not. */
 static int pick_up(struct np_acme *acme, struct cert *c)
 {
-	char path[4200], err[512], when[64];
-	size_t cert_len = 0, key_len = 0;
+	char err[512], when[64];
 	struct timespec mtime = cert_mtime(c);
-	snprintf(path, sizeof(path), "%s/cert.pem", c->dir);
-	char *cert_pem = read_file(path, &cert_len);
-	snprintf(path, sizeof(path), "%s/key.pem", c->dir);
-	char *key_pem = cert_pem ? read_file(path, &key_len) : NULL;
 	struct np_acme_cert_facts facts;
-	struct np_tls_context *ctx = cert_pem && key_pem
-					     ? context_of(c, cert_pem, cert_len, key_pem, key_len, &facts, err, sizeof(err))
-					     : NULL;
-	free(cert_pem);
-	if (key_pem)
-		gnutls_memset(key_pem, 0, key_len);
-	free(key_pem);
+	bool missing;
+	struct np_tls_context *ctx = load_stored(c, &facts, &missing, err, sizeof(err));
 	pthread_mutex_lock(&acme->lock);
 	c->seen_mtime = mtime;
 	bool fresh = ctx && strcmp(facts.serial, c->serial) != 0 && facts.not_after >= c->not_after;
@@ -1271,12 +1278,10 @@ void np_acme_check(const struct np_config *config, FILE *out)
 		return;
 	for (size_t t = 0; t < config->tls_count; t++) {
 		struct np_string_list names = { NULL, 0 };
-		for (size_t i = 0; i < config->port_count; i++)
-			for (size_t j = 0; config->ports[i].tls == &config->tls[t] && j < config->ports[i].domains.count; j++)
-				if (add_name(&names, config->ports[i].domains.items[j]) < 0)
-					break;
-		if (!names.count)
+		if (section_names(config, &config->tls[t], &names) < 0 || !names.count) {
+			free(names.items);
 			continue;
+		}
 		char path[4200], when[64], due_at[64], err[256];
 		size_t len = 0;
 		snprintf(path, sizeof(path), "%s/%s/cert.pem", config->acme.state_directory, names.items[0]);
