@@ -196,6 +196,10 @@ const char *np_config_port_setting(const struct np_config *config, const struct 
  * both read sizes with it. */
 bool np_parse_bytes(const char *text, long long *out);
 
+/* Whether two optional strings of a configuration (NULL = unset) say
+ * the same: what a reload compares. */
+bool np_same_text(const char *a, const char *b);
+
 /* path made absolute against the current directory (as it was written
  * when already absolute): malloc'd, or NULL with errno set. */
 char *np_absolute_path(const char *path);

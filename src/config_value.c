@@ -425,6 +425,11 @@ void cfg_free_fields(enum section_kind kind, char *base)
 	}
 }
 
+bool np_same_text(const char *a, const char *b)
+{
+	return a == b || (a && b && strcmp(a, b) == 0);
+}
+
 char *np_absolute_path(const char *path)
 {
 	char *cwd, *full;

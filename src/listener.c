@@ -555,11 +555,6 @@ static void set_publish_certs(struct np_server *server, struct np_listener **set
 			}
 }
 
-static bool same_text(const char *a, const char *b)
-{
-	return a == b || (a && b && strcmp(a, b) == 0);
-}
-
 /* The running listener whose socket a new section takes over: the same
  * bindAddress and port (and, with port = 0, the same section), each
  * socket taken once; NULL when the section needs a socket of its own. */
@@ -568,7 +563,7 @@ static struct np_listener *socket_to_keep(struct np_listener **old, size_t old_c
 {
 	for (size_t i = 0; i < old_count; i++) {
 		const struct np_port_conf *was = old[i]->conf;
-		if (taken[i] || !same_text(was->bind_address, conf->bind_address) || was->port != conf->port ||
+		if (taken[i] || !np_same_text(was->bind_address, conf->bind_address) || was->port != conf->port ||
 		    (conf->port == 0 && strcmp(was->name, conf->name) != 0))
 			continue;
 		taken[i] = true;

@@ -60,24 +60,19 @@ void np_reload_free(struct np_reload *reload)
 	free(reload);
 }
 
-static bool same_text(const char *a, const char *b)
-{
-	return a == b || (a && b && strcmp(a, b) == 0);
-}
-
 /* [Server] keys used once, at start: a new value waits for the next
  * start, and the reload says so. */
 static void restart_keys(const struct np_server_conf *now, const struct np_server_conf *next, FILE *out)
 {
 	const struct { const char *key; bool changed; } keys[] = {
-		{ "user", !same_text(now->user, next->user) },
-		{ "group", !same_text(now->group, next->group) },
-		{ "pidFile", !same_text(now->pid_file, next->pid_file) },
+		{ "user", !np_same_text(now->user, next->user) },
+		{ "group", !np_same_text(now->group, next->group) },
+		{ "pidFile", !np_same_text(now->pid_file, next->pid_file) },
 		{ "log", now->log != next->log },
 		{ "logFacility", now->log_facility != next->log_facility },
-		{ "controlSocket", !same_text(now->control_socket, next->control_socket) },
+		{ "controlSocket", !np_same_text(now->control_socket, next->control_socket) },
 		{ "agentPort", now->agent != next->agent || now->agent_port != next->agent_port },
-		{ "agentBindAddress", !same_text(now->agent_bind_address, next->agent_bind_address) },
+		{ "agentBindAddress", !np_same_text(now->agent_bind_address, next->agent_bind_address) },
 	};
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
 		if (!keys[i].changed)
