@@ -47,13 +47,7 @@ bindAddress = 127.0.0.1
 sslSection = SSL
 domains = a.test, www.a.test
 [SSL]
-[ACME]
-directory = ${\ $pebble->directory }
-caFile = ${\ $pebble->ca_file }
-agreeTermsOfService = true
-contact = mailto:ops\@a.test
-stateDirectory = $state
-challenges = http-01
+${\ $pebble->acme_section(state => $state, challenges => 'http-01', contact => 'mailto:ops@a.test') }
 INI
 
 # What a TLS client sees of the port's certificate for a name.

@@ -32,12 +32,7 @@ domains = b.test
 [SSL]
 certFile = $dir/pki/server.pem
 keyFile = $dir/pki/server.key
-[ACME]
-directory = ${\ $pebble->directory }
-caFile = ${\ $pebble->ca_file }
-agreeTermsOfService = true
-stateDirectory = $dir/state
-challenges = tls-alpn-01
+${\ $pebble->acme_section(state => "$dir/state", challenges => 'tls-alpn-01') }
 INI
 my $before = IO::Socket::SSL->new(PeerHost => '127.0.0.1', PeerPort => $tls_port, SSL_ca_file => "$dir/pki/ca.pem",
                                   SSL_hostname => 'localhost', Timeout => 5);

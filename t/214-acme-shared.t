@@ -38,12 +38,7 @@ loadBalance = true
 sslSection = SSL
 domains = shared.test
 [SSL]
-[ACME]
-directory = ${\ $pebble->directory }
-caFile = ${\ $pebble->ca_file }
-agreeTermsOfService = true
-stateDirectory = $dir/state
-challenges = http-01
+${\ $pebble->acme_section(state => "$dir/state", challenges => 'http-01') }
 INI
 }
 my $one = start_daemon(ini => ini(1));

@@ -33,13 +33,7 @@ bindAddress = 127.0.0.1
 sslSection = SSL
 domains = renew.test
 [SSL]
-[ACME]
-directory = ${\ $pebble->directory }
-caFile = ${\ $pebble->ca_file }
-agreeTermsOfService = true
-stateDirectory = $dir/state
-challenges = http-01
-renewBefore = 0.99999985
+${\ $pebble->acme_section(state => "$dir/state", challenges => 'http-01', renewBefore => '0.99999985') }
 INI
 my $issued = qr/acme: renew\.test: serial (\S+), expires \S+; new handshakes on \[SSL\] use it/;
 my $first = $d->wait_log($issued, 90);

@@ -79,6 +79,16 @@ sub start_pebble {
 }
 
 sub directory { return "https://localhost:$_[0]{acme_port}/dir" }
+
+# The [ACME] section that points npsocketd at this pebble:
+# acme_section(state => DIR, challenges => LIST, KEY => VALUE ...).
+sub acme_section {
+    my ($self, %opt) = @_;
+    my $text = "[ACME]\ndirectory = " . $self->directory . "\ncaFile = $self->{ca_file}\nagreeTermsOfService = true\n"
+        . "stateDirectory = " . delete($opt{state}) . "\nchallenges = " . delete($opt{challenges}) . "\n";
+    $text .= "$_ = $opt{$_}\n" for sort keys %opt;
+    return $text;
+}
 sub root { $_[0]{root} }
 sub ca_file { $_[0]{ca_file} }
 sub log_text { return NpTest::slurp($_[0]{log}) }
