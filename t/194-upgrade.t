@@ -92,7 +92,11 @@ for my $i (0, 1) {
     like($n->log_text, qr/listening on 127\.0\.0\.1:$old->{port} for \[Port\] \(plain, PROXY header, inherited\)/,
          'the same port, inherited, not bound anew');
     ok($old->{d}->wait_log(qr/handed over to a new instance: stopping/, 5), 'the old one stops accepting');
-    like(control($old->{control}, 'show info'), qr/^pid: ${\ $n->pid }$/m, 'the control socket answers from the new process');
+    # The new process answers on the control socket once it has told the
+    # old one to stop, a moment after its "ready" (long under TSan).
+    my $info = '';
+    wait_for(sub { ($info = control($old->{control}, 'show info')) =~ /^pid: ${\ $n->pid }$/m }, 10);
+    like($info, qr/^pid: ${\ $n->pid }$/m, 'the control socket answers from the new process');
     sleep 2 if $i == 0;
 }
 ok(wait_for(sub { waitpid($load, WNOHANG) == $load }, 30), 'the load finished');
