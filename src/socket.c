@@ -8,6 +8,8 @@
 #include <poll.h>
 #include <stdbool.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 
 #include "npsocket/socket.h"
@@ -40,6 +42,7 @@ int np_socket_init_layer(struct np_socket *s, const struct np_socket_ops *ops, s
 	s->secure = inner->secure;
 	atomic_store(&s->timeout_ms, np_socket_timeout(inner));
 	atomic_store(&s->deadline, np_socket_deadline(inner));
+	atomic_store(&s->write_timeout_ms, np_socket_write_timeout(inner));
 	return 0;
 }
 
@@ -57,6 +60,15 @@ void np_socket_set_timeout(struct np_socket *s, int timeout_ms)
 {
 	for (; s; s = s->inner)
 		atomic_store_explicit(&s->timeout_ms, timeout_ms, memory_order_relaxed);
+}
+
+int np_socket_set_write_timeout(struct np_socket *s, int timeout_ms)
+{
+	const int fd = s->fd;
+	for (; s; s = s->inner)
+		atomic_store_explicit(&s->write_timeout_ms, timeout_ms, memory_order_relaxed);
+	struct timeval tv = { .tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000 };
+	return fd < 0 ? 0 : setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 }
 
 void np_socket_set_deadline(struct np_socket *s, int64_t deadline_ms)
@@ -111,9 +123,40 @@ int np_socket_wait(struct np_socket *s, short events)
 	return wait_fd(s, events, np_socket_no_wait(s), &s->rd);
 }
 
+int np_socket_wait_writable_since(struct np_socket *s, int64_t stalled_since)
+{
+	for (;;) {
+		const int timeout_ms = np_socket_write_timeout(s);
+		int wait_ms = -1;
+		if (timeout_ms > 0) {
+			int64_t left = stalled_since + timeout_ms - np_now_ms();
+			if (left <= 0) {
+				np_socket_write_timed_out(s);
+				return -1;
+			}
+			wait_ms = left > INT32_MAX ? INT32_MAX : (int)left;
+		}
+		struct pollfd pfd = { .fd = s->fd, .events = POLLOUT };
+		int n = poll(&pfd, 1, wait_ms);
+		if (n > 0)
+			return 0; /* writable, or an error the next call reports */
+		if (n < 0 && errno != EINTR) {
+			np_socket_set_errno(&s->wr, errno);
+			return -1;
+		}
+	}
+}
+
 int np_socket_wait_writable(struct np_socket *s)
 {
-	return wait_fd(s, POLLOUT, false, &s->wr);
+	return np_socket_wait_writable_since(s, np_now_ms());
+}
+
+void np_socket_write_timed_out(struct np_socket *s)
+{
+	s->wr.error = NP_SOCK_TIMEOUT;
+	/* ENOTCONN after the peer vanished is expected. */
+	(void)shutdown(s->fd, SHUT_RDWR);
 }
 
 void np_socket_set_errno(struct np_socket_fault *f, int err)
@@ -203,5 +246,7 @@ const char *np_socket_strerror(const struct np_socket *s)
 
 const char *np_socket_write_strerror(const struct np_socket *s)
 {
+	if (s->wr.error == NP_SOCK_TIMEOUT)
+		return "timed out: the peer took nothing for writeTimeout";
 	return fault_str(&s->wr);
 }

@@ -30,11 +30,16 @@ static ssize_t plain_read(struct np_socket *s, void *buf, size_t len)
 		return (ssize_t)n;
 	}
 	const bool no_wait = np_socket_no_wait(s);
+	/* With a bound, what has come is taken first and poll() is only
+	 * for waiting: one system call when data is there. */
+	const bool bounded = !no_wait && (np_socket_timeout(s) > 0 || np_socket_deadline(s) > 0);
 	for (;;) {
-		if (!no_wait && (np_socket_timeout(s) > 0 || np_socket_deadline(s) > 0) &&
-		    np_socket_wait(s, POLLIN) < 0)
-			return -1;
-		ssize_t n = np_read_ahead_recv(&p->ahead, s->fd, buf, len, no_wait ? MSG_DONTWAIT : 0, NULL);
+		ssize_t n = np_read_ahead_recv(&p->ahead, s->fd, buf, len, no_wait || bounded ? MSG_DONTWAIT : 0, NULL);
+		if (n < 0 && bounded && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			if (np_socket_wait(s, POLLIN) < 0)
+				return -1;
+			continue;
+		}
 		if (n > 0) {
 			np_counter_add(&s->bytes_in, (uint64_t)n);
 			return n;
@@ -68,6 +73,12 @@ static int plain_writev_all(struct np_socket *s, const struct iovec *iov_in, int
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				/* The fd blocks: SO_SNDTIMEO (the write timeout)
+				 * passed without a byte going out. */
+				np_socket_write_timed_out(s);
+				return -1;
+			}
 			np_socket_set_errno(&s->wr, errno);
 			return -1;
 		}

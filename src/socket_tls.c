@@ -115,7 +115,9 @@ static void tls_mode(struct tls_socket *t, bool blocking)
 static ssize_t tls_read(struct np_socket *s, void *buf, size_t len)
 {
 	struct tls_socket *t = (struct tls_socket *)s;
-	if (t->established)
+	/* What GnuTLS holds decrypted needs no wait, so no change of mode
+	 * (a transaction's payload after its header, usually). */
+	if (t->established && gnutls_record_check_pending(t->session) == 0)
 		tls_mode(t, np_socket_timeout(s) == 0 && np_socket_deadline(s) == 0 && !np_socket_no_wait(s));
 	for (;;) {
 		ssize_t n = gnutls_record_recv(t->session, buf, len);
@@ -144,12 +146,16 @@ static ssize_t tls_read(struct np_socket *s, void *buf, size_t len)
 }
 
 /* Sends one buffer uncorked, record by record. */
+/* The writer's waits count from its last progress (`since`): on a
+ * blocking fd "again" means SO_SNDTIMEO passed already, on a
+ * non-blocking one (the reader's mode) that the kernel's buffer is full. */
 static int tls_send_all(struct tls_socket *t, const char *p, size_t len)
 {
+	int64_t since = np_now_ms();
 	while (len > 0) {
 		ssize_t n = gnutls_record_send(t->session, p, len);
 		if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED) {
-			if (np_socket_wait_writable(&t->base) < 0)
+			if (np_socket_wait_writable_since(&t->base, since) < 0)
 				return -1;
 			/* GnuTLS wants the same call again after E_AGAIN. */
 			continue;
@@ -160,6 +166,8 @@ static int tls_send_all(struct tls_socket *t, const char *p, size_t len)
 		}
 		p += n;
 		len -= (size_t)n;
+		if (len > 0)
+			since = np_now_ms();
 	}
 	return 0;
 }
@@ -168,13 +176,21 @@ static int tls_send_all(struct tls_socket *t, const char *p, size_t len)
 static int batch_end(struct tls_socket *t, int rc)
 {
 	struct np_socket *s = &t->base;
+	int64_t since = np_now_ms();
+	size_t left = t->transport.batch_len - t->transport.batch_sent;
 	while (rc == 0 && np_tls_transport_batch_flush(&t->transport) < 0) {
 		if (errno != EAGAIN && errno != EWOULDBLOCK) {
 			np_socket_set_errno(&s->wr, errno);
 			rc = -1;
-		} else if (np_socket_wait_writable(s) < 0) {
-			rc = -1;
+			break;
 		}
+		size_t now_left = t->transport.batch_len - t->transport.batch_sent;
+		if (now_left < left) {
+			left = now_left;
+			since = np_now_ms();
+		}
+		if (np_socket_wait_writable_since(s, since) < 0)
+			rc = -1;
 	}
 	np_tls_transport_batch_end(&t->transport);
 	return rc;
@@ -203,6 +219,7 @@ static int send_corked(struct tls_socket *t, const struct iovec *iov, int iovcnt
 			return -1;
 		}
 	}
+	const int64_t since = np_now_ms();
 	for (;;) {
 		int rc = gnutls_record_uncork(t->session, 0);
 		if (rc >= 0)
@@ -211,7 +228,8 @@ static int send_corked(struct tls_socket *t, const struct iovec *iov, int iovcnt
 			tls_fail(t, &s->wr, "TLS write", rc);
 			return -1;
 		}
-		if (np_socket_wait_writable(s) < 0)
+		/* A corked write is at most a few records: stalled since it began. */
+		if (np_socket_wait_writable_since(s, since) < 0)
 			return -1;
 	}
 	return 0;

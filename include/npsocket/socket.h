@@ -110,6 +110,8 @@ struct np_socket {
 	/* Each has one writer at a time (the reader; the write lock's
 	 * holder), and any thread may read them. */
 	NP_ATOMIC(uint64_t) bytes_in, bytes_out;
+	NP_ATOMIC(int) write_timeout_ms; /* a write that makes no progress this
+					    long fails, 0 = none (ABI 4) */
 };
 
 /* A plain TCP stream over fd; the socket takes ownership of fd.  Returns
@@ -175,6 +177,12 @@ static inline size_t np_socket_buffered(const struct np_socket *s)
 
 /* The bounds of the reader's waits, for s and every layer below it. */
 void np_socket_set_timeout(struct np_socket *s, int timeout_ms);
+/* The writers' bound, for s and every layer below it: a write that can
+ * move no byte for timeout_ms (0 = for ever) fails with NP_SOCK_TIMEOUT
+ * and shuts the connection down both ways (what was sent of the write
+ * leaves the stream unusable).  Sets SO_SNDTIMEO on the fd, so a write
+ * blocked in the kernel returns too.  0, or -1 with errno. */
+int np_socket_set_write_timeout(struct np_socket *s, int timeout_ms);
 void np_socket_set_deadline(struct np_socket *s, int64_t deadline_ms);
 void np_socket_set_no_wait(struct np_socket *s, bool no_wait);
 
@@ -186,6 +194,11 @@ static inline int np_socket_timeout(const struct np_socket *s)
 static inline int64_t np_socket_deadline(const struct np_socket *s)
 {
 	return NP_LOAD_RELAXED(&s->deadline);
+}
+
+static inline int np_socket_write_timeout(const struct np_socket *s)
+{
+	return NP_LOAD_RELAXED(&s->write_timeout_ms);
 }
 
 static inline bool np_socket_no_wait(const struct np_socket *s)
@@ -229,9 +242,18 @@ const char *np_socket_write_strerror(const struct np_socket *s);
  * -1 with the failure in s->rd.  For socket implementations. */
 int np_socket_wait(struct np_socket *s, short events);
 
-/* For a writer: waits until fd is writable within the timeout and the
- * deadline (no_wait is the reader's); 0, or -1 with the failure in s->wr. */
+/* For a writer: waits until fd is writable, at most until the write
+ * timeout has passed since `stalled_since` (np_now_ms() of the writer's
+ * last progress); the reader's timeout, deadline and no_wait do not
+ * apply.  0, or -1 with the failure in s->wr (a timeout through
+ * np_socket_write_timed_out()).  For socket implementations. */
+int np_socket_wait_writable_since(struct np_socket *s, int64_t stalled_since);
+/* The same from now. */
 int np_socket_wait_writable(struct np_socket *s);
+/* For socket implementations: a write made no progress within the write
+ * timeout; records it in s->wr and shuts the connection down, so its
+ * reader ends as well. */
+void np_socket_write_timed_out(struct np_socket *s);
 
 /* Records a failed system call's errno in f: reset, timed out, or the
  * errno itself.  For socket implementations. */
