@@ -105,7 +105,7 @@ $(B)/npsocketctl: $(B)/npsocketctl.o $(B)/libnp.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # Never instrumented: a sanitizer's runtime is preloaded before them.
-$(B)/t/%.so: t/lib/%.c | $(B)/t
+$(B)/t/%.so: t/lib/%.c $(wildcard include/npsocket/*.h) | $(B)/t
 	$(CC) $(CPPFLAGS) -O2 -fPIC -shared -o $@ $< -ldl
 
 $(B)/t/%: t/unit/%.c t/unit/tap.h $(B)/libnp.a | $(B)/t

@@ -37,14 +37,6 @@ static int fail(struct np_comm *comm, enum np_comm_error error, const char *fmt,
 	return -1;
 }
 
-static int fail_io(struct np_comm *comm, const char *where)
-{
-	struct np_socket *s = comm->socket;
-	if (s->rd.error == NP_SOCK_EOF)
-		return fail(comm, NP_COMM_TRUNCATED, "connection closed inside a transaction (%s)", where);
-	return fail(comm, NP_COMM_IO, "read failed in %s: %s", where, np_socket_strerror(s));
-}
-
 /* Makes room for `want` bytes in total; 0 or -1 when out of memory. */
 static int buffer_reserve(struct np_buffer *b, size_t want)
 {
@@ -99,40 +91,58 @@ void np_comm_destroy(struct np_comm *comm)
 	memset(comm, 0, sizeof(*comm));
 }
 
-/* Waits for the start of the next transaction's header: the socket's
- * timeout (readTimeout) bounds each wait, idleTimeout the time since the
- * last transaction either way (a write from another thread counts). */
-static ssize_t read_header_start(struct np_comm *comm, unsigned char *header)
+/* The nearest of the bounds in force (0 = none). */
+static int64_t nearest(int64_t a, int64_t b)
+{
+	return a == 0 ? b : b == 0 ? a : a < b ? a : b;
+}
+
+/* One read of the transaction being received, under the transaction's
+ * bounds: the caller's own deadline (e.g. the handshake's, for a relay
+ * header), transactionTimeout from its first byte, and idleTimeout from
+ * the last complete transaction either way (a write by another thread
+ * moves it on).  The socket's timeout (readTimeout) bounds each wait on
+ * top.  On a timeout comm->error_text says which bound it was. */
+static ssize_t bounded_read(struct np_comm *comm, void *buf, size_t len, const char *where)
 {
 	struct np_socket *s = comm->socket;
 	const int idle = comm->options.idle_timeout_ms;
-	const int64_t outer = np_socket_deadline(s); /* e.g. the handshake's, for a relay header */
 	for (;;) {
 		int64_t since = atomic_load(&comm->last_activity_ms);
-		bool idle_bound = idle > 0 && (outer == 0 || since + idle < outer);
-		if (idle_bound)
-			np_socket_set_deadline(s, since + idle);
-		/* Up to the whole header in one read: usually one system call. */
-		ssize_t n = np_socket_read(s, header, NP_FRAME_HEADER_SIZE);
-		if (idle_bound)
-			np_socket_set_deadline(s, outer);
+		int64_t idle_end = idle > 0 ? since + idle : 0;
+		int64_t deadline = nearest(nearest(comm->outer_deadline, comm->transaction_deadline), idle_end);
+		if (deadline != np_socket_deadline(s))
+			np_socket_set_deadline(s, deadline);
+		ssize_t n = np_socket_read(s, buf, len);
 		if (n > 0)
 			return n;
-		if (s->rd.error == NP_SOCK_EOF)
-			return fail(comm, NP_COMM_CLOSED, "closed by peer");
+		if (s->rd.error == NP_SOCK_EOF) {
+			if (!comm->header_started)
+				return fail(comm, NP_COMM_CLOSED, "closed by peer");
+			return fail(comm, NP_COMM_TRUNCATED, "connection closed inside a transaction (%s)", where);
+		}
 		if (s->rd.error != NP_SOCK_TIMEOUT)
-			return fail_io(comm, "the transaction header");
-		if (outer > 0 && np_now_ms() >= outer)
+			return fail(comm, NP_COMM_IO, "read failed in %s: %s", where, np_socket_strerror(s));
+		const int64_t now = np_now_ms();
+		if (comm->outer_deadline && now >= comm->outer_deadline)
 			return fail(comm, NP_COMM_IO, "timed out waiting for a transaction");
-		if (idle > 0 && np_now_ms() >= since + idle) {
+		if (comm->transaction_deadline && now >= comm->transaction_deadline) {
+			/* transactionTimeout, or readTimeout for the rest of a header */
+			int t = comm->transaction_bound_ms;
+			return fail(comm, NP_COMM_IO, "%s timeout: %s not complete after %d.%03ds",
+				    t == comm->options.transaction_timeout_ms ? "transaction" : "read", where,
+				    t / 1000, t % 1000);
+		}
+		if (idle_end && now >= idle_end) {
 			if (atomic_load(&comm->last_activity_ms) != since)
 				continue; /* a write went out meanwhile: not idle */
-			return fail(comm, NP_COMM_IO, "idle timeout: no transaction for %d.%03ds",
-				    idle / 1000, idle % 1000);
+			return fail(comm, NP_COMM_IO, "idle timeout: no complete transaction for %d.%03ds%s",
+				    idle / 1000, idle % 1000,
+				    comm->header_started ? " (one had begun)" : "");
 		}
 		int timeout_ms = np_socket_timeout(s);
-		return fail(comm, NP_COMM_IO, "read timeout: no data for %d.%03ds",
-			    timeout_ms / 1000, timeout_ms % 1000);
+		return fail(comm, NP_COMM_IO, "read timeout: no data for %d.%03ds in %s",
+			    timeout_ms / 1000, timeout_ms % 1000, where);
 	}
 }
 
@@ -140,24 +150,32 @@ static ssize_t read_header_start(struct np_comm *comm, unsigned char *header)
 static int read_header(struct np_comm *comm, uint32_t *length, bool *compressed)
 {
 	unsigned char header[NP_FRAME_HEADER_SIZE];
-	ssize_t got = read_header_start(comm, header);
+	/* Up to the whole header in one read: usually one system call. */
+	ssize_t got = bounded_read(comm, header, NP_FRAME_HEADER_SIZE, "the transaction header");
 	if (got < 0)
 		return -1;
+	comm->header_started = true;
+	const int64_t now = np_now_ms();
+	const int transaction_ms = comm->options.transaction_timeout_ms;
+	const int64_t saved = transaction_ms > 0 ? now + transaction_ms : 0;
+	comm->transaction_deadline = saved;
+	comm->transaction_bound_ms = transaction_ms;
 	/* A header dribbled a byte at a time must not hold the thread: once
-	 * it started, all of it comes within one wait (readTimeout). */
-	struct np_socket *s = comm->socket;
-	const int64_t outer = np_socket_deadline(s);
-	const int timeout_ms = np_socket_timeout(s);
-	bool header_bound = got < NP_FRAME_HEADER_SIZE && timeout_ms > 0 &&
-			    (outer == 0 || np_now_ms() + timeout_ms < outer);
-	if (header_bound)
-		np_socket_set_deadline(s, np_now_ms() + timeout_ms);
-	int rc = got == NP_FRAME_HEADER_SIZE ? 0
-		 : np_socket_read_full(s, header + got, NP_FRAME_HEADER_SIZE - (size_t)got);
-	if (header_bound)
-		np_socket_set_deadline(s, outer);
-	if (rc < 0)
-		return fail_io(comm, "the transaction header");
+	 * it started, all of it comes within one wait (readTimeout) too. */
+	const int timeout_ms = np_socket_timeout(comm->socket);
+	if (got < NP_FRAME_HEADER_SIZE && timeout_ms > 0 && (saved == 0 || now + timeout_ms < saved)) {
+		comm->transaction_deadline = now + timeout_ms;
+		comm->transaction_bound_ms = timeout_ms;
+	}
+	while (got < NP_FRAME_HEADER_SIZE) {
+		ssize_t n = bounded_read(comm, header + got, NP_FRAME_HEADER_SIZE - (size_t)got,
+					 "the transaction header");
+		if (n < 0)
+			return -1;
+		got += n;
+	}
+	comm->transaction_deadline = saved;
+	comm->transaction_bound_ms = transaction_ms;
 	np_frame_header_decode(header, length, compressed);
 	return 0;
 }
@@ -172,9 +190,10 @@ static int read_plain_payload(struct np_comm *comm, size_t length)
 		if (buffer_reserve(in, in->length + step) < 0)
 			return fail(comm, NP_COMM_NOMEM, "out of memory for a %zu-byte transaction", length);
 		size_t room = in->capacity - in->length, need = length - in->length;
-		ssize_t n = np_socket_read(comm->socket, in->data + in->length, room < need ? room : need);
+		ssize_t n = bounded_read(comm, in->data + in->length, room < need ? room : need,
+					 "the transaction payload");
 		if (n < 0)
-			return fail_io(comm, "the transaction payload");
+			return -1;
 		in->length += (size_t)n;
 	}
 	return 0;
@@ -214,9 +233,9 @@ static int read_compressed_payload(struct np_comm *comm, size_t wire_length)
 			if (wire_left == 0)
 				return fail(comm, NP_COMM_CORRUPT, "zlib stream ends before its end marker");
 			size_t want = wire_left < sizeof(chunk) ? wire_left : sizeof(chunk);
-			ssize_t n = np_socket_read(comm->socket, chunk, want);
+			ssize_t n = bounded_read(comm, chunk, want, "a compressed payload");
 			if (n < 0)
-				return fail_io(comm, "a compressed payload");
+				return -1;
 			wire_left -= (size_t)n;
 			z->next_in = chunk;
 			z->avail_in = (uInt)n;
@@ -296,6 +315,22 @@ static int check_compressed(struct np_comm *comm)
 	return 0;
 }
 
+/* The header and the payload, under the transaction's bounds. */
+static int read_frame_bounded(struct np_comm *comm, bool keep_wire, uint32_t *length, bool *compressed)
+{
+	if (read_header(comm, length, compressed) < 0)
+		return -1;
+	if (*length > comm->options.max_transaction_size)
+		return fail(comm, NP_COMM_TOO_LARGE,
+			    "transaction of %u bytes exceeds maxTransactionSize (%zu bytes)",
+			    *length, comm->options.max_transaction_size);
+	if (*compressed && !keep_wire)
+		return read_compressed_payload(comm, *length);
+	if (read_plain_payload(comm, *length) < 0)
+		return -1;
+	return *compressed ? check_compressed(comm) : 0;
+}
+
 /* One frame: the payload inflated, or kept as it came (keep_wire) after
  * checking that it would inflate cleanly within the limit. */
 static int read_frame(struct np_comm *comm, bool keep_wire, struct np_transaction *out)
@@ -306,17 +341,14 @@ static int read_frame(struct np_comm *comm, bool keep_wire, struct np_transactio
 	buffer_trim(&comm->in);
 	comm->error = NP_COMM_OK;
 	comm->error_text[0] = '\0';
-	if (read_header(comm, &length, &compressed) < 0)
-		return -1;
-	if (length > comm->options.max_transaction_size)
-		return fail(comm, NP_COMM_TOO_LARGE,
-			    "transaction of %u bytes exceeds maxTransactionSize (%zu bytes)",
-			    length, comm->options.max_transaction_size);
-	int rc;
-	if (compressed && !keep_wire)
-		rc = read_compressed_payload(comm, length);
-	else
-		rc = read_plain_payload(comm, length) < 0 || (compressed && check_compressed(comm) < 0) ? -1 : 0;
+	struct np_socket *s = comm->socket;
+	comm->outer_deadline = np_socket_deadline(s);
+	comm->transaction_deadline = 0;
+	comm->header_started = false;
+	int rc = read_frame_bounded(comm, keep_wire, &length, &compressed);
+	/* The caller's deadline again, whichever bound the reads had. */
+	if (np_socket_deadline(s) != comm->outer_deadline)
+		np_socket_set_deadline(s, comm->outer_deadline);
 	if (rc < 0)
 		return -1;
 

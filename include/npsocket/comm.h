@@ -34,8 +34,12 @@ struct np_comm_options {
 	bool compression;              /* compress outgoing transactions ... */
 	size_t compression_threshold;  /* ... of at least this many bytes */
 	int compression_level;         /* 1..9 */
-	int idle_timeout_ms;           /* no transaction either way this long ends
-					  the session; 0 = none */
+	int idle_timeout_ms;           /* no complete transaction either way this
+					  long ends the session, even inside a
+					  transaction that has begun; 0 = none */
+	int transaction_timeout_ms;    /* a transaction whose first header byte
+					  came must be whole within this; 0 =
+					  none (ABI 4) */
 };
 
 /* Why np_comm_read_transaction() failed. */
@@ -81,6 +85,11 @@ struct np_comm {
 	 * may read them (np_counter_get()). */
 	NP_ATOMIC(uint64_t) transactions_in, transactions_out;
 	NP_ATOMIC(int64_t) last_activity_ms; /* last whole transaction in or out */
+	/* The reader's, while it reads a transaction (ABI 4). */
+	int64_t outer_deadline;        /* the socket's deadline when it began */
+	int64_t transaction_deadline;  /* from its first byte: transactionTimeout */
+	int transaction_bound_ms;      /* what made it (readTimeout for a header) */
+	bool header_started;
 };
 
 /* Returns 0 (kept an int for the ABI: set-up that can fail may come). */

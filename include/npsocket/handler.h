@@ -29,8 +29,10 @@ extern "C" {
 /* 2: struct np_socket keeps a read's and a write's failure apart (rd, wr).
  * 3: struct np_socket owns the write lock (np_comm's is gone), can be a
  *    layer over another, and its counters are atomic;
- *    np_handler_env.set_challenge. */
-#define NP_HANDLER_ABI_VERSION 3
+ *    np_handler_env.set_challenge.
+ * 4: struct np_socket has a write timeout; np_comm_options a transaction
+ *    timeout, and struct np_comm the reader's bounds. */
+#define NP_HANDLER_ABI_VERSION 4
 #define NP_HANDLER_SYMBOL "np_handler_descriptor"
 
 /* One accepted connection as a handler sees it. */
