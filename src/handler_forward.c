@@ -38,7 +38,7 @@ static struct np_socket *ask_upstream(struct np_session *session, unsigned char 
 		np_socket_set_timeout(up, port->read_timeout_ms);
 		return up;
 	}
-	np_socket_close(up);
+	np_upstream_close(session, up);
 	return NULL;
 }
 
@@ -70,21 +70,30 @@ static int forward_session(struct np_session *session, unsigned char byte)
 	if (!up)
 		return -1;
 	if (np_session_accept(session) < 0) {
-		np_socket_close(up);
+		np_upstream_close(session, up);
 		return -1;
 	}
 
 	struct np_comm upstream;
 	if (np_comm_init(&upstream, up, &client->options) < 0) {
 		np_session_set_end_reason(session, "cannot set up the upstream session: %s", strerror(errno));
-		np_socket_close(up);
+		np_upstream_close(session, up);
 		return -1;
 	}
 	/* idleTimeout is the client's business; the upstream waits as long. */
 	upstream.options.idle_timeout_ms = 0;
 	int rc = 0;
+	const int idle = client->options.idle_timeout_ms;
 	while (rc == 0) {
-		int ready = np_socket_wait_either(client->socket, up, 0);
+		/* idleTimeout holds while both sides are quiet, too. */
+		int64_t since = atomic_load(&client->last_activity_ms), wait_ms = 0;
+		if (idle > 0 && (wait_ms = since + idle - np_now_ms()) <= 0) {
+			np_session_set_end_reason(session, "idle timeout: no complete transaction for %d.%03ds",
+						  idle / 1000, idle % 1000);
+			rc = -1;
+			break;
+		}
+		int ready = np_socket_wait_either(client->socket, up, wait_ms > INT32_MAX ? INT32_MAX : (int)wait_ms);
 		if (ready < 0) {
 			np_session_set_end_reason(session, "poll: %s", strerror(errno));
 			rc = -1;
@@ -95,7 +104,7 @@ static int forward_session(struct np_session *session, unsigned char byte)
 			rc = forward_one(session, &upstream, client, "upstream", "client");
 	}
 	np_comm_destroy(&upstream);
-	np_socket_close(up);
+	np_upstream_close(session, up);
 	return client->error == NP_COMM_CLOSED ? 0 : -1;
 }
 

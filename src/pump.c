@@ -50,7 +50,8 @@ static int pump_once(struct direction *d, unsigned char *buf, char *reason, size
 	return 0;
 }
 
-int np_pump(struct np_socket *a, struct np_socket *b, int timeout_ms, char *reason, size_t reason_size)
+int np_pump(struct np_socket *a, struct np_socket *b, int timeout_ms, int half_closed_ms, char *reason,
+	    size_t reason_size)
 {
 	struct direction dirs[2] = {
 		{ .from = a, .to = b, .from_name = "client", .to_name = "upstream", .open = true },
@@ -63,10 +64,20 @@ int np_pump(struct np_socket *a, struct np_socket *b, int timeout_ms, char *reas
 	}
 	int rc = 0;
 	while (rc == 0 && (dirs[0].open || dirs[1].open)) {
-		int ready = np_socket_wait_either(dirs[0].open ? a : NULL, dirs[1].open ? b : NULL,
-						  timeout_ms);
+		/* Once one side has closed, the other has half_closed_ms to
+		 * say something or close too. */
+		const bool half = !dirs[0].open || !dirs[1].open;
+		int wait_ms = timeout_ms;
+		if (half && half_closed_ms > 0 && (wait_ms == 0 || half_closed_ms < wait_ms))
+			wait_ms = half_closed_ms;
+		int ready = np_socket_wait_either(dirs[0].open ? a : NULL, dirs[1].open ? b : NULL, wait_ms);
 		if (ready < 0) {
 			snprintf(reason, reason_size, "poll: %s", strerror(errno));
+			rc = -1;
+		} else if (ready == 0 && half && wait_ms == half_closed_ms) {
+			const struct direction *closed = dirs[0].open ? &dirs[1] : &dirs[0];
+			snprintf(reason, reason_size, "%s closed, %s silent for %d.%03ds after it", closed->from_name,
+				 closed->to_name, wait_ms / 1000, wait_ms % 1000);
 			rc = -1;
 		} else if (ready == 0) {
 			snprintf(reason, reason_size, "no data either way for %d.%03ds", timeout_ms / 1000,

@@ -178,6 +178,20 @@ static void kill_one(struct np_session *s, const char *why)
 	atomic_compare_exchange_strong(&s->killed, &none, why);
 	if (shutdown(s->fd, SHUT_RDWR) < 0 && errno != ENOTCONN)
 		np_log(LOG_WARNING, "conn %llu: shutdown: %s", (unsigned long long)s->id, strerror(errno));
+	/* A relay to an upstream may wait on that side only. */
+	if (s->upstream_fd >= 0 && shutdown(s->upstream_fd, SHUT_RDWR) < 0 && errno != ENOTCONN)
+		np_log(LOG_WARNING, "conn %llu: shutdown of its upstream: %s", (unsigned long long)s->id,
+		       strerror(errno));
+}
+
+void np_registry_set_upstream(struct np_registry *reg, struct np_session *session, int fd)
+{
+	pthread_mutex_lock(&reg->lock);
+	session->upstream_fd = fd;
+	/* Killed before it was known: the upstream goes the same way. */
+	if (fd >= 0 && atomic_load(&session->killed))
+		(void)shutdown(fd, SHUT_RDWR);
+	pthread_mutex_unlock(&reg->lock);
 }
 
 int np_registry_kill(struct np_registry *reg, uint64_t id, const char *why)

@@ -182,6 +182,11 @@ size_t np_registry_foreach(struct np_registry *reg,
  * there is no such session. */
 int np_registry_kill(struct np_registry *reg, uint64_t id, const char *why);
 
+/* The connection a session opened (fd, or -1 before the session closes
+ * it): killing the session shuts it down too, so a thread that waits on
+ * it alone (a relay to a silent upstream) ends. */
+void np_registry_set_upstream(struct np_registry *reg, struct np_session *session, int fd);
+
 /* The same for every live session; returns how many. */
 size_t np_registry_kill_all(struct np_registry *reg, const char *why);
 

@@ -224,7 +224,8 @@ static void run_joiner(struct np_session *session, const char *key)
 	} else {
 		char why[112];
 		np_socket_set_timeout(other, session->port->read_timeout_ms);
-		rc = np_pump(session->socket, other, session->port->read_timeout_ms, why, sizeof(why));
+		rc = np_pump(session->socket, other, session->port->read_timeout_ms,
+			     session->port->half_closed_timeout_ms, why, sizeof(why));
 		if (rc < 0) {
 			snprintf(result, sizeof(result), "ended: %s", why);
 			np_socket_shutdown(other, SHUT_RDWR);

@@ -124,6 +124,7 @@ struct np_session *np_session_new(struct np_config *config, const struct np_port
 	atomic_init(&session->transport, "tcp");
 	atomic_init(&session->stage, NP_STAGE_ADMITTED);
 	atomic_init(&session->killed, NULL);
+	session->upstream_fd = -1;
 	return session;
 }
 

@@ -82,6 +82,8 @@ struct np_session {
 	struct np_session *prev, *next;
 	struct np_port_counts *counts;   /* the listener's */
 	struct np_addr_count *addr_slot; /* counted for maxConnectionsPerAddress */
+	int upstream_fd;                 /* the connection it opened (forward,
+					    webUpstream), shut down with it; -1 */
 };
 
 /* A copy of what is known of a live session, taken by another thread.

@@ -14,6 +14,7 @@
 #include "net.h"
 #include "proxy.h"
 #include "pump.h"
+#include "registry.h"
 #include "upstream.h"
 
 /* upstreamProxyProtocol: the client (behind a balancer, the one its
@@ -58,12 +59,24 @@ struct np_socket *np_upstream_open(struct np_session *session, const char *what,
 		np_session_set_end_reason(session, "out of memory for the %s connection", what);
 		return NULL;
 	}
+	np_registry_set_upstream(session->registry, session, fd);
 	np_socket_set_timeout(up, port->read_timeout_ms);
+	if (np_socket_set_write_timeout(up, port->write_timeout_ms) < 0)
+		np_log(LOG_WARNING, "conn %llu: %s: setsockopt SO_SNDTIMEO: %s",
+		       (unsigned long long)session->id, what, strerror(errno));
 	if (port->upstream_proxy_protocol && send_proxy_header(session, up, what, target) < 0) {
-		np_socket_close(up);
+		np_upstream_close(session, up);
 		return NULL;
 	}
 	return up;
+}
+
+void np_upstream_close(struct np_session *session, struct np_socket *up)
+{
+	/* First out of the registry's reach: the fd's number is free again
+	 * once it is closed. */
+	np_registry_set_upstream(session->registry, session, -1);
+	np_socket_close(up);
 }
 
 void np_upstream_relay(struct np_session *session, const unsigned char *first, size_t length)
@@ -77,9 +90,10 @@ void np_upstream_relay(struct np_session *session, const unsigned char *first, s
 	if (np_socket_write_all(up, first, length) < 0)
 		np_session_set_end_reason(session, "webUpstream %s: write failed: %s", target,
 					  np_socket_write_strerror(up));
-	else if (np_pump(session->socket, up, port->read_timeout_ms, err, sizeof(err)) < 0)
+	else if (np_pump(session->socket, up, port->read_timeout_ms, port->half_closed_timeout_ms, err,
+			      sizeof(err)) < 0)
 		np_session_set_end_reason(session, "webUpstream %s: %s", target, err);
 	else
 		np_session_set_end_reason(session, "webUpstream %s: both sides closed", target);
-	np_socket_close(up);
+	np_upstream_close(session, up);
 }

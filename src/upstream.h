@@ -18,6 +18,9 @@
  * "webUpstream").  NULL with the session's end reason set. */
 struct np_socket *np_upstream_open(struct np_session *session, const char *what, const char *target);
 
+/* Closes what np_upstream_open() opened. */
+void np_upstream_close(struct np_session *session, struct np_socket *up);
+
 /* The unknown path's last resort: connects to the port's webUpstream,
  * sends the bytes already read, then relays both ways until both sides
  * are done.  Sets the session's end reason. */
