@@ -87,6 +87,9 @@ struct np_port_conf {
 	int handshake_timeout_ms;       /* TLS handshake + protocol byte */
 	size_t max_handshake_size;      /* bytes a TLS client may send before its handshake is done */
 	int idle_timeout_ms;            /* 0 = none */
+	int transaction_timeout_ms;     /* 0 = none */
+	int write_timeout_ms;           /* 0 = none */
+	int half_closed_timeout_ms;     /* 0 = none */
 	int relay_timeout_ms;
 	int upstream_connect_timeout_ms;
 

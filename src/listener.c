@@ -78,14 +78,6 @@ static int phase_tune(struct np_session *session)
 		    setsockopt(session->fd, opts[i].level, opts[i].name, &opts[i].value, sizeof(int)) < 0)
 			np_log(LOG_WARNING, "conn %llu: setsockopt %s: %s",
 			       (unsigned long long)session->id, opts[i].what, strerror(errno));
-	if (port->read_timeout_ms > 0) {
-		/* A peer that stops reading must not hold a writer for ever. */
-		struct timeval tv = { .tv_sec = port->read_timeout_ms / 1000,
-				      .tv_usec = (port->read_timeout_ms % 1000) * 1000 };
-		if (setsockopt(session->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0)
-			np_log(LOG_WARNING, "conn %llu: setsockopt SO_SNDTIMEO: %s",
-			       (unsigned long long)session->id, strerror(errno));
-	}
 	return 0;
 }
 
@@ -181,6 +173,10 @@ static int phase_open(struct np_session *session)
 	    np_socket_tls_answer_acme(socket, &session->listener->server->alpn_hook) < 0)
 		np_log(LOG_WARNING, "conn %llu: cannot offer acme-tls/1", (unsigned long long)session->id);
 	np_socket_set_deadline(socket, handshake_deadline(session));
+	/* A peer that stops reading must not hold a writer for ever. */
+	if (np_socket_set_write_timeout(socket, port->write_timeout_ms) < 0)
+		np_log(LOG_WARNING, "conn %llu: setsockopt SO_SNDTIMEO: %s", (unsigned long long)session->id,
+		       strerror(errno));
 	if (session->tls)
 		np_socket_tls_limit_handshake(socket, port->max_handshake_size);
 	struct np_comm_options options = {
@@ -189,6 +185,7 @@ static int phase_open(struct np_session *session)
 		.compression_threshold = port->compression_threshold,
 		.compression_level = port->compression_level,
 		.idle_timeout_ms = port->idle_timeout_ms,
+		.transaction_timeout_ms = port->transaction_timeout_ms,
 	};
 	if (np_comm_init(&session->comm, socket, &options) < 0) {
 		session->end_cause = 'S';
@@ -948,7 +945,7 @@ out:
 	return rc;
 }
 
-void np_server_stop(struct np_server *server, int timeout_ms)
+size_t np_server_stop(struct np_server *server, int timeout_ms)
 {
 	atomic_store(&server->stopping, true);
 	for (size_t i = 0; i < server->listener_count; i++)
@@ -970,6 +967,7 @@ void np_server_stop(struct np_server *server, int timeout_ms)
 	}
 	if (left > 0)
 		np_log(LOG_ERR, "stopping: %zu session thread%s did not end", left, left == 1 ? "" : "s");
+	return left;
 }
 
 void np_server_install_tls(struct np_server *server, const char *section, struct np_tls_context *ctx)

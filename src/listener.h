@@ -146,8 +146,10 @@ int np_server_reload(struct np_server *server, struct np_config *config, char *e
 int np_server_start(struct np_server *server);
 
 /* Stops accepting, lets sessions end for timeout_ms, then shuts down the
- * rest and waits for their threads. */
-void np_server_stop(struct np_server *server, int timeout_ms);
+ * rest (and the upstreams they opened) and waits for their threads.
+ * Returns how many threads did not end: while they run, nothing they
+ * can reach may be freed. */
+size_t np_server_stop(struct np_server *server, int timeout_ms);
 
 /* A new context for a TLS section (ACME issued one): every listener of
  * the section now accepting takes it for new handshakes; sessions keep

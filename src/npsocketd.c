@@ -557,11 +557,19 @@ static int serve(struct np_config *config, const char *pid_file, const char *upg
 	np_acme_stop(server.acme);
 	/* Otherwise the agent says drain, and the control socket answers,
 	 * until the sessions have ended. */
-	np_server_stop(&server, server.config->server.shutdown_timeout_ms);
+	size_t stuck = np_server_stop(&server, server.config->server.shutdown_timeout_ms);
 	struct np_registry_stats stats;
 	np_registry_stats(&server.registry, &stats);
 	np_log(LOG_NOTICE, "stopped: %llu connections accepted, %llu refused",
 	       (unsigned long long)stats.accepted, (unsigned long long)stats.refused);
+	if (stuck > 0) {
+		/* Threads still run over the registry, the listeners and the
+		 * configuration: exit without freeing what they use. */
+		if (pid_written && !atomic_load(&server.handed_over) && unlink(pid_file) < 0)
+			np_log(LOG_WARNING, "cannot remove pid file %s: %s", pid_file, strerror(errno));
+		np_log(LOG_ERR, "exiting with %zu session thread%s still running", stuck, stuck == 1 ? "" : "s");
+		_exit(EXIT_FAILURE);
+	}
 out:
 	report_start(status_fd, (unsigned char)rc);
 	np_agent_free(server.agent);

@@ -137,7 +137,7 @@ ok($d->wait_log(qr/reason="[^"]*closed inside a transaction[^"]*payload/),
 
 # A read timeout ends a silent session, and only that one.
 {
-    my $t = start_daemon(ini => "[Port]\nport = 0\nbindAddress = 127.0.0.1\nreadTimeout = 1\n");
+    my $t = start_daemon(ini => "[Port]\nport = 0\nbindAddress = 127.0.0.1\nreadTimeout = 1\nwriteTimeout = 1\n");
     my ($idle) = np_connect($t, byte => 1);
     my ($busy) = np_connect($t, byte => 1);
     my $ok = 0;
@@ -147,7 +147,7 @@ ok($d->wait_log(qr/reason="[^"]*closed inside a transaction[^"]*payload/),
     ok($t->wait_log(qr/reason="[^"]*time(d out|out)/, 5), 'the end line says timed out');
 
     # A client that sends and never reads: the daemon's answers fill the
-    # socket buffers; readTimeout also bounds that blocked write.
+    # socket buffers; writeTimeout bounds that blocked write.
     my ($deaf) = np_connect($t, byte => 1);
     my $peer = '127.0.0.1:' . $deaf->sockport;
     my $pid = fork // die;
@@ -158,7 +158,7 @@ ok($d->wait_log(qr/reason="[^"]*closed inside a transaction[^"]*payload/),
         _exit(0);
     }
     my $line = $t->wait_log(qr/^(.*end: peer=\Q$peer\E .*)$/m, 15);
-    ok($line, 'readTimeout = 1: a client that never reads its answers has its session ended');
+    ok($line, 'writeTimeout = 1: a client that never reads its answers has its session ended');
     like($line // '', qr/reason="[^"]*(time|write)/, 'with a reason about the stalled write') or diag($line);
     kill 'KILL', $pid;
     waitpid($pid, 0);

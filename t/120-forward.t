@@ -130,7 +130,7 @@ my @acts = (
       qr/reason="upstream: corrupt zlib stream/, 1 ],
     [ 'stalls inside a frame', sub {
           syswrite($_[0], chr(1) . pack('N', 100) . "only part"); sleep 10 },
-      qr/reason="upstream: read failed in the transaction payload: timed out"/, 1 ],
+      qr/reason="upstream: read timeout: no data for 1.000s in the transaction payload"/, 1 ],
 );
 for my $act (@acts) {
     my ($name, $script, $log, $accepted) = @$act;
