@@ -144,6 +144,7 @@ struct np_server_conf {
 	enum np_log_target log;
 	int log_facility;               /* syslog facility, LOG_DAEMON by default */
 	int max_connections;            /* 0 = no global limit */
+	size_t max_memory;              /* bytes of resident memory, 0 = from the cgroup */
 	size_t thread_stack_size;       /* bytes */
 	int shutdown_timeout_ms;
 	char *control_socket;           /* path, or NULL = none */

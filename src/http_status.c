@@ -38,6 +38,8 @@ struct report {
 	struct np_acme_info acme[NP_REGISTRY_ACME_MAX];
 	size_t acme_count;
 	bool acme_used;
+	bool memory_known;
+	int64_t resident, address_space, max_resident, max_address_space;
 };
 
 /* The protocol and transport names a snapshot points to are static (or
@@ -83,6 +85,9 @@ static void gather(struct np_registry *reg, struct report *r)
 	np_registry_stats(reg, &r->stats);
 	r->cert_count = np_registry_certs(reg, r->certs, NP_REGISTRY_CERTS_MAX);
 	r->acme_count = np_registry_acme(reg, r->acme, NP_REGISTRY_ACME_MAX, &r->acme_used);
+	r->memory_known = np_memory_usage(&reg->memory, &r->resident, &r->address_space);
+	r->max_resident = atomic_load(&reg->memory.max_resident);
+	r->max_address_space = atomic_load(&reg->memory.max_address_space);
 }
 
 /* Text for HTML (&, <, >, ") or JSON ("\ and control bytes) or a label
@@ -148,6 +153,15 @@ static void write_metrics(FILE *out, const struct report *r)
 		put_escaped(out, r->ports[i].name, NP_REPORT_METRICS);
 		fprintf(out, "\",port=\"%d\"} %u\n", r->ports[i].port, r->ports[i].queue_max);
 	}
+	if (r->memory_known) {
+		family(out, "npsocketd_memory_bytes", "gauge", "The process's resident memory and address space.");
+		fprintf(out, "npsocketd_memory_bytes{kind=\"resident\"} %lld\n", (long long)r->resident);
+		fprintf(out, "npsocketd_memory_bytes{kind=\"address_space\"} %lld\n", (long long)r->address_space);
+	}
+	family(out, "npsocketd_memory_bound_bytes", "gauge",
+	       "Above these new connections are refused (maxMemory, the cgroup's or RLIMIT_AS less a margin; 0 = none).");
+	fprintf(out, "npsocketd_memory_bound_bytes{kind=\"resident\"} %lld\n", (long long)r->max_resident);
+	fprintf(out, "npsocketd_memory_bound_bytes{kind=\"address_space\"} %lld\n", (long long)r->max_address_space);
 	unsigned long long overflows = 0, drops = 0;
 	if (np_net_listen_overflows(&overflows, &drops)) {
 		family(out, "npsocketd_host_listen_overflows_total", "counter",

@@ -390,6 +390,13 @@ static void accept_one(struct np_listener *listener)
 		return;
 	}
 
+	/* Before anything is allocated for it: near the bound a TLS
+	 * handshake is what would meet a failing malloc(). */
+	const char *memory_full = np_memory_guard_admit(&server->registry.memory);
+	if (memory_full) {
+		refuse(listener, fd, peer_text, memory_full);
+		return;
+	}
 	struct np_session *session = np_session_new(listener->config, listener->conf, fd, &peer, peer_text);
 	if (!session) {
 		refuse(listener, fd, peer_text, np_refusal_text[NP_REFUSED_MEMORY]);
@@ -789,6 +796,9 @@ int np_server_init(struct np_server *server, struct np_config *config)
 	}
 	if (np_registry_init(&server->registry, config->server.max_connections) < 0)
 		return -1;
+	(void)np_memory_guard_open(&server->registry.memory); /* without it, no bound (logged) */
+	np_memory_guard_set(&server->registry.memory, (int64_t)config->server.max_memory,
+			    config->server.thread_stack_size, true);
 	server->config = np_config_ref(config);
 	char err[128];
 	server->listeners = set_new(server, config, err, sizeof(err));
@@ -915,6 +925,8 @@ int np_server_reload(struct np_server *server, struct np_config *config, char *e
 			np_registry_set_certs(&server->registry, server->config->tls[t].name, NULL, 0);
 	}
 	set_publish_certs(server, server->listeners, config);
+	np_memory_guard_set(&server->registry.memory, (int64_t)config->server.max_memory,
+			    config->server.thread_stack_size, false);
 	np_config_unref(server->config);
 	server->config = np_config_ref(config);
 	snprintf(summary, summary_size, "%zu port%s (%zu kept, %zu added, %zu removed), %zu TLS section%s", count,

@@ -27,6 +27,8 @@ const char *const np_refusal_text[NP_REFUSALS] = {
 	[NP_REFUSED_PORT_FULL] = "maxConnections of the port reached",
 	[NP_REFUSED_ADDRESS_FULL] = "maxConnectionsPerAddress reached",
 	[NP_REFUSED_MEMORY] = "out of memory",
+	[NP_REFUSED_MAX_MEMORY] = "maxMemory reached (resident memory)",
+	[NP_REFUSED_ADDRESS_SPACE] = "address space near RLIMIT_AS",
 };
 const char *const np_refusal_label[NP_REFUSALS] = {
 	[NP_REFUSED_ADDRESS] = "address",
@@ -35,6 +37,8 @@ const char *const np_refusal_label[NP_REFUSALS] = {
 	[NP_REFUSED_PORT_FULL] = "port_max_connections",
 	[NP_REFUSED_ADDRESS_FULL] = "max_connections_per_address",
 	[NP_REFUSED_MEMORY] = "memory",
+	[NP_REFUSED_MAX_MEMORY] = "max_memory",
+	[NP_REFUSED_ADDRESS_SPACE] = "address_space",
 };
 
 enum np_refusal np_registry_refused(struct np_registry *reg, const char *why)
@@ -51,6 +55,7 @@ enum np_refusal np_registry_refused(struct np_registry *reg, const char *why)
 int np_registry_init(struct np_registry *reg, int max_connections)
 {
 	memset(reg, 0, sizeof(*reg));
+	reg->memory.statm_fd = -1;
 	reg->max_connections = max_connections;
 	reg->started_unix = (int64_t)time(NULL);
 	pthread_condattr_t cattr;
@@ -69,6 +74,7 @@ int np_registry_init(struct np_registry *reg, int max_connections)
 
 void np_registry_destroy(struct np_registry *reg)
 {
+	np_memory_guard_close(&reg->memory);
 	for (size_t i = 0; i < reg->alpn_count; i++) {
 		free(reg->alpn[i].cert);
 		free(reg->alpn[i].key);

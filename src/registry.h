@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "addr_count.h"
+#include "memory.h"
 #include "session.h"
 
 /* What the registry counts for one listening socket, and what reports
@@ -92,7 +93,9 @@ enum np_refusal {
 	NP_REFUSED_SERVER_FULL,          /* [Server] maxConnections */
 	NP_REFUSED_PORT_FULL,            /* the port's maxConnections */
 	NP_REFUSED_ADDRESS_FULL,         /* maxConnectionsPerAddress */
-	NP_REFUSED_MEMORY,
+	NP_REFUSED_MEMORY,               /* malloc() failed */
+	NP_REFUSED_MAX_MEMORY,           /* resident memory at maxMemory */
+	NP_REFUSED_ADDRESS_SPACE,        /* address space near RLIMIT_AS */
 	NP_REFUSALS
 };
 extern const char *const np_refusal_text[NP_REFUSALS];
@@ -132,6 +135,7 @@ struct np_registry {
 	_Atomic uint64_t reloads_ok, reloads_failed;
 	/* The control socket's `drain`: the agent-check says drain. */
 	atomic_bool draining;
+	struct np_memory_guard memory;   /* maxMemory: admission by memory (memory.h) */
 };
 
 struct np_registry_stats {

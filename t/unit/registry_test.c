@@ -121,6 +121,31 @@ static void *client_rounds(void *arg)
 	return NULL;
 }
 
+/* The readers behind the memory bound (memory.h). */
+static void test_memory_readers(void)
+{
+	uint64_t size = 0, rss = 0, max = 1;
+	const char statm[] = "10225 3007 2220 233 0 1440 0\n";
+	ok(np_memory_parse_statm(statm, strlen(statm), &size, &rss) && size == 10225 && rss == 3007,
+	   "statm: size and resident pages");
+	ok(!np_memory_parse_statm("10225", 5, &size, &rss), "statm: one field only is refused");
+	ok(!np_memory_parse_statm("x 1", 3, &size, &rss), "statm: not a number");
+	ok(!np_memory_parse_statm("99999999999999999999999 1", 25, &size, &rss), "statm: past 2^64");
+	ok(np_memory_parse_cgroup_max("max\n", 4, &max) && max == 0, "memory.max: max is no limit");
+	ok(np_memory_parse_cgroup_max("2147483648\n", 11, &max) && max == 2147483648ULL, "memory.max: 2 GiB");
+	ok(!np_memory_parse_cgroup_max("12k", 3, &max) && !np_memory_parse_cgroup_max("", 0, &max),
+	   "memory.max: anything else is refused");
+	char path[64];
+	const char cg[] = "1:name=systemd:/x\n0::/system.slice/npsocketd.service\n";
+	ok(np_memory_parse_cgroup_path(cg, strlen(cg), path, sizeof(path)) &&
+	   strcmp(path, "/system.slice/npsocketd.service") == 0, "cgroup: the v2 path");
+	ok(!np_memory_parse_cgroup_path("0::/a/../../etc\n", 16, path, sizeof(path)), "cgroup: .. is refused");
+	ok(!np_memory_parse_cgroup_path("1:cpu:/x\n", 9, path, sizeof(path)), "cgroup: v1 only: none");
+	is_int((int)(np_memory_bound_of(1LL << 30) >> 20), 921, "bound of 1 GiB: a tenth off (921.6 MiB)");
+	is_int((int)(np_memory_bound_of(256LL << 20) >> 20), 192, "bound of 256 MiB: at least 64 MiB off");
+	is_int((int)(np_memory_bound_of(64LL << 20) >> 20), 32, "bound of 64 MiB: at most half off");
+}
+
 int main(void)
 {
 	struct np_config *config = load_config();
@@ -265,5 +290,6 @@ int main(void)
 	int clients[] = { c1, c2, c3, c4, c5, c6 };
 	for (size_t i = 0; i < 6; i++)
 		close(clients[i]);
+	test_memory_readers();
 	return done_testing();
 }
