@@ -48,6 +48,19 @@ sub connect_client {
     $d->stop;
 }
 
+# One transaction from $from reaches $to.
+sub echo_broadcast {
+    my ($from, $to) = @_;
+    send_frame($from, 'after', compress => 0) or return 0;
+    # What the sender sent before may still be on its way: skipped.
+    for (1 .. 300) {
+        my ($p) = read_frame($to, timeout => 10);
+        return 0 unless defined $p;
+        return 1 if $p eq 'after';
+    }
+    return 0;
+}
+
 # --- broadcast.so: 50 concurrent writers ----------------------------------------------
 {
     my $d = start_daemon(ini => "[Server]\nmaxConnections = 200\n[Port]\nport = 0\nbindAddress = 127.0.0.1\n"
@@ -89,6 +102,37 @@ sub connect_client {
     is($good, $n, "every session received every other session's transactions exactly once, none of its own");
     close $_ for grep { defined } @socks;
     $d->stop;
+}
+
+# --- broadcast.so: a member that stops reading holds nobody up ----------------------
+{
+    my $d = start_daemon(ini => "[Port]\nport = 0\nbindAddress = 127.0.0.1\n"
+                              . "sessionHandler = module:$modules/broadcast.so\n");
+    my ($sender, $reader, $deaf) = map { connect_client($d) } 1 .. 3;
+    ok($sender && $reader && $deaf, 'three members: a sender, a reader, one that never reads');
+    setsockopt($deaf, Socket::SOL_SOCKET(), Socket::SO_RCVBUF(), pack('i', 4096));
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        alarm 60;
+        for my $k (1 .. 200) {
+            my ($p) = read_frame($reader, timeout => 20);
+            _exit(1) unless defined $p && substr($p, 0, 8) eq sprintf('%08d', $k);
+        }
+        _exit(0);
+    }
+    my $noise = join '', map { chr(rand 256) } 1 .. 65528;    # incompressible
+    my $sent = 0;
+    for my $k (1 .. 200) { send_frame($sender, sprintf('%08d', $k) . $noise, compress => 0) or last; $sent++ }
+    is($sent, 200, 'the sender sends 200 transactions of 64 KiB (12.5 MiB) while one member reads nothing');
+    my $late = connect_client($d);
+    ok($late, 'a new member joins meanwhile');
+    waitpid($pid, 0);
+    is($?, 0, 'the reader receives all 200, in order');
+    ok($d->wait_log(qr/reason="broadcast: dropped, more than 4194304 bytes behind the others"/, 10),
+       'the member that read nothing is dropped, saying so');
+    ok(echo_broadcast($sender, $late), 'the others go on: the late member receives what the sender sends next');
+    close $_ for $sender, $reader, $deaf, $late;
+    is($d->stop, 0, 'npsocketd stops cleanly');
 }
 
 # --- a module with a wrong ABI version ---------------------------------------------------
