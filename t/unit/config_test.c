@@ -11,9 +11,11 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "config_schema.h"
 #include "tap.h"
 
 static char dir[] = "/tmp/npsocketd-config-XXXXXX";
+static char *messages_buf;
 
 static const char *write_file(const char *name, const char *text)
 {
@@ -161,11 +163,53 @@ static void expect_error(const char *what, const char *name, const char *text, c
 	np_config_unref(c);
 }
 
+/* Every numeric key of the schema at its bounds: min and max load,
+ * min - 1, max + 1 and a number past 64 bits are refused by name. */
+static void test_schema_bounds(void)
+{
+	int failures = 0, keys = 0;
+	for (size_t i = 0; i < cfg_schema_size; i++) {
+		const struct key_schema *k = &cfg_schema[i];
+		if ((k->type != T_INT && k->type != T_PORT && k->type != T_BYTES && k->type != T_SECONDS) ||
+		    (k->section != SEC_SERVER && k->section != SEC_PORT))
+			continue;
+		keys++;
+		char value[5][32];
+		snprintf(value[0], sizeof(value[0]), "%lld", k->min);
+		snprintf(value[1], sizeof(value[1]), "%lld", k->max);
+		snprintf(value[2], sizeof(value[2]), "%lld", k->max + 1);
+		snprintf(value[3], sizeof(value[3]), "%lld", k->min - 1);
+		snprintf(value[4], sizeof(value[4]), "%s", "99999999999999999999");
+		for (int v = 0; v < 5; v++) {
+			char text[512];
+			bool is_port_key = k->section == SEC_PORT && strcmp(k->name, "port") == 0;
+			if (k->section == SEC_SERVER)
+				snprintf(text, sizeof(text), "[Server]\n%s = %s\n[Port]\nport = 0\n", k->name, value[v]);
+			else if (is_port_key)
+				snprintf(text, sizeof(text), "[Port]\nport = %s\n", value[v]);
+			else
+				snprintf(text, sizeof(text), "[Port]\nport = 0\n%s = %s\n", k->name, value[v]);
+			struct np_config *c = load("bounds.ini", text, &messages_buf);
+			bool want = v < 2;
+			bool named = c || (messages_buf && strstr(messages_buf, k->name) && strstr(messages_buf, "expected"));
+			if ((c != NULL) != want || !named) {
+				diag("%s = %s: %s (%s)", k->name, value[v], c ? "accepted" : "refused",
+				     messages_buf ? messages_buf : "");
+				failures++;
+			}
+			np_config_unref(c);
+		}
+	}
+	ok(failures == 0 && keys >= 30, "every numeric key (%d): min and max taken; min-1, max+1 and 2^66 refused by name",
+	   keys);
+}
+
 int main(void)
 {
 	char *messages;
 	if (!mkdtemp(dir))
 		abort();
+	test_schema_bounds();
 
 	struct np_config *ini = load("good.ini", good_ini, &messages);
 	check_good("INI", ini, messages);
