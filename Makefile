@@ -7,7 +7,7 @@
 #                             on etc/npsocketd.ini
 #   make install              PREFIX=/usr/local DESTDIR=
 #   make SANITIZE=address     build with ASan + UBSan (or SANITIZE=thread)
-#   make fuzz                 libFuzzer (clang) on fuzz/*_fuzz.c, FUZZ_TIME=60 s each
+#   make fuzz                 libFuzzer (clang) on fuzz/*_fuzz.c, FUZZ_TIME=60 s each, FUZZ_JOBS=2 at once
 #   make CC=clang             any C11 compiler
 
 PREFIX     ?= /usr/local
@@ -121,16 +121,22 @@ $(B)/fuzz/%-fuzzer: fuzz/%_fuzz.c fuzz/fuzz.h $(B)/libnp.a | $(B)/fuzz
 	$(CC) $(CPPFLAGS) -Ifuzz $(CFLAGS) -fsanitize=fuzzer $(LDFLAGS) -o $@ $< $(B)/libnp.a $(LDLIBS)
 
 FUZZ_TIME ?= 60
+FUZZ_JOBS ?= 2
 FB := build-fuzz
+# Each target for FUZZ_TIME seconds from its corpus, FUZZ_JOBS at a time;
+# a crash stops it with the input in $(FB)/ and the target's log in
+# $(FB)/TARGET.log.  What it finds new stays in $(FB)/corpus (merge the
+# smallest into fuzz/corpus by hand).
 fuzz:
 	$(MAKE) deps DEB_EXTRA=clang
 	$(MAKE) B=$(FB) CC=clang SANITIZE=fuzzer $(FUZZ_TARGETS:%=$(FB)/fuzz/%-fuzzer)
-	@for t in $(FUZZ_TARGETS); do \
-	  mkdir -p $(FB)/corpus/$$t && \
-	  echo "== $$t: $(FUZZ_TIME) s" && \
-	  LSAN_OPTIONS=suppressions=fuzz/lsan.supp $(FB)/fuzz/$$t-fuzzer -max_total_time=$(FUZZ_TIME) -max_len=65536 -timeout=10 \
-	    -artifact_prefix=$(FB)/ $(FB)/corpus/$$t fuzz/corpus/$$t || exit 1; \
-	done
+	@printf '%s\n' $(FUZZ_TARGETS) | xargs -P $(FUZZ_JOBS) -I{} sh -c '\
+	  mkdir -p $(FB)/corpus/{} && \
+	  LSAN_OPTIONS=suppressions=fuzz/lsan.supp $(FB)/fuzz/{}-fuzzer -max_total_time=$(FUZZ_TIME) -max_len=65536 \
+	    -timeout=10 -print_final_stats=1 -artifact_prefix=$(FB)/{}- $(FB)/corpus/{} fuzz/corpus/{} \
+	    > $(FB)/{}.log 2>&1; rc=$$?; \
+	  echo "== fuzz {}: $$(grep -a "stat::number_of_executed_units" $(FB)/{}.log | sed "s/.*: *//") runs in $(FUZZ_TIME) s, exit $$rc"; \
+	  [ $$rc -eq 0 ] || { tail -40 $(FB)/{}.log; exit 255; }'
 
 # Installs the Debian packages that are missing (and DEB_EXTRA): as root
 # through apt-get, with one apt-get update; otherwise it prints the command.
