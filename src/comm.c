@@ -404,24 +404,46 @@ static z_stream *deflater_for(struct np_comm *comm, size_t length)
 	return z;
 }
 
+/* First output room, and the ratio past which a payload is taken as
+ * incompressible once that much has gone in. */
+#define DEFLATE_FIRST_ROOM (64 * 1024)
+#define GIVE_UP_PERCENT 90
+
 /* Deflates into comm->out; returns the compressed size, or 0 when it does
- * not pay (or cannot be done: the payload then goes out as it is). */
+ * not pay (or cannot be done: the payload then goes out as it is).  The
+ * output buffer grows as the output does, so an incompressible payload
+ * costs 64 KiB of buffer and is given up once its first part shows it,
+ * not a buffer of its own size. */
 static size_t compress_payload(struct np_comm *comm, const void *payload, size_t length)
 {
 	z_stream *z = length > UINT32_MAX ? NULL : deflater_for(comm, length);
 	if (!z)
 		return 0;
 	/* Only a result smaller than the payload is worth sending. */
-	size_t room = length - 1;
+	const size_t limit = length - 1;
+	size_t room = limit < DEFLATE_FIRST_ROOM ? limit : DEFLATE_FIRST_ROOM;
 	if (buffer_reserve(&comm->out, room) < 0)
 		return 0;
 	z->next_in = (Bytef *)payload;
 	z->avail_in = (uInt)length;
 	z->next_out = comm->out.data;
 	z->avail_out = (uInt)room;
-	if (deflate(z, Z_FINISH) != Z_STREAM_END)
-		return 0;
-	return room - z->avail_out;
+	for (;;) {
+		int zr = deflate(z, Z_FINISH);
+		if (zr == Z_STREAM_END)
+			return z->total_out;
+		if ((zr != Z_OK && zr != Z_BUF_ERROR) || z->avail_out != 0 || room >= limit)
+			return 0;
+		/* Out of room: go on only while it compresses. */
+		if (z->total_out * 100 > z->total_in * GIVE_UP_PERCENT)
+			return 0;
+		size_t grown = room * 2 < limit ? room * 2 : limit;
+		if (buffer_reserve(&comm->out, grown) < 0)
+			return 0;
+		z->next_out = comm->out.data + z->total_out;
+		z->avail_out = (uInt)(comm->out.capacity < limit ? comm->out.capacity : limit) - (uInt)z->total_out;
+		room = z->total_out + z->avail_out;
+	}
 }
 
 static int write_frame(struct np_comm *comm, const void *wire, size_t length, bool compressed)
