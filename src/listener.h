@@ -96,6 +96,7 @@ struct np_server {
 	pthread_t main_thread;           /* takes the signals */
 	atomic_bool handed_over;         /* another instance took the sockets */
 	int pid_fd;                      /* the locked pid file, or -1 (main's) */
+	int64_t last_trim_ms;            /* main thread: malloc_trim() every 10 s */
 
 	/* Who looks in from outside (agent.c, control.c) and the reload's
 	 * hand-off to the main thread (reload.c): opened and stopped by the
