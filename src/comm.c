@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "npsocket/comm.h"
 
@@ -214,6 +215,42 @@ static int inflater_start(struct np_comm *comm)
 	return 0;
 }
 
+/* Charges `made` inflated bytes to the session's budget (inflateRate):
+ * a compressed transaction costs CPU by what it inflates to, some 1,000
+ * times its wire size for zeros, so a client may not make the daemon
+ * inflate faster than the rate on average; past it the reader waits
+ * (within the transaction's bounds).  A token bucket of two
+ * maxTransactionSize. */
+static int charge_inflate(struct np_comm *comm, size_t made)
+{
+	const size_t rate = comm->options.inflate_rate;
+	if (rate == 0)
+		return 0;
+	const double burst = 2.0 * (double)comm->options.max_transaction_size;
+	int64_t now = np_now_ms();
+	if (comm->inflate_refilled_ms == 0) {
+		comm->inflate_tokens = burst;
+		comm->inflate_refilled_ms = now;
+	}
+	comm->inflate_tokens += (double)(now - comm->inflate_refilled_ms) * (double)rate / 1000.0;
+	if (comm->inflate_tokens > burst)
+		comm->inflate_tokens = burst;
+	comm->inflate_refilled_ms = now;
+	comm->inflate_tokens -= (double)made;
+	if (comm->inflate_tokens >= 0)
+		return 0;
+	int64_t wait_ms = (int64_t)(-comm->inflate_tokens * 1000.0 / (double)rate) + 1;
+	int64_t until = nearest(comm->outer_deadline, comm->transaction_deadline);
+	if (until && now + wait_ms >= until)
+		return fail(comm, NP_COMM_IO, "inflateRate: the transaction inflates faster than %zu bytes/s on average",
+			    rate);
+	comm->inflate_waits++;
+	struct timespec ts = { .tv_sec = wait_ms / 1000, .tv_nsec = (long)(wait_ms % 1000) * 1000000L };
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+	return 0;
+}
+
 /* Inflates `wire_length` bytes from the socket as they arrive, so only the
  * inflated payload is ever held. */
 static int read_compressed_payload(struct np_comm *comm, size_t wire_length)
@@ -264,6 +301,8 @@ static int read_compressed_payload(struct np_comm *comm, size_t wire_length)
 			z->avail_out = (uInt)(room > UINT32_MAX ? UINT32_MAX : room);
 			zr = inflate(z, Z_NO_FLUSH);
 			in->length += room - z->avail_out;
+			if (charge_inflate(comm, room - z->avail_out) < 0)
+				return -1;
 		}
 		if (zr == Z_NEED_DICT || zr == Z_DATA_ERROR || zr == Z_STREAM_ERROR)
 			return fail(comm, NP_COMM_CORRUPT, "corrupt zlib stream: %s",
@@ -302,6 +341,8 @@ static int check_compressed(struct np_comm *comm)
 		if (zr == Z_MEM_ERROR)
 			return fail(comm, NP_COMM_NOMEM, "out of memory in zlib");
 		total += sizeof(scratch) - z->avail_out;
+		if (charge_inflate(comm, sizeof(scratch) - z->avail_out) < 0)
+			return -1;
 		if (total > comm->options.max_transaction_size)
 			return fail(comm, NP_COMM_TOO_LARGE,
 				    "transaction inflates past maxTransactionSize (%zu bytes)",

@@ -88,6 +88,7 @@ struct np_port_conf {
 	size_t max_handshake_size;      /* bytes a TLS client may send before its handshake is done */
 	int idle_timeout_ms;            /* 0 = none */
 	int transaction_timeout_ms;     /* 0 = none */
+	size_t inflate_rate;            /* bytes a second, 0 = none */
 	int write_timeout_ms;           /* 0 = none */
 	int half_closed_timeout_ms;     /* 0 = none */
 	int relay_timeout_ms;

@@ -71,6 +71,7 @@ const struct key_schema cfg_schema[] = {
 	{ SEC_PORT, "webUpstream", T_HOSTPORT, NULL, NOLIMIT, PRT(web_upstream), NULL, NULL },
 	{ SEC_PORT, "maxTransactionSize", T_BYTES, "8M", 1, 0x7fffffff, PRT(max_transaction_size), NULL, NULL },
 	{ SEC_PORT, "compression", T_BOOL, "true", NOLIMIT, PRT(compression), NULL, NULL },
+	{ SEC_PORT, "inflateRate", T_BYTES, "16M", 0, 0x7fffffff, PRT(inflate_rate), NULL, NULL },
 	{ SEC_PORT, "compressionThreshold", T_BYTES, "1K", 0, 0x7fffffff, PRT(compression_threshold), NULL, NULL },
 	{ SEC_PORT, "compressionLevel", T_INT, "6", 1, 9, PRT(compression_level), NULL, NULL },
 	{ SEC_PORT, "handshakeTimeout", T_SECONDS, "10", 1, 3600, PRT(handshake_timeout_ms), NULL, NULL },

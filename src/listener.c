@@ -188,6 +188,7 @@ static int phase_open(struct np_session *session)
 		.compression_level = port->compression_level,
 		.idle_timeout_ms = port->idle_timeout_ms,
 		.transaction_timeout_ms = port->transaction_timeout_ms,
+		.inflate_rate = port->inflate_rate,
 	};
 	if (np_comm_init(&session->comm, socket, &options) < 0) {
 		session->end_cause = 'S';

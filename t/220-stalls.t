@@ -17,6 +17,7 @@ use File::Temp qw(tempdir);
 use IO::Socket::IP;
 use IO::Socket::SSL;
 use IO::Select;
+use Compress::Zlib ();
 use Socket qw(SOL_SOCKET SO_RCVBUF SHUT_WR);
 use Time::HiRes qw(sleep time);
 
@@ -66,6 +67,15 @@ $tls
 [Port.defaults]
 port = 0
 bindAddress = 127.0.0.1
+[Port.inflate]
+port = 0
+bindAddress = 127.0.0.1
+inflateRate = 8M
+[Port.inflatefail]
+port = 0
+bindAddress = 127.0.0.1
+inflateRate = 8M
+transactionTimeout = 0.5
 [SSL]
 certFile = $dir/pki/server.pem
 keyFile = $dir/pki/server.key
@@ -200,6 +210,33 @@ for my $secure (0, 1) {
        'relay: one party closed and the other silent: ended after halfClosedTimeout') or diag($d->log_text);
     close $_ for @pair;
     ok(canaries_ok(), 'relay: the canaries go on');
+}
+
+# inflateRate: 8 MiB of zeros is 8 KiB on the wire; four of them inflate
+# to 32 MiB, twice the bucket (two maxTransactionSize), so at 8M a second
+# the last ones wait about a second each, and all come back whole.
+{
+    my $bomb = Compress::Zlib::compress("\0" x ((8 << 20) - 16));
+    my $s = session('Port.inflate', 0);
+    my $t0 = time;
+    my $good = 0;
+    for (1 .. 4) {
+        write_all($s, pack('N', 0x80000000 | length $bomb) . $bomb) or last;
+        my ($back) = read_frame($s, timeout => 15);
+        $good++ if defined $back && length($back) == (8 << 20) - 16 && $back !~ /[^\0]/;
+    }
+    my $took = time - $t0;
+    is($good, 4, 'inflateRate: four 8 MiB transactions of zeros (8 KiB each on the wire) are all answered');
+    ok($took >= 1.4, sprintf('no faster than the rate lets them (%.2f s for 32 MiB at 8M/s past a 16 MiB burst)', $took));
+    ok(canaries_ok(), 'inflateRate: the canaries go on');
+    close $s;
+    my $seen = conn_ids();
+    $s = session('Port.inflatefail', 0);
+    for (1 .. 4) { write_all($s, pack('N', 0x80000000 | length $bomb) . $bomb) or last; read_frame($s, timeout => 5) or last }
+    ok(new_end($seen, qr/reason="inflateRate: the transaction inflates faster than 8388608 bytes\/s on average"/),
+       'a transaction that would wait past its transactionTimeout ends the session, naming inflateRate')
+        or diag($d->log_text);
+    close $s;
 }
 
 # 300 connections that each send one header byte and stall: every one

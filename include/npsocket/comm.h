@@ -40,6 +40,10 @@ struct np_comm_options {
 	int transaction_timeout_ms;    /* a transaction whose first header byte
 					  came must be whole within this; 0 =
 					  none (ABI 4) */
+	size_t inflate_rate;           /* bytes a second this session's inflating
+					  may make on average (bursts of two
+					  maxTransactionSize); past it reads wait;
+					  0 = none (ABI 4) */
 };
 
 /* Why np_comm_read_transaction() failed. */
@@ -90,6 +94,9 @@ struct np_comm {
 	int64_t transaction_deadline;  /* from its first byte: transactionTimeout */
 	int transaction_bound_ms;      /* what made it (readTimeout for a header) */
 	bool header_started;
+	double inflate_tokens;         /* the reader's inflate budget left */
+	int64_t inflate_refilled_ms;
+	uint64_t inflate_waits;        /* how often it had to wait */
 };
 
 /* Returns 0 (kept an int for the ABI: set-up that can fail may come). */
