@@ -21,6 +21,7 @@
  * histogram so millions of samples cost a few kilobytes.  Errors are
  * counted and printed, never dropped.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <gnutls/gnutls.h>
@@ -973,6 +974,32 @@ static int proc_status(long pid, long *rss_kib, long *threads)
 		sscanf(line, "Threads: %ld", threads);
 	}
 	fclose(f);
+	/* npsocketd's session threads are named conn:PORT (a parked spare
+	 * is "spare"): when there are such names, they are what counts. */
+	snprintf(path, sizeof(path), "/proc/%ld/task", pid);
+	DIR *d = opendir(path);
+	long sessions = 0;
+	bool named = false;
+	for (struct dirent *e; d && (e = readdir(d));) {
+		if (e->d_name[0] == '.')
+			continue;
+		char comm[64], name[32] = "";
+		snprintf(comm, sizeof(comm), "/proc/%ld/task/%.20s/comm", pid, e->d_name);
+		FILE *c = fopen(comm, "r");
+		if (!c)
+			continue;
+		if (fgets(name, sizeof(name), c)) {
+			if (strncmp(name, "conn:", 5) == 0)
+				sessions++;
+			if (strncmp(name, "conn:", 5) == 0 || strncmp(name, "spare", 5) == 0 || strncmp(name, "acc:", 4) == 0)
+				named = true;
+		}
+		fclose(c);
+	}
+	if (d)
+		closedir(d);
+	if (named)
+		*threads = sessions;
 	return 0;
 }
 

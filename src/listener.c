@@ -42,6 +42,8 @@
  * were shut down under them. */
 #define SHUTDOWN_GRACE_MS 5000
 #define TRIM_INTERVAL_MS 10000
+/* A parked connection thread that gets no session this long ends. */
+#define SPARE_IDLE_S 300
 
 /* --- one connection's phases ------------------------------------------------ */
 
@@ -217,9 +219,9 @@ static int phase_tls(struct np_session *session)
 	return 0;
 }
 
-static void *connection_main(void *arg)
+/* One session, from its first socket option to its end line. */
+static void run_session(struct np_session *session)
 {
-	struct np_session *session = arg;
 	struct np_listener *listener = session->listener;
 	struct np_first_bytes first;
 
@@ -233,7 +235,107 @@ static void *connection_main(void *arg)
 	np_session_free(session);
 	/* The last touch of the listener: a retired one may be freed now. */
 	atomic_fetch_sub(&listener->sessions, 1);
+}
+
+/* A connection thread waiting for its next session. */
+struct np_spare {
+	struct np_spare *next;
+	pthread_cond_t wake;
+	struct np_session *session;      /* handed over by the accepter */
+	size_t stack_size;
+};
+
+struct pool_start {
+	struct np_server *server;
+	struct np_session *session;
+	size_t stack_size;
+};
+
+/* Parks the thread until an accepter hands it a session; NULL when it is
+ * to end instead (the pool is full or closing, or it idled SPARE_IDLE_S). */
+static struct np_session *park(struct np_server *server, struct np_spare *self)
+{
+	struct np_session *next = NULL;
+	pthread_mutex_lock(&server->spare_lock);
+	if (!server->spare_closing && server->spare_count < server->spare_max) {
+		self->session = NULL;
+		/* Parked, it is nobody's conn:PORT thread (thread_setup names
+		 * it again). */
+		pthread_setname_np(pthread_self(), "spare");
+		self->next = server->spare;
+		server->spare = self;
+		server->spare_count++;
+		struct timespec until = np_time_in(CLOCK_REALTIME, SPARE_IDLE_S * 1000);
+		int rc = 0;
+		while (!self->session && !server->spare_closing && rc != ETIMEDOUT)
+			rc = pthread_cond_timedwait(&self->wake, &server->spare_lock, &until);
+		next = self->session;
+		if (!next) {
+			/* Still listed: leave the list. */
+			for (struct np_spare **p = &server->spare; *p; p = &(*p)->next)
+				if (*p == self) {
+					*p = self->next;
+					server->spare_count--;
+					break;
+				}
+		}
+	}
+	if (!next) {
+		server->pool_threads--;
+		pthread_cond_broadcast(&server->spare_gone);
+	}
+	pthread_mutex_unlock(&server->spare_lock);
+	return next;
+}
+
+static void *connection_main(void *arg)
+{
+	struct pool_start start = *(struct pool_start *)arg;
+	free(arg);
+	struct np_spare self = { .stack_size = start.stack_size };
+	pthread_cond_init(&self.wake, NULL);
+	for (struct np_session *session = start.session; session; session = park(start.server, &self))
+		run_session(session);
+	pthread_cond_destroy(&self.wake);
 	return NULL;
+}
+
+/* Hands the session to a parked thread with the stack size asked for;
+ * false when there is none. */
+static bool hand_to_spare(struct np_server *server, struct np_session *session, size_t stack_size)
+{
+	bool done = false;
+	pthread_mutex_lock(&server->spare_lock);
+	for (struct np_spare **p = &server->spare; *p; p = &(*p)->next)
+		if ((*p)->stack_size == stack_size) {
+			struct np_spare *s = *p;
+			*p = s->next;
+			server->spare_count--;
+			s->session = session;
+			pthread_cond_signal(&s->wake);
+			done = true;
+			break;
+		}
+	pthread_mutex_unlock(&server->spare_lock);
+	return done;
+}
+
+/* Wakes the parked threads to end, and waits (up to 2 s) for every pool
+ * thread to be gone: after the stop only parked ones are left.  Returns
+ * how many are still there. */
+static size_t close_spares(struct np_server *server)
+{
+	pthread_mutex_lock(&server->spare_lock);
+	server->spare_closing = true;
+	for (struct np_spare *s = server->spare; s; s = s->next)
+		pthread_cond_signal(&s->wake);
+	struct timespec until = np_time_in(CLOCK_REALTIME, 2000);
+	while (server->pool_threads > 0 &&
+	       pthread_cond_timedwait(&server->spare_gone, &server->spare_lock, &until) != ETIMEDOUT)
+		;
+	size_t left = server->pool_threads;
+	pthread_mutex_unlock(&server->spare_lock);
+	return left;
 }
 
 /* --- accepters ----------------------------------------------------------- */
@@ -315,7 +417,24 @@ int np_thread_start_detached(void *(*fn)(void *), void *arg, size_t stack_size)
 static void start_connection_thread(struct np_listener *listener, struct np_session *session)
 {
 	struct np_server *server = listener->server;
-	int err = np_thread_start_detached(connection_main, session, listener->config->server.thread_stack_size);
+	const size_t stack_size = listener->config->server.thread_stack_size;
+	if (hand_to_spare(server, session, stack_size))
+		return;
+	int err = ENOMEM;
+	struct pool_start *start = malloc(sizeof(*start));
+	if (start) {
+		*start = (struct pool_start){ server, session, stack_size };
+		pthread_mutex_lock(&server->spare_lock);
+		server->pool_threads++;
+		pthread_mutex_unlock(&server->spare_lock);
+		err = np_thread_start_detached(connection_main, start, stack_size);
+		if (err) {
+			free(start);
+			pthread_mutex_lock(&server->spare_lock);
+			server->pool_threads--;
+			pthread_mutex_unlock(&server->spare_lock);
+		}
+	}
 	if (err) {
 		atomic_fetch_add(&server->registry.thread_failures, 1);
 		np_log_ratelimited(&server->thread_error_log, LOG_ERR,
@@ -777,7 +896,9 @@ int np_server_init(struct np_server *server, struct np_config *config)
 	if (server->base_nice == -1 && errno)
 		server->base_nice = 0;
 
-	if (pthread_mutex_init(&server->lock, NULL) || pthread_cond_init(&server->changed, NULL)) {
+	server->spare_max = (size_t)config->server.spare_threads;
+	if (pthread_mutex_init(&server->spare_lock, NULL) || pthread_cond_init(&server->spare_gone, NULL) ||
+	    pthread_mutex_init(&server->lock, NULL) || pthread_cond_init(&server->changed, NULL)) {
 		np_log(LOG_ERR, "cannot create the listener's lock");
 		return -1;
 	}
@@ -930,6 +1051,9 @@ int np_server_reload(struct np_server *server, struct np_config *config, char *e
 	set_publish_certs(server, server->listeners, config);
 	np_memory_guard_set(&server->registry.memory, (int64_t)config->server.max_memory,
 			    config->server.thread_stack_size, false);
+	pthread_mutex_lock(&server->spare_lock);
+	server->spare_max = (size_t)config->server.spare_threads;
+	pthread_mutex_unlock(&server->spare_lock);
 	np_config_unref(server->config);
 	server->config = np_config_ref(config);
 	snprintf(summary, summary_size, "%zu port%s (%zu kept, %zu added, %zu removed), %zu TLS section%s", count,
@@ -1076,6 +1200,8 @@ void np_server_close(struct np_server *server)
 	np_registry_stats(&server->registry, &stats);
 	/* Threads still running may still use what the sessions reach. */
 	bool quiet = stats.active == 0;
+	if (close_spares(server) > 0)
+		quiet = false;
 	for (size_t i = 0; server->listeners && i < server->listener_count; i++)
 		if (server->listeners[i])
 			close_listener(server->listeners[i], quiet);
@@ -1094,5 +1220,7 @@ void np_server_close(struct np_server *server)
 		np_relay_destroy(&server->relay);
 		pthread_cond_destroy(&server->changed);
 		pthread_mutex_destroy(&server->lock);
+		pthread_cond_destroy(&server->spare_gone);
+		pthread_mutex_destroy(&server->spare_lock);
 	}
 }

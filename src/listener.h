@@ -98,6 +98,17 @@ struct np_server {
 	int pid_fd;                      /* the locked pid file, or -1 (main's) */
 	int64_t last_trim_ms;            /* main thread: malloc_trim() every 10 s */
 
+	/* Connection threads whose session ended wait here for the next one
+	 * (spareThreads of them at most): no thread made per connection,
+	 * and what libraries keep per thread until exit (GnuTLS: ~200 bytes
+	 * of random generator state each) stops growing with connections. */
+	pthread_mutex_t spare_lock;
+	pthread_cond_t spare_gone;       /* a pool thread ended */
+	struct np_spare *spare;          /* the parked ones, newest first */
+	size_t spare_count, pool_threads; /* parked; alive (parked or working) */
+	size_t spare_max;                /* [Server] spareThreads */
+	bool spare_closing;
+
 	/* Who looks in from outside (agent.c, control.c) and the reload's
 	 * hand-off to the main thread (reload.c): opened and stopped by the
 	 * daemon's main around the server's own life. */

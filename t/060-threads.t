@@ -34,7 +34,7 @@ sub named { my ($pid, $name) = @_; grep { $_->{name} eq $name } threads($pid) }
 
 SKIP: {
     skip 'raising priority needs root (CAP_SYS_NICE)', 10 if $> != 0;
-    my $d = start_daemon(ini => "[Port]\nport = 0\nbindAddress = 127.0.0.1\naccepterThreads = 2\naccepterPriority = -5\n"
+    my $d = start_daemon(ini => "[Server]\nspareThreads = 0\n[Port]\nport = 0\nbindAddress = 127.0.0.1\naccepterThreads = 2\naccepterPriority = -5\n"
                               . "[Port.b]\nport = 0\nbindAddress = 127.0.0.1\naccepterThreads = 3\naccepterPriority = -3\n");
     my $port = $d->port('Port');
     my $port_b = $d->port('Port.b');
@@ -57,7 +57,7 @@ SKIP: {
     is($echoed, 3, 'and each of them echoes');
     close $_ for @socks;
     ok(NpTest::wait_for(sub { scalar(threads($d->pid)) == $base }, 5),
-       "the thread count returns to its baseline of $base after the sessions close");
+       "with spareThreads = 0 the thread count returns to its baseline of $base after the sessions close");
     is($d->stop, 0, 'the daemon stops with exit 0');
 }
 
@@ -81,6 +81,32 @@ SKIP: {
     send_frame($s, 'unprivileged');
     is((read_frame($s))[0], 'unprivileged', 'and the daemon serves');
     close $s;
+}
+
+# spareThreads: a connection thread whose session ended waits for the
+# next one (at most spareThreads of them), at normal priority again.
+{
+    my $d = start_daemon(ini => "[Server]\nspareThreads = 2\n[Port]\nport = 0\nbindAddress = 127.0.0.1\n");
+    my $port = $d->port;
+    my $base = () = threads($d->pid);
+    my @socks = map { scalar np_connect($d, byte => 1) } 1 .. 5;
+    ok(NpTest::wait_for(sub { named($d->pid, "conn:$port") == 5 }, 5), 'five sessions, five connection threads');
+    close $_ for @socks;
+    ok(NpTest::wait_for(sub { named($d->pid, 'spare') == 2 && scalar(threads($d->pid)) == $base + 2 }, 5),
+       'after they close, spareThreads = 2 of the threads stay, parked and named spare');
+    my %tids = map { $_->{tid} => 1 } named($d->pid, 'spare');
+    my ($ok, $new) = (0, 0);
+    for my $i (1 .. 50) {
+        my ($s) = np_connect($d, byte => 1);
+        $ok++ if echo_ok($s, "session $i");
+        $new += grep { !$tids{ $_->{tid} } } named($d->pid, "conn:$port");
+        close $s;
+        NpTest::wait_for(sub { scalar(threads($d->pid)) == $base + 2 }, 5);
+    }
+    is($ok, 50, '50 sessions one after another are served');
+    is($new, 0, 'by the parked threads: no thread was made for them');
+    ok(scalar(threads($d->pid)) <= $base + 2, 'and the count stays at the baseline and the two spares');
+    is($d->stop, 0, 'the daemon stops with its spare threads, exit 0');
 }
 
 # threadStackSize bounds the connection threads' stacks; zlib still fits.

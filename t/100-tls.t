@@ -21,7 +21,8 @@ sub have { `sh -c 'command -v $_[0]'` ne '' }
 sub tls_daemon {
     my ($ssl, %port) = @_;
     my $extra = join '', map { "$_ = $port{$_}\n" } sort keys %port;
-    return start_daemon(ini => "[Server]\nmaxConnections = 500\n[Port]\nport = 0\nbindAddress = 127.0.0.1\n"
+    # spareThreads = 0: the thread count itself shows what stalled handshakes hold.
+    return start_daemon(ini => "[Server]\nmaxConnections = 500\nspareThreads = 0\n[Port]\nport = 0\nbindAddress = 127.0.0.1\n"
                               . "sslSection = SSL\nhandshakeTimeout = 3\n${extra}[SSL]\n$ssl");
 }
 

@@ -64,6 +64,8 @@ sub closed_within {
     my $d = start_daemon(ini => <<'INI');
 [Server]
 maxConnections = 1000
+# No parked threads: the count itself shows the threads let go.
+spareThreads = 0
 [Port]
 port = 0
 bindAddress = 127.0.0.1

@@ -48,6 +48,9 @@ END { local $?; kill "KILL", $up_pid if $up_pid; waitpid($up_pid, 0) if $up_pid 
 my $tls = "sslSection = SSL\n";
 my $common = "bindAddress = 127.0.0.1\ntransactionTimeout = 2\nwriteTimeout = 2\nhalfClosedTimeout = 2\n";
 my $d = start_daemon(ini => <<"INI");
+[Server]
+# No parked threads: the count itself shows the threads let go.
+spareThreads = 0
 [Port]
 port = 0
 $common
