@@ -460,6 +460,20 @@ struct np_config *np_config_load(const char *path, FILE *errors)
 	return np_config_load_in(path, NULL, errors);
 }
 
+/* libconfig looks a new setting's name up among its siblings, so a
+ * group of n settings costs n^2 (50,000 foreign groups: 62 s).  Its
+ * files are bounded by their settings, counted as their '=' and ':'
+ * (strings and comments count too: an upper bound). */
+#define LIBCONFIG_SETTINGS_MAX 10000
+
+static size_t count_settings(FILE *f)
+{
+	size_t n = 0;
+	for (int c; (c = getc(f)) != EOF;)
+		n += c == '=' || c == ':';
+	return n;
+}
+
 struct np_config *np_config_load_in(const char *path, const char *dir, FILE *errors)
 {
 	struct np_config *cfg = calloc(1, sizeof(*cfg));
@@ -507,8 +521,15 @@ struct np_config *np_config_load_in(const char *path, const char *dir, FILE *err
 		rc = -1;
 	} else if (libconfig_syntax(path)) {
 		FILE *probe = fopen(path, "r");
+		size_t settings = 0;
 		if (!probe) {
 			cfg_report(&ld, 0, false, "cannot read: %s", strerror(errno));
+			rc = -1;
+		} else if ((settings = count_settings(probe)) > LIBCONFIG_SETTINGS_MAX) {
+			fclose(probe);
+			cfg_report(&ld, 0, false, "about %zu settings: more than the libconfig syntax is read with (%d; "
+				   "libconfig takes time growing with their square: use the INI syntax)",
+				   settings, LIBCONFIG_SETTINGS_MAX);
 			rc = -1;
 		} else {
 			fclose(probe);

@@ -37,6 +37,10 @@ struct ini_reader {
 	bool at_line_start;
 	size_t line_len;             /* of the physical line read so far */
 	unsigned too_long;           /* the line past INI_LINE_MAX, or 0 */
+	/* The TLS sections the ports name (sslSection), gathered once: a
+	 * file of 50,000 foreign sections is then read in linear time. */
+	const char **tls_names;
+	size_t tls_count;
 };
 
 /* The longest line read: 64 KiB, a value of 64K characters with its key. */
@@ -201,11 +205,26 @@ static bool ini_owned(struct ini_reader *ir, const char *section)
 {
 	if (strcmp(section, "Server") == 0 || strcmp(section, "ACME") == 0 || cfg_is_port_section(section))
 		return true;
-	for (size_t i = 0; i < ir->entry_count; i++)
-		if (cfg_is_port_section(ir->entries[i].section) && strcmp(ir->entries[i].key, "sslSection") == 0 &&
-		    strcmp(ir->entries[i].value, section) == 0)
+	for (size_t i = 0; i < ir->tls_count; i++)
+		if (strcmp(ir->tls_names[i], section) == 0)
 			return true;
 	return false;
+}
+
+/* The sslSection values of the port sections; -1 when out of memory. */
+static int gather_tls_names(struct ini_reader *ir)
+{
+	for (size_t i = 0; i < ir->entry_count; i++) {
+		const struct ini_entry *e = &ir->entries[i];
+		if (!cfg_is_port_section(e->section) || strcmp(e->key, "sslSection") != 0)
+			continue;
+		const char **grown = realloc(ir->tls_names, (ir->tls_count + 1) * sizeof(*grown));
+		if (!grown)
+			return -1;
+		ir->tls_names = grown;
+		ir->tls_names[ir->tls_count++] = e->value;
+	}
+	return 0;
 }
 
 static int load_ini(struct ini_reader *ir)
@@ -235,6 +254,10 @@ static int load_ini(struct ini_reader *ir)
 	if (rc > 0)
 		cfg_report(ir->ld, (unsigned)rc, false, "syntax error: expected [Section], key = value or a comment");
 
+	if (gather_tls_names(ir) < 0) {
+		cfg_report(ir->ld, 0, false, "out of memory reading the file");
+		return -1;
+	}
 	/* Duplicate owned sections. */
 	for (size_t i = 0; i < ir->section_count; i++) {
 		if (!ini_owned(ir, ir->sections[i].name))
@@ -285,6 +308,7 @@ static void free_ini(struct ini_reader *ir)
 	for (size_t i = 0; i < ir->section_count; i++)
 		free(ir->sections[i].name);
 	free(ir->sections);
+	free(ir->tls_names);
 }
 
 int cfg_read_ini(struct loader *ld)
