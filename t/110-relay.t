@@ -364,4 +364,24 @@ SKIP: {
     like($log, qr/end: .*protocol=relay .*reason="closed by shutdown: waiting party left before a joiner came"/,
          'and the waiter leaves its end line');
 }
+# A compressed relay header is a transaction like any other (npsocketd(8)):
+# inflated and checked; one that inflates past 65 bytes is refused.
+{
+    use Compress::Zlib ();
+    my $z = sub { my $h = Compress::Zlib::compress($_[0]); chr(2) . pack('N', 0x80000000 | length $h) . $h };
+    my $w = IO::Socket::IP->new(PeerHost => '127.0.0.1', PeerPort => $d->port, Timeout => 5) or die;
+    syswrite($w, $z->("\x01zipped-key"));
+    is(read_byte($w), 2, 'a waiter whose header came compressed waits');
+    my $j = IO::Socket::IP->new(PeerHost => '127.0.0.1', PeerPort => $d->port, Timeout => 5) or die;
+    syswrite($j, chr(2) . pack('N', 11) . "\x02zipped-key");
+    is(read_byte($j), 1, 'a plain joiner with the same key is paired with it');
+    is(read_byte($w), 1, 'and the waiter hears so');
+    syswrite($j, 'across');
+    is(read_all($w, 6, 5), 'across', 'bytes flow between them');
+    close $_ for $w, $j;
+    my $big = IO::Socket::IP->new(PeerHost => '127.0.0.1', PeerPort => $d->port, Timeout => 5) or die;
+    syswrite($big, $z->("\x01" . ('k' x 200)));
+    is(read_byte($big), 0, 'a compressed header that inflates past 65 bytes is refused');
+    close $big;
+}
 done_testing;
