@@ -179,8 +179,9 @@ INI
                                            Timeout => 5) } 1 .. 3;
     ok(wait_for(sub { control($path2, 'show metrics') =~ /max_connections"\} 5\n/ }, 5),
        'show metrics: 5 refused for maxConnections');
-    like(control($path2, 'show metrics'), qr/^npsocketd_connections_refused_total\{reason="address"\} 3$/m,
-         'and 3 for the address');
+    # The accepter takes them one after another: wait for the last too.
+    ok(wait_for(sub { control($path2, 'show metrics') =~ /^npsocketd_connections_refused_total\{reason="address"\} 3$/m }, 5),
+       'and 3 for the address');
     my $one = () = $l->log_text =~ /refused 127\.0\.0\.1:\d+ on port \d+: maxConnections of \[Server\] reached/g;
     is($one, 1, 'one line for the first refusal of a reason');
     ok($l->wait_log(qr/refused connections \(maxConnections of \[Server\] reached\): 4 more not logged/, 5),
