@@ -35,14 +35,7 @@ keyFile = $dir/pki/server.key
 INI
 
 sub rss_kib { my ($kib) = NpTest::slurp('/proc/' . $d->pid . '/status') =~ /^VmRSS:\s+(\d+) kB/m; return $kib // 0 }
-sub tls_session {
-    my ($port) = @_;
-    my $s = IO::Socket::SSL->new(PeerHost => '127.0.0.1', PeerPort => $port, SSL_ca_file => "$dir/pki/ca.pem",
-                                 SSL_hostname => 'localhost', Timeout => 5) or return undef;
-    syswrite($s, "\x01");
-    my $b = read_exact($s, 1, 5);
-    return defined $b && $b eq "\x01" ? $s : undef;
-}
+sub tls_session { return np_tls_session($_[0], "$dir/pki/ca.pem") }
 # The first record: a ClientHello header claiming 16 MiB - 1; then more
 # records of the same handshake message.
 my $first = "\x16\x03\x01\x40\x00" . "\x01\xff\xff\xff" . ("\0" x 16380);

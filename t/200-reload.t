@@ -69,14 +69,7 @@ sub reload_hup {
        "SIGHUP reload: $what");
 }
 sub tcp { my ($p) = @_; my ($s, $a) = np_connect($d, port => $p, byte => 1); return defined $a && $a == 1 ? $s : undef }
-sub tls_session {
-    my ($p) = @_;
-    my $s = IO::Socket::SSL->new(PeerHost => '127.0.0.1', PeerPort => $p, SSL_ca_file => "$pki/ca.pem",
-                                 SSL_hostname => 'localhost', Timeout => 5) or return undef;
-    syswrite($s, "\x01");
-    my $b = read_exact($s, 1, 5);
-    return defined $b && $b eq "\x01" ? $s : undef;
-}
+sub tls_session { return np_tls_session($_[0], "$pki/ca.pem") }
 sub refused_or_closed {
     my ($p) = @_;
     my $s = IO::Socket::IP->new(PeerHost => '127.0.0.1', PeerPort => $p, Timeout => 5) or return 1;

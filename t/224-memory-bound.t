@@ -40,15 +40,7 @@ certFile = $dir/pki/server.pem
 keyFile = $dir/pki/server.key
 INI
 }
-sub tls_session {
-    my ($d) = @_;
-    my $s = IO::Socket::SSL->new(PeerHost => '127.0.0.1', PeerPort => $d->port('Port.tls'),
-                                 SSL_ca_file => "$dir/pki/ca.pem", SSL_hostname => 'localhost', Timeout => 5)
-        or return undef;
-    syswrite($s, "\x01");
-    my $b = read_exact($s, 1, 5);
-    return defined $b && $b eq "\x01" ? $s : undef;
-}
+sub tls_session { my ($d) = @_; return np_tls_session($d->port('Port.tls'), "$dir/pki/ca.pem") }
 sub plain_session {
     my ($d) = @_;
     my ($s, $b) = np_connect($d, byte => 1, timeout => 5);

@@ -16,7 +16,7 @@ use POSIX qw(WNOHANG _exit);
 use Compress::Zlib qw(compress uncompress);
 use Time::HiRes qw(time sleep);
 
-our @EXPORT = qw(start_daemon npcat np_connect send_frame write_all read_frame read_exact wait_for
+our @EXPORT = qw(start_daemon npcat np_connect np_tls_session send_frame write_all read_frame read_exact wait_for
                  wait_eof run_bounded prometheus_problems echo_ok control);
 
 # A write to a socket the daemon has closed must fail, not kill the test
@@ -225,6 +225,19 @@ sub np_connect {
         $answer = defined $b ? ord $b : undef;
     }
     return wantarray ? ($s, $answer) : $s;
+}
+
+# np_tls_session($port, $ca_file): a TLS session to 127.0.0.1:$port (the
+# server named localhost, verified against $ca_file) past its protocol
+# byte, 1 answered; the socket, or undef.
+sub np_tls_session {
+    my ($port, $ca) = @_;
+    require IO::Socket::SSL;
+    my $s = IO::Socket::SSL->new(PeerHost => '127.0.0.1', PeerPort => $port, SSL_ca_file => $ca,
+                                 SSL_hostname => 'localhost', Timeout => 5) or return undef;
+    syswrite($s, "\x01");
+    my $b = read_exact($s, 1, 5);
+    return defined $b && $b eq "\x01" ? $s : undef;
 }
 
 # Reads exactly $n bytes within $timeout seconds; undef on EOF, error or
