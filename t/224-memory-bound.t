@@ -88,9 +88,13 @@ sub refused_metric {
     ok(refused_metric($d, 'max_memory') >= 4, 'and counted: npsocketd_connections_refused_total{reason="max_memory"}');
     ok(echo_ok($canaries[0], 'plain canary') && echo_ok($canaries[1], 'tls canary'), 'the canaries go on');
     close $_ for @hogs;
-    my $back = wait_for(sub { my $s = plain_session($d); close $s if $s; $s ? 1 : 0 }, 20);
-    ok($back, 'once the sessions holding memory left, new connections are served again ('
-       . status_kib($d, 'VmRSS') . ' KiB)');
+    SKIP: {
+        # ASan and TSan keep freed memory (quarantine, shadow): it does not come back.
+        skip "a sanitizer build keeps freed memory resident", 1 if $sanitized;
+        my $back = wait_for(sub { my $s = plain_session($d); close $s if $s; $s ? 1 : 0 }, 20);
+        ok($back, 'once the sessions holding memory left, new connections are served again ('
+           . status_kib($d, 'VmRSS') . ' KiB)');
+    }
     ok(echo_ok($canaries[0], 'plain canary') && echo_ok($canaries[1], 'tls canary'), 'the canaries go on');
     close $_ for grep { $_ } @canaries;
     is($d->stop, 0, 'npsocketd stops cleanly');
