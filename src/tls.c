@@ -22,9 +22,16 @@
 #include "tls_internal.h"
 
 /* TLS 1.2 and 1.3 only, AEAD ciphers only, forward secrecy only (ECDHE;
- * TLS 1.3 has nothing else), the server's order, safe renegotiation. */
+ * TLS 1.3 has nothing else), the server's order, safe renegotiation.
+ * X25519 leads the groups: in the server's order, a TLS 1.3 client that
+ * sent a key share for X25519 only (OpenSSL, browsers, the JDK) would
+ * otherwise be asked for SECP256R1 by a HelloRetryRequest, one more
+ * round trip and key generation on every new connection. */
 #define SECURE_BASE "NORMAL:-VERS-ALL:%s:-CIPHER-ALL:+AES-128-GCM:+AES-256-GCM:+CHACHA20-POLY1305:" \
 		    "+AES-128-CCM:+AES-256-CCM:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:" \
+		    "-GROUP-ALL:+GROUP-X25519:+GROUP-SECP256R1:+GROUP-SECP384R1:+GROUP-X448:" \
+		    "+GROUP-SECP521R1:+GROUP-FFDHE2048:+GROUP-FFDHE3072:+GROUP-FFDHE4096:" \
+		    "+GROUP-FFDHE6144:+GROUP-FFDHE8192:" \
 		    "%%SERVER_PRECEDENCE:%%SAFE_RENEGOTIATION"
 
 #define EXPIRY_WARNING_DAYS 30

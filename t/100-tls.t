@@ -57,6 +57,15 @@ for my $v ('1.2', '1.3') {
     ok(through("openssl s_client -quiet -no_ign_eof -tls$o -CAfile $pki/ca.pem -servername localhost -connect 127.0.0.1:$port"),
        "openssl s_client TLS $v: handshake, protocol byte and a transaction");
 }
+# OpenSSL's default offer carries a key share for X25519 only: the
+# server's group order must take it as it is, with no HelloRetryRequest
+# (a second ClientHello, one more round trip per connection).
+for my $groups ('', '-groups X25519', '-groups P-256') {
+    my $out = `echo | timeout 10 openssl s_client -msg -tls1_3 $groups -CAfile $pki/ca.pem -servername localhost -connect 127.0.0.1:$port 2>&1`;
+    my $hellos = () = $out =~ /ClientHello/g;
+    ok($out =~ /Verify return code: 0/ && $hellos == 1,
+       "openssl s_client TLS 1.3 " . ($groups || 'default groups') . ": one ClientHello, no HelloRetryRequest (saw $hellos)");
+}
 ok($d->wait_log(qr/tls=TLS1\.2\/AES-\d+-GCM/), 'the log line names TLS 1.2 and the cipher');
 ok($d->wait_log(qr/tls=TLS1\.3\/(AES-\d+-GCM|CHACHA20-POLY1305)/), 'the log line names TLS 1.3 and the cipher');
 
