@@ -33,6 +33,7 @@
 #include "proxy.h"
 #include "session.h"
 #include "socket_tls.h"
+#include "stack.h"
 #include "tls.h"
 
 /* How long an accepter pauses when accept() runs out of descriptors or
@@ -266,7 +267,17 @@ static struct np_session *park(struct np_server *server, struct np_spare *self)
 		server->spare = self;
 		server->spare_count++;
 		struct timespec until = np_time_in(CLOCK_REALTIME, SPARE_IDLE_S * 1000);
+		/* A while parked, its stack is given back (stack.h). */
+		struct timespec release = np_time_in(CLOCK_REALTIME, NP_STACK_IDLE_MS);
 		int rc = 0;
+		while (!self->session && !server->spare_closing && rc != ETIMEDOUT)
+			rc = pthread_cond_timedwait(&self->wake, &server->spare_lock, &release);
+		if (rc == ETIMEDOUT && !self->session && !server->spare_closing) {
+			pthread_mutex_unlock(&server->spare_lock);
+			np_stack_release();
+			pthread_mutex_lock(&server->spare_lock);
+			rc = 0;
+		}
 		while (!self->session && !server->spare_closing && rc != ETIMEDOUT)
 			rc = pthread_cond_timedwait(&self->wake, &server->spare_lock, &until);
 		next = self->session;
@@ -294,6 +305,9 @@ static void *connection_main(void *arg)
 	free(arg);
 	struct np_spare self = { .stack_size = start.stack_size };
 	pthread_cond_init(&self.wake, NULL);
+	if (np_stack_register() < 0)
+		np_log(LOG_WARNING, "connection thread: cannot find its stack's bounds: "
+				    "an idle session keeps its whole stack resident");
 	for (struct np_session *session = start.session; session; session = park(start.server, &self))
 		run_session(session);
 	pthread_cond_destroy(&self.wake);

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "npsocket/socket.h"
+#include "stack.h"
 
 int64_t np_now_ms(void)
 {
@@ -83,6 +84,20 @@ void np_socket_set_no_wait(struct np_socket *s, bool no_wait)
 		atomic_store_explicit(&s->no_wait, no_wait, memory_order_relaxed);
 }
 
+/* poll() that, when the wait is long, gives the thread's unused stack
+ * back after NP_STACK_IDLE_MS of it (the rest of the wait follows, its
+ * bound counted from the start).  timeout_ms < 0: no bound. */
+static int poll_idle(struct pollfd *pfd, nfds_t n, int timeout_ms)
+{
+	if (timeout_ms >= 0 && timeout_ms <= NP_STACK_IDLE_MS)
+		return poll(pfd, n, timeout_ms);
+	int rc = poll(pfd, n, NP_STACK_IDLE_MS);
+	if (rc != 0)
+		return rc;
+	np_stack_release();
+	return poll(pfd, n, timeout_ms < 0 ? -1 : timeout_ms - NP_STACK_IDLE_MS);
+}
+
 /* Polls the fd within the socket's bounds; a failure goes into f. */
 static int wait_fd(struct np_socket *s, short events, bool no_wait, struct np_socket_fault *f)
 {
@@ -104,7 +119,7 @@ static int wait_fd(struct np_socket *s, short events, bool no_wait, struct np_so
 				wait_ms = (int)left;
 		}
 		struct pollfd pfd = { .fd = s->fd, .events = events };
-		int n = poll(&pfd, 1, wait_ms);
+		int n = events == POLLIN ? poll_idle(&pfd, 1, wait_ms) : poll(&pfd, 1, wait_ms);
 		if (n > 0)
 			return 0; /* readable, writable, or an error the next call reports */
 		if (n == 0) {
@@ -182,7 +197,7 @@ int np_socket_wait_either(struct np_socket *a, struct np_socket *b, int timeout_
 	};
 	int n;
 	do
-		n = poll(pfd, 2, timeout_ms > 0 ? timeout_ms : -1);
+		n = poll_idle(pfd, 2, timeout_ms > 0 ? timeout_ms : -1);
 	while (n < 0 && errno == EINTR);
 	if (n <= 0)
 		return n;
@@ -194,7 +209,7 @@ int np_socket_poll(const struct np_socket *s, int timeout_ms)
 	struct pollfd pfd = { .fd = s->fd, .events = POLLIN };
 	int n;
 	do
-		n = poll(&pfd, 1, timeout_ms > 0 ? timeout_ms : -1);
+		n = poll_idle(&pfd, 1, timeout_ms > 0 ? timeout_ms : -1);
 	while (n < 0 && errno == EINTR);
 	return n;
 }

@@ -6,6 +6,9 @@
  * A small read with nothing held takes what has come, up to 2 KiB, so a
  * transaction's header and a small body cost one recv(); the rest waits
  * in the socket's read-ahead buffer for the next read (read_ahead.h).
+ * A read without a bound blocks in recv() for NP_STACK_IDLE_MS at most
+ * (SO_RCVTIMEO), then waits on in poll() with the thread's stack
+ * released (stack.h): an idle session keeps only its stack's top pages.
  */
 #include <errno.h>
 #include <poll.h>
@@ -15,10 +18,12 @@
 
 #include "npsocket/socket.h"
 #include "read_ahead.h"
+#include "stack.h"
 
 struct plain_socket {
 	struct np_socket base;
 	struct np_read_ahead ahead;  /* reader only */
+	bool idle_timer;             /* SO_RCVTIMEO is set; reader only */
 };
 
 static ssize_t plain_read(struct np_socket *s, void *buf, size_t len)
@@ -33,9 +38,16 @@ static ssize_t plain_read(struct np_socket *s, void *buf, size_t len)
 	/* With a bound, what has come is taken first and poll() is only
 	 * for waiting: one system call when data is there. */
 	const bool bounded = !no_wait && (np_socket_timeout(s) > 0 || np_socket_deadline(s) > 0);
+	if (!bounded && !no_wait && !p->idle_timer) {
+		(void)np_stack_idle_recv(s->fd); /* advice: see stack.h */
+		p->idle_timer = true;
+	}
 	for (;;) {
 		ssize_t n = np_read_ahead_recv(&p->ahead, s->fd, buf, len, no_wait || bounded ? MSG_DONTWAIT : 0, NULL);
-		if (n < 0 && bounded && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+		if (n < 0 && !no_wait && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			/* Unbounded: the recv() timed out, the session is idle. */
+			if (!bounded)
+				np_stack_release();
 			if (np_socket_wait(s, POLLIN) < 0)
 				return -1;
 			continue;

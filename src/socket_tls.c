@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "socket_tls.h"
+#include "stack.h"
 #include "tls_internal.h"
 #include "tls_transport.h"
 
@@ -44,6 +45,7 @@ struct tls_socket {
 	gnutls_certificate_credentials_t own;  /* client side */
 	bool established;
 	bool blocking;                         /* fd mode; changed by the reader only */
+	bool idle_timer;                       /* SO_RCVTIMEO is set (see tls_mode) */
 	struct np_tls_info info;
 	char *subject;                         /* verified client certificate DN */
 	char server_name[256];
@@ -102,11 +104,16 @@ static int tls_wait(struct tls_socket *t)
 
 /* Without a timeout or deadline the fd blocks, so waiting for data is one
  * recv() rather than recv(), poll(), recv(); with one it does not, so
- * every wait goes through np_socket_wait() and its bounds. */
+ * every wait goes through np_socket_wait() and its bounds.  A blocking
+ * recv() gives up after NP_STACK_IDLE_MS (SO_RCVTIMEO): GnuTLS then says
+ * "again" and frees its record buffer, and the session waits in poll()
+ * with its stack released (tls_read), holding no more than it must. */
 static void tls_mode(struct tls_socket *t, bool blocking)
 {
 	if (t->blocking == blocking)
 		return;
+	if (blocking && !t->idle_timer)
+		t->idle_timer = np_stack_idle_recv(t->base.fd) == 0; /* else: see stack.h */
 	int fl = fcntl(t->base.fd, F_GETFL);
 	if (fl >= 0 && fcntl(t->base.fd, F_SETFL, blocking ? fl & ~O_NONBLOCK : fl | O_NONBLOCK) == 0)
 		t->blocking = blocking;
@@ -130,6 +137,9 @@ static ssize_t tls_read(struct np_socket *s, void *buf, size_t len)
 			return -1;
 		}
 		if (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED) {
+			/* Blocking: the recv() timed out, the session is idle. */
+			if (t->blocking && n == GNUTLS_E_AGAIN)
+				np_stack_release();
 			if (tls_wait_for(t, POLLIN) < 0)
 				return -1;
 			continue;

@@ -175,12 +175,13 @@ ok($d->wait_log(qr/reason="relay refused: key in use/, 5), 'the duplicate waiter
 
 # --- a waiting party's thread sleeps until something happens --------------
 # It used to wake every second to look at its socket; with thousands
-# waiting that was CPU spent on nothing.  Its switches stay put for 2.5 s.
+# waiting that was CPU spent on nothing.  Once, a second into its wait, it
+# gives its idle stack back (stack.h); then its switches stay put for 2.5 s.
 {
     my $port = $d->port('Port.patient');
     my $w = relay_connect(1, 'sleeper', port => 'Port.patient');
     is(read_byte($w), 2, 'a waiter for the sleep check waits');
-    sleep 0.3;    # let it reach its wait
+    sleep 1.5;    # let it reach its wait, and release its stack
     my $switches = sub {
         my %n;
         for my $task (glob('/proc/' . $d->pid . '/task/*')) {
