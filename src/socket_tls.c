@@ -36,6 +36,8 @@
 
 /* Above this a write is not corked (copied whole into GnuTLS) first. */
 #define CORK_LIMIT (64 * 1024)
+/* Up to this a write of several parts is gathered on the stack. */
+#define GATHER_LIMIT 4096
 
 struct tls_socket {
 	struct np_socket base;                 /* first: the ops see this */
@@ -216,7 +218,22 @@ static int send_records(struct tls_socket *t, const struct iovec *iov, int iovcn
 	return 0;
 }
 
-/* Small writes are corked into one record with their header. */
+/* A small write with its header goes out as one record gathered here:
+ * corking would do the same copy into a buffer GnuTLS then keeps for the
+ * session's life (2 KiB or more per idle session). */
+static int send_gathered(struct tls_socket *t, const struct iovec *iov, int iovcnt, size_t total)
+{
+	unsigned char one[GATHER_LIMIT];
+	size_t at = 0;
+	for (int i = 0; i < iovcnt; i++) {
+		if (iov[i].iov_len)
+			memcpy(one + at, iov[i].iov_base, iov[i].iov_len);
+		at += iov[i].iov_len;
+	}
+	return tls_send_all(t, (const char *)one, total);
+}
+
+/* Larger writes are corked into as few records as they fit. */
 static int send_corked(struct tls_socket *t, const struct iovec *iov, int iovcnt)
 {
 	struct np_socket *s = &t->base;
@@ -253,7 +270,15 @@ static int tls_writev_all(struct np_socket *s, const struct iovec *iov, int iovc
 		total += iov[i].iov_len;
 	/* More than one record: they go to the kernel together. */
 	bool batched = total > NP_TLS_RECORD_PAYLOAD && np_tls_transport_batch_begin(&t->transport);
-	int rc = total > CORK_LIMIT ? send_records(t, iov, iovcnt) : send_corked(t, iov, iovcnt);
+	int rc;
+	if (total > CORK_LIMIT)
+		rc = send_records(t, iov, iovcnt);
+	else if (iovcnt == 1 && total <= NP_TLS_RECORD_PAYLOAD)
+		rc = tls_send_all(t, iov[0].iov_base, total);
+	else if (total <= GATHER_LIMIT)
+		rc = send_gathered(t, iov, iovcnt, total);
+	else
+		rc = send_corked(t, iov, iovcnt);
 	if (batched)
 		rc = batch_end(t, rc);
 	if (rc == 0)
