@@ -129,6 +129,8 @@ static void send_to_others(struct broadcast *b, struct member *self, const struc
 	struct timespec until;
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += STALL_MS / 1000;
+	if (waiting)
+		np_turn_give(); /* others run while this one waits */
 	for (size_t i = 0; i < waiting; i++) {
 		struct member *m = later[i];
 		while (!m->dropped && !m->leaving && full(m, t->length))
@@ -143,6 +145,8 @@ static void send_to_others(struct broadcast *b, struct member *self, const struc
 			pthread_cond_broadcast(&m->changed);
 	}
 	pthread_mutex_unlock(&b->lock);
+	if (waiting)
+		np_turn_take();
 	free(later);
 }
 
@@ -235,11 +239,13 @@ static int broadcast_session(void *state, struct np_session *session)
 	self.leaving = true;
 	pthread_cond_broadcast(&self.changed);
 	/* No sender may still wait on this member once it is gone. */
+	np_turn_give();
 	while (self.users > 0)
 		pthread_cond_wait(&self.changed, &b->lock);
 	bool dropped = self.dropped;
 	pthread_mutex_unlock(&b->lock);
 	pthread_join(self.writer, NULL);
+	np_turn_take();
 	free_queue(&self);
 	pthread_cond_destroy(&self.changed);
 	if (dropped) {

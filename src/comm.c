@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "npsocket/comm.h"
+#include "turn.h"
 
 /* Buffers above this are freed once their transaction is done. */
 #define KEEP_BUFFER_BYTES (64 * 1024)
@@ -246,8 +247,10 @@ static int charge_inflate(struct np_comm *comm, size_t made)
 			    rate);
 	comm->inflate_waits++;
 	struct timespec ts = { .tv_sec = wait_ms / 1000, .tv_nsec = (long)(wait_ms % 1000) * 1000000L };
+	np_turn_give();
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
+	np_turn_take();
 	return 0;
 }
 

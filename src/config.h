@@ -147,6 +147,7 @@ struct np_server_conf {
 	int max_connections;            /* 0 = no global limit */
 	size_t max_memory;              /* bytes of resident memory, 0 = from the cgroup */
 	int spare_threads;              /* connection threads kept parked */
+	int running_threads;            /* at once; -1 no bound, 0 auto */
 	size_t thread_stack_size;       /* bytes */
 	int shutdown_timeout_ms;
 	char *control_socket;           /* path, or NULL = none */

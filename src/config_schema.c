@@ -46,6 +46,7 @@ const struct key_schema cfg_schema[] = {
 	{ SEC_SERVER, "maxConnections", T_INT, "10000", 0, INT_MAX, SRV(max_connections), NULL, NULL },
 	{ SEC_SERVER, "maxMemory", T_BYTES, "0", 0, 1LL << 50, SRV(max_memory), NULL, NULL },
 	{ SEC_SERVER, "spareThreads", T_INT, "64", 0, 4096, SRV(spare_threads), NULL, NULL },
+	{ SEC_SERVER, "runningThreads", T_INT, "0", -1, 65536, SRV(running_threads), NULL, NULL },
 	{ SEC_SERVER, "threadStackSize", T_BYTES, "256K", 64 * 1024, 64 * 1024 * 1024, SRV(thread_stack_size), NULL, NULL },
 	{ SEC_SERVER, "shutdownTimeout", T_SECONDS, "10", 0, 3600, SRV(shutdown_timeout_ms), NULL, NULL },
 	{ SEC_SERVER, "controlSocket", T_STRING, NULL, NOLIMIT, SRV(control_socket), NULL, NULL },

@@ -188,6 +188,14 @@ static void write_metrics(FILE *out, const struct report *r)
 		family(out, counters[i].name, "counter", counters[i].help);
 		fprintf(out, "%s %llu\n", counters[i].name, (unsigned long long)counters[i].value);
 	}
+	family(out, "npsocketd_running_threads_bound", "gauge",
+	       "How many connection threads may run at once (runningThreads; 0 = no bound).");
+	fprintf(out, "npsocketd_running_threads_bound %d\n", r->stats.running_threads);
+	family(out, "npsocketd_turn_waits_total", "counter", "Times a connection thread waited in line for its turn.");
+	fprintf(out, "npsocketd_turn_waits_total %llu\n", (unsigned long long)r->stats.turn_waits);
+	family(out, "npsocketd_turn_stalls_total", "counter",
+	       "Times a thread ran without a turn, none having been given back for 50 ms.");
+	fprintf(out, "npsocketd_turn_stalls_total %llu\n", (unsigned long long)r->stats.turn_stalls);
 	family(out, "npsocketd_tls_handshakes_total", "counter", "TLS handshakes, by result.");
 	fprintf(out, "npsocketd_tls_handshakes_total{result=\"ok\"} %llu\n", (unsigned long long)r->stats.handshakes_ok);
 	fprintf(out, "npsocketd_tls_handshakes_total{result=\"failed\"} %llu\n",

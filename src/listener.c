@@ -35,6 +35,7 @@
 #include "socket_tls.h"
 #include "stack.h"
 #include "tls.h"
+#include "turn.h"
 
 /* How long an accepter pauses when accept() runs out of descriptors or
  * memory, so a full table does not turn into a busy loop. */
@@ -221,12 +222,20 @@ static int phase_tls(struct np_session *session)
 }
 
 /* One session, from its first socket option to its end line. */
+/* [Server] runningThreads: -1 none, 0 what suits the machine. */
+static int running_threads(const struct np_config *config)
+{
+	int n = config->server.running_threads;
+	return n < 0 ? 0 : n == 0 ? np_turns_auto() : n;
+}
+
 static void run_session(struct np_session *session)
 {
 	struct np_listener *listener = session->listener;
 	struct np_first_bytes first;
 
 	thread_setup(session, listener);
+	np_turn_take();
 	if (phase_tune(session) == 0 && phase_proxy(session) == 0 && phase_open(session) == 0 &&
 	    phase_tls(session) == 0 &&
 	    np_dispatch_read_byte(session, &first) == 0)
@@ -234,6 +243,7 @@ static void run_session(struct np_session *session)
 	np_session_log_end(session);
 	np_registry_remove(session->registry, session);
 	np_session_free(session);
+	np_turn_give();
 	/* The last touch of the listener: a retired one may be freed now. */
 	atomic_fetch_sub(&listener->sessions, 1);
 }
@@ -305,12 +315,14 @@ static void *connection_main(void *arg)
 	free(arg);
 	struct np_spare self = { .stack_size = start.stack_size };
 	pthread_cond_init(&self.wake, NULL);
+	np_turn_join(&start.server->registry.turns);
 	if (np_stack_register() < 0)
 		np_log(LOG_WARNING, "connection thread: cannot find its stack's bounds: "
 				    "an idle session keeps its whole stack resident");
 	for (struct np_session *session = start.session; session; session = park(start.server, &self))
 		run_session(session);
 	pthread_cond_destroy(&self.wake);
+	np_turn_join(NULL);
 	return NULL;
 }
 
@@ -937,6 +949,7 @@ int np_server_init(struct np_server *server, struct np_config *config)
 	(void)np_memory_guard_open(&server->registry.memory); /* without it, no bound (logged) */
 	np_memory_guard_set(&server->registry.memory, (int64_t)config->server.max_memory,
 			    config->server.thread_stack_size, true);
+	np_turns_set_limit(&server->registry.turns, running_threads(config));
 	server->config = np_config_ref(config);
 	char err[128];
 	server->listeners = set_new(server, config, err, sizeof(err));
@@ -1068,6 +1081,7 @@ int np_server_reload(struct np_server *server, struct np_config *config, char *e
 	pthread_mutex_lock(&server->spare_lock);
 	server->spare_max = (size_t)config->server.spare_threads;
 	pthread_mutex_unlock(&server->spare_lock);
+	np_turns_set_limit(&server->registry.turns, running_threads(config));
 	np_config_unref(server->config);
 	server->config = np_config_ref(config);
 	snprintf(summary, summary_size, "%zu port%s (%zu kept, %zu added, %zu removed), %zu TLS section%s", count,

@@ -14,6 +14,7 @@
 
 #include "npsocket/socket.h"
 #include "proxy.h"
+#include "turn.h"
 
 static const unsigned char v2_signature[12] = { 0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d,
 						0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a };
@@ -349,7 +350,9 @@ int np_proxy_read(int fd, int64_t deadline_ms, int versions, struct np_proxy_hea
 				return -1;
 			}
 			struct pollfd pfd = { .fd = fd, .events = POLLIN };
+			np_turn_give();
 			int rc = poll(&pfd, 1, left > 60000 ? 60000 : (int)left);
+			np_turn_take();
 			if (rc < 0 && errno == EINTR)
 				continue;
 			if (rc < 0) {

@@ -49,3 +49,14 @@ ssize_t np_read_ahead_recv(struct np_read_ahead *ra, int fd, void *buf, size_t l
 	}
 	return (ssize_t)take;
 }
+
+ssize_t np_read_ahead_fill(struct np_read_ahead *ra, int fd, int flags)
+{
+	ssize_t n = recv(fd, ra->home, sizeof(ra->home), flags);
+	if (n > 0) {
+		ra->data = ra->home;
+		ra->pos = 0;
+		ra->len = (size_t)n;
+	}
+	return n;
+}

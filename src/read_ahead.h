@@ -45,6 +45,10 @@ size_t np_read_ahead_take(struct np_read_ahead *ra, void *buf, size_t len);
 ssize_t np_read_ahead_recv(struct np_read_ahead *ra, int fd, void *buf, size_t len, int flags,
 			   bool *full);
 
+/* With nothing held: one recv(fd, home, NP_READ_AHEAD_FIRST, flags),
+ * all of it held.  Returns as recv() does. */
+ssize_t np_read_ahead_fill(struct np_read_ahead *ra, int fd, int flags);
+
 /* Forgets what is held. */
 void np_read_ahead_drop(struct np_read_ahead *ra);
 

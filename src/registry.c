@@ -56,6 +56,7 @@ int np_registry_init(struct np_registry *reg, int max_connections)
 {
 	memset(reg, 0, sizeof(*reg));
 	reg->memory.statm_fd = -1;
+	np_turns_init(&reg->turns, 0);
 	reg->max_connections = max_connections;
 	reg->started_unix = (int64_t)time(NULL);
 	pthread_condattr_t cattr;
@@ -272,6 +273,9 @@ void np_registry_stats(struct np_registry *reg, struct np_registry_stats *out)
 	out->reloads_failed = atomic_load(&reg->reloads_failed);
 	out->thread_failures = atomic_load(&reg->thread_failures);
 	out->accept_errors = atomic_load(&reg->accept_errors);
+	out->running_threads = atomic_load(&reg->turns.limit);
+	out->turn_waits = atomic_load(&reg->turns.waits);
+	out->turn_stalls = atomic_load(&reg->turns.stalls);
 }
 
 static const char *const stage_names[] = { "admitted", "handshake", "protocol", "running" };

@@ -17,6 +17,7 @@
 #include "addr_count.h"
 #include "memory.h"
 #include "session.h"
+#include "turn.h"
 
 /* What the registry counts for one listening socket, and what reports
  * say of it: every field under the registry's lock.  The listeners that
@@ -136,6 +137,7 @@ struct np_registry {
 	/* The control socket's `drain`: the agent-check says drain. */
 	atomic_bool draining;
 	struct np_memory_guard memory;   /* maxMemory: admission by memory (memory.h) */
+	struct np_turns turns;           /* runningThreads (turn.h) */
 };
 
 struct np_registry_stats {
@@ -148,6 +150,8 @@ struct np_registry_stats {
 	uint64_t reloads_ok, reloads_failed;
 	uint64_t ended_bytes_in, ended_bytes_out, ended_transactions_in, ended_transactions_out;
 	int64_t started_unix;
+	int running_threads;             /* [Server] runningThreads now, 0 = no bound */
+	uint64_t turn_waits, turn_stalls;
 };
 
 /* 0, or -1 after logging why. */

@@ -21,6 +21,7 @@
 #include "pump.h"
 #include "relay.h"
 #include "session.h"
+#include "turn.h"
 
 /* A waiting party, in the tree until a joiner takes it or it gives up. */
 struct waiter {
@@ -179,9 +180,11 @@ static void run_waiter(struct np_session *session, const char *key)
 		np_session_set_end_reason(session, "%s", why);
 		return;
 	}
+	np_turn_give(); /* the joiner's thread does the work */
 	while (waiter.state != RELAY_DONE)
 		pthread_cond_wait(&waiter.changed, &relay->lock);
 	pthread_mutex_unlock(&relay->lock);
+	np_turn_take();
 	pthread_cond_destroy(&waiter.changed);
 	np_session_set_end_reason(session, "relay %s", waiter.result);
 }

@@ -14,6 +14,7 @@
 
 #include "npsocket/socket.h"
 #include "stack.h"
+#include "turn.h"
 
 int64_t np_now_ms(void)
 {
@@ -84,18 +85,32 @@ void np_socket_set_no_wait(struct np_socket *s, bool no_wait)
 		atomic_store_explicit(&s->no_wait, no_wait, memory_order_relaxed);
 }
 
-/* poll() that, when the wait is long, gives the thread's unused stack
+/* poll() with the thread's turn given back while it waits (turn.h). */
+static int poll_turn(struct pollfd *pfd, nfds_t n, int timeout_ms)
+{
+	if (timeout_ms == 0)
+		return poll(pfd, n, 0);
+	np_turn_give();
+	int rc = poll(pfd, n, timeout_ms);
+	np_turn_take();
+	return rc;
+}
+
+/* poll_turn() that, when the wait is long, gives the thread's unused stack
  * back after NP_STACK_IDLE_MS of it (the rest of the wait follows, its
  * bound counted from the start).  timeout_ms < 0: no bound. */
 static int poll_idle(struct pollfd *pfd, nfds_t n, int timeout_ms)
 {
 	if (timeout_ms >= 0 && timeout_ms <= NP_STACK_IDLE_MS)
-		return poll(pfd, n, timeout_ms);
+		return poll_turn(pfd, n, timeout_ms);
+	np_turn_give();
 	int rc = poll(pfd, n, NP_STACK_IDLE_MS);
-	if (rc != 0)
-		return rc;
-	np_stack_release();
-	return poll(pfd, n, timeout_ms < 0 ? -1 : timeout_ms - NP_STACK_IDLE_MS);
+	if (rc == 0) {
+		np_stack_release();
+		rc = poll(pfd, n, timeout_ms < 0 ? -1 : timeout_ms - NP_STACK_IDLE_MS);
+	}
+	np_turn_take();
+	return rc;
 }
 
 /* Polls the fd within the socket's bounds; a failure goes into f. */
@@ -119,7 +134,7 @@ static int wait_fd(struct np_socket *s, short events, bool no_wait, struct np_so
 				wait_ms = (int)left;
 		}
 		struct pollfd pfd = { .fd = s->fd, .events = events };
-		int n = events == POLLIN ? poll_idle(&pfd, 1, wait_ms) : poll(&pfd, 1, wait_ms);
+		int n = events == POLLIN ? poll_idle(&pfd, 1, wait_ms) : poll_turn(&pfd, 1, wait_ms);
 		if (n > 0)
 			return 0; /* readable, writable, or an error the next call reports */
 		if (n == 0) {
@@ -152,7 +167,7 @@ int np_socket_wait_writable_since(struct np_socket *s, int64_t stalled_since)
 			wait_ms = left > INT32_MAX ? INT32_MAX : (int)left;
 		}
 		struct pollfd pfd = { .fd = s->fd, .events = POLLOUT };
-		int n = poll(&pfd, 1, wait_ms);
+		int n = poll_turn(&pfd, 1, wait_ms);
 		if (n > 0)
 			return 0; /* writable, or an error the next call reports */
 		if (n < 0 && errno != EINTR) {

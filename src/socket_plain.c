@@ -19,6 +19,7 @@
 #include "npsocket/socket.h"
 #include "read_ahead.h"
 #include "stack.h"
+#include "turn.h"
 
 struct plain_socket {
 	struct np_socket base;
@@ -43,7 +44,21 @@ static ssize_t plain_read(struct np_socket *s, void *buf, size_t len)
 		p->idle_timer = true;
 	}
 	for (;;) {
-		ssize_t n = np_read_ahead_recv(&p->ahead, s->fd, buf, len, no_wait || bounded ? MSG_DONTWAIT : 0, NULL);
+		/* A blocking recv() waits: with its turn given back, or after
+		 * queueing for the next when others wait (turn.h). */
+		bool blocks = !no_wait && !bounded;
+		ssize_t n;
+		if (blocks && np_turn_requeue() &&
+		    ((n = np_read_ahead_recv(&p->ahead, s->fd, buf, len, MSG_DONTWAIT, NULL)) >= 0 ||
+		     (errno != EAGAIN && errno != EWOULDBLOCK))) {
+			/* it came while this thread waited in line */
+		} else {
+			if (blocks)
+				np_turn_give();
+			n = np_read_ahead_recv(&p->ahead, s->fd, buf, len, blocks ? 0 : MSG_DONTWAIT, NULL);
+			if (blocks)
+				np_turn_take();
+		}
 		if (n < 0 && !no_wait && (errno == EAGAIN || errno == EWOULDBLOCK)) {
 			/* Unbounded: the recv() timed out, the session is idle. */
 			if (!bounded)
@@ -81,7 +96,7 @@ static int plain_writev_all(struct np_socket *s, const struct iovec *iov_in, int
 	int left = iovcnt;
 	while (left > 0) {
 		struct msghdr msg = { .msg_iov = v, .msg_iovlen = (size_t)left };
-		ssize_t n = sendmsg(s->fd, &msg, MSG_NOSIGNAL);
+		ssize_t n = np_turn_sendmsg(s->fd, &msg, MSG_NOSIGNAL);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;

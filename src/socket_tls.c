@@ -31,6 +31,7 @@
 
 #include "socket_tls.h"
 #include "stack.h"
+#include "turn.h"
 #include "tls_internal.h"
 #include "tls_transport.h"
 
@@ -129,7 +130,21 @@ static ssize_t tls_read(struct np_socket *s, void *buf, size_t len)
 	if (t->established && gnutls_record_check_pending(t->session) == 0)
 		tls_mode(t, np_socket_timeout(s) == 0 && np_socket_deadline(s) == 0 && !np_socket_no_wait(s));
 	for (;;) {
+		/* Blocking, with nothing held: the recv() waits, with the
+		 * thread's turn given back (turn.h). */
+		bool blocks = t->blocking && !np_tls_transport_holds(&t->transport) &&
+			      gnutls_record_check_pending(t->session) == 0;
+		/* Others wait: queue for the next turn, then take what came
+		 * meanwhile without waiting (or wait for it as below). */
+		if (blocks && np_turn_requeue()) {
+			ssize_t got = np_tls_transport_fill(&t->transport);
+			blocks = got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+		}
+		if (blocks)
+			np_turn_give();
 		ssize_t n = gnutls_record_recv(t->session, buf, len);
+		if (blocks)
+			np_turn_take();
 		if (n > 0) {
 			np_counter_add(&s->bytes_in, (uint64_t)n);
 			return n;

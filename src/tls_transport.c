@@ -28,6 +28,7 @@
 #include <sys/socket.h>
 
 #include "tls_transport.h"
+#include "turn.h"
 
 /* One record at its largest (RFC 8446 5.2: payload + 256 + header), and
  * what a read takes once a record filled the buffer.  A read with
@@ -95,6 +96,14 @@ static ssize_t pull(struct np_tls_transport *tr, void *data, size_t len)
 	return (ssize_t)np_read_ahead_take(ra, data, len);
 }
 
+ssize_t np_tls_transport_fill(struct np_tls_transport *tr)
+{
+	ssize_t n = np_read_ahead_fill(&tr->ahead, tr->fd, MSG_DONTWAIT);
+	if (n > 0 && (size_t)n == NP_READ_AHEAD_FIRST)
+		tr->ahead_size = READ_AHEAD; /* more is likely on its way */
+	return n;
+}
+
 static int transport_pull_timeout(gnutls_transport_ptr_t ptr, unsigned ms)
 {
 	struct np_tls_transport *tr = ptr;
@@ -123,7 +132,7 @@ static ssize_t transport_push(gnutls_transport_ptr_t ptr, const giovec_t *iov, i
 		}
 	}
 	struct msghdr msg = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt };
-	return sendmsg(tr->fd, &msg, MSG_NOSIGNAL);
+	return np_turn_sendmsg(tr->fd, &msg, MSG_NOSIGNAL);
 }
 
 void np_tls_transport_attach(struct np_tls_transport *tr, gnutls_session_t session, int fd)
@@ -162,7 +171,9 @@ bool np_tls_transport_batch_begin(struct np_tls_transport *tr)
 int np_tls_transport_batch_flush(struct np_tls_transport *tr)
 {
 	while (tr->batch_sent < tr->batch_len) {
-		ssize_t n = send(tr->fd, tr->batch + tr->batch_sent, tr->batch_len - tr->batch_sent, MSG_NOSIGNAL);
+		struct iovec v = { tr->batch + tr->batch_sent, tr->batch_len - tr->batch_sent };
+		struct msghdr msg = { .msg_iov = &v, .msg_iovlen = 1 };
+		ssize_t n = np_turn_sendmsg(tr->fd, &msg, MSG_NOSIGNAL);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)

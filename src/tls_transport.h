@@ -52,6 +52,9 @@ static inline bool np_tls_transport_holds(const struct np_tls_transport *tr)
 {
 	return np_read_ahead_holds(&tr->ahead);
 }
+/* With nothing read ahead: takes what has come without waiting (up to
+ * NP_READ_AHEAD_FIRST bytes).  Returns as recv() does. */
+ssize_t np_tls_transport_fill(struct np_tls_transport *tr);
 /* Whether a whole record is read ahead (decrypting it needs no wait). */
 bool np_tls_transport_has_record(const struct np_tls_transport *tr);
 

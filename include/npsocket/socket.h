@@ -219,6 +219,16 @@ static inline uint64_t np_counter_get(const NP_ATOMIC(uint64_t) *counter)
 	return NP_LOAD_RELAXED(counter);
 }
 
+/* [Server] runningThreads (npsocketd.ini(5)): a connection thread holds
+ * a turn while it works, and every wait of the socket API gives it back
+ * meanwhile.  A handler about to block on anything else (a database, a
+ * condition variable, a lock held long) gives its turn first and takes it
+ * again after; a turn held while blocked stalls other sessions up to
+ * 50 ms.  Both do nothing in a thread that is not a connection's, and
+ * neither changes errno. */
+void np_turn_give(void);
+void np_turn_take(void);
+
 /* Waits until a or b (either may be NULL) has something to read (bytes,
  * EOF or an error), up to timeout_ms (0 = for ever).  Returns a bit set:
  * 1 = a, 2 = b; 0 on timeout; -1 with errno on a poll() failure. */

@@ -1,0 +1,182 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * turn.c - see turn.h.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <sched.h>
+#include <stddef.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "npsocket/socket.h"
+#include "turn.h"
+
+static _Thread_local struct np_turns *joined;
+static _Thread_local bool held;
+
+static void futex_wait(_Atomic uint32_t *word, uint32_t value, int ms)
+{
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
+	/* EAGAIN (changed already), EINTR, ETIMEDOUT: the caller looks again. */
+	(void)syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, value, &ts, NULL, 0);
+}
+
+/* All on the slot: numbers NP_TURN_SLOTS apart share it, and each looks
+ * whether it was its own. */
+static void futex_wake(_Atomic uint32_t *word)
+{
+	(void)syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+}
+
+void np_turns_init(struct np_turns *t, int limit)
+{
+	atomic_init(&t->next, 0);
+	atomic_init(&t->granted, (uint64_t)(limit > 0 ? limit : 0));
+	atomic_init(&t->limit, limit > 0 ? limit : 0);
+	atomic_init(&t->last_give_ms, np_now_ms());
+	atomic_init(&t->waits, 0);
+	atomic_init(&t->stalls, 0);
+	for (size_t i = 0; i < NP_TURN_SLOTS; i++)
+		atomic_init(&t->slot[i], 0);
+}
+
+/* Number n may run now: its slot changes and its waiter wakes. */
+static void wake_number(struct np_turns *t, uint64_t n)
+{
+	_Atomic uint32_t *w = &t->slot[n % NP_TURN_SLOTS];
+	atomic_fetch_add_explicit(w, 1, memory_order_release);
+	int err = errno; /* np_turn_give() keeps it */
+	futex_wake(w);
+	errno = err;
+}
+
+void np_turns_set_limit(struct np_turns *t, int limit)
+{
+	if (limit < 0)
+		limit = 0;
+	int old = atomic_exchange(&t->limit, limit);
+	if (limit == 0) {
+		/* Everyone in line runs now. */
+		uint64_t next = atomic_load(&t->next);
+		for (uint64_t n = atomic_exchange(&t->granted, next); n < next; n++)
+			wake_number(t, n);
+		return;
+	}
+	if (old == 0) {
+		/* From no gate: those running now are not counted. */
+		atomic_store(&t->granted, atomic_load(&t->next) + (uint64_t)limit);
+		return;
+	}
+	if (limit > old) {
+		uint64_t from = atomic_fetch_add(&t->granted, (uint64_t)(limit - old));
+		uint64_t next = atomic_load(&t->next);
+		for (uint64_t n = from; n < from + (uint64_t)(limit - old) && n < next; n++)
+			wake_number(t, n);
+	} else if (limit < old) {
+		atomic_fetch_sub(&t->granted, (uint64_t)(old - limit));
+	}
+}
+
+int np_turns_auto(void)
+{
+	cpu_set_t set;
+	int cpus = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : 0;
+	if (cpus <= 0) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+		cpus = n > 0 ? (int)n : 1;
+	}
+	return 4 * cpus;
+}
+
+void np_turn_join(struct np_turns *t)
+{
+	np_turn_give();
+	joined = t;
+}
+
+/* Whether number n may run (granted is past it; both only grow, but for
+ * a lowered limit). */
+static bool may_run(struct np_turns *t, uint64_t n)
+{
+	return atomic_load_explicit(&t->granted, memory_order_acquire) > n;
+}
+
+/* Waits until number n may run (or nobody gives turns back); errno may
+ * change. */
+static void wait_for(struct np_turns *t, uint64_t n)
+{
+	atomic_fetch_add_explicit(&t->waits, 1, memory_order_relaxed);
+	_Atomic uint32_t *w = &t->slot[n % NP_TURN_SLOTS];
+	for (;;) {
+		uint32_t seen = atomic_load_explicit(w, memory_order_acquire);
+		if (may_run(t, n))
+			return;
+		futex_wait(w, seen, NP_TURN_STALL_MS);
+		if (may_run(t, n))
+			return;
+		if (np_now_ms() - atomic_load_explicit(&t->last_give_ms, memory_order_relaxed) >= NP_TURN_STALL_MS) {
+			/* Nobody gave a turn back for a while: run, and give
+			 * back as if held (number n, when it comes up, is
+			 * given on at once by nobody: the count heals). */
+			atomic_fetch_add_explicit(&t->stalls, 1, memory_order_relaxed);
+			return;
+		}
+	}
+}
+
+void np_turn_take(void)
+{
+	struct np_turns *t = joined;
+	if (!t || held || atomic_load_explicit(&t->limit, memory_order_relaxed) == 0)
+		return;
+	held = true;
+	/* seq_cst: against give()'s add to granted and look at next. */
+	uint64_t n = atomic_fetch_add(&t->next, 1);
+	if (atomic_load(&t->granted) > n)
+		return;
+	/* Callers take their turn after a system call whose errno they
+	 * read next. */
+	int err = errno;
+	wait_for(t, n);
+	errno = err;
+}
+
+void np_turn_give(void)
+{
+	struct np_turns *t = joined;
+	if (!t || !held)
+		return;
+	held = false;
+	if (atomic_load_explicit(&t->limit, memory_order_relaxed) == 0)
+		return;
+	atomic_store_explicit(&t->last_give_ms, np_now_ms(), memory_order_relaxed);
+	/* seq_cst: against take()'s draw and look at granted. */
+	uint64_t n = atomic_fetch_add(&t->granted, 1);
+	/* Number n may run now: wake it if it was drawn. */
+	if (n < atomic_load(&t->next))
+		wake_number(t, n);
+}
+
+bool np_turn_requeue(void)
+{
+	struct np_turns *t = joined;
+	if (!t || !held || atomic_load(&t->next) <= atomic_load(&t->granted))
+		return false;
+	np_turn_give();
+	np_turn_take();
+	return true;
+}
+
+ssize_t np_turn_sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+	ssize_t n = sendmsg(fd, msg, flags | MSG_DONTWAIT);
+	if (n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK) || (flags & MSG_DONTWAIT))
+		return n;
+	np_turn_give();
+	n = sendmsg(fd, msg, flags);
+	np_turn_take();
+	return n;
+}

@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * turn.h - at most runningThreads connection threads running at once,
+ * the others waiting their turn in arrival order.
+ *
+ * With a thread per connection and many more busy connections than
+ * cores, the kernel's scheduler decides who runs next, and on Linux's
+ * EEVDF a thread that was charged a long run (softirq work done in its
+ * context: on loopback the peer's receive) must wait until the average
+ * of a thousand runnable threads catches up: answers that take over a
+ * second.  A connection thread holds a turn while it works and gives it
+ * back before it waits for its socket (or a relay partner, or the
+ * inflate rate); taking it again, it queues behind those that asked
+ * first.  So only a few threads are runnable at a time, served first
+ * come, first served.
+ *
+ * Turns are tickets: taking one draws the next number, and number n may
+ * run once `granted` is past it; giving one back moves `granted` on by
+ * one and wakes the holder of the number that now may run.  Without a
+ * line, a take and a give are one atomic operation each and no system
+ * call.  A waiter sleeps on a futex word of its number's slot.
+ *
+ * A thread that waits for a turn while none has been given back for
+ * NP_TURN_STALL_MS (every holder stuck in something that does not give
+ * its turn: a module's blocking call, a lock) runs without one; its
+ * number, when it comes up, lets the next one run instead, so the count
+ * heals.  Only threads that joined take turns; any other (accepters,
+ * npcat, a module's own thread) runs as it is.
+ */
+#ifndef NP_TURN_H
+#define NP_TURN_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include "npsocket/socket.h"
+
+#define NP_TURN_STALL_MS 50
+#define NP_TURN_SLOTS 4096
+
+struct np_turns {
+	_Atomic uint64_t next;            /* the next number drawn */
+	_Atomic uint64_t granted;         /* numbers below it may run */
+	_Atomic int limit;                /* 0: no gate, nobody waits */
+	_Atomic int64_t last_give_ms;
+	_Atomic uint64_t waits;           /* takes that had to wait */
+	_Atomic uint64_t stalls;          /* waiters that ran without a turn */
+	_Atomic uint32_t slot[NP_TURN_SLOTS]; /* futex words, by number */
+};
+
+void np_turns_init(struct np_turns *t, int limit);
+/* A new limit (a reload); 0 lets everyone run. */
+void np_turns_set_limit(struct np_turns *t, int limit);
+/* What a limit of 0 in the configuration means: 4 per CPU the process
+ * may run on. */
+int np_turns_auto(void);
+
+/* The calling thread takes turns from t from now on (NULL: no more). */
+void np_turn_join(struct np_turns *t);
+/* np_turn_take() (npsocket/socket.h) takes a turn, waiting in line for
+ * one, at once when held already; np_turn_give() gives it back, if held,
+ * and wakes the next in line. */
+/* A reader about to wait for its socket while others wait in line: it
+ * gives its turn and queues at once for the next, and returns true; by
+ * the time its number comes up its data has usually come, so it reads
+ * without waiting (and without being woken for the data first).  False,
+ * and nothing done, when nobody waits or no turn is held: then give,
+ * wait, take. */
+bool np_turn_requeue(void);
+
+/* sendmsg() that, when the kernel's buffer is full and it would block,
+ * gives the turn back while it waits (tried first with MSG_DONTWAIT; a
+ * non-blocking fd gets its EAGAIN as ever). */
+ssize_t np_turn_sendmsg(int fd, const struct msghdr *msg, int flags);
+
+#endif
