@@ -45,6 +45,7 @@ INI
 # Resident KiB of each connection thread's stack, by address: 192 KiB
 # read-write mappings right above a 4 KiB guard.
 sub stack_rss {
+    no warnings 'portable';    # 64-bit addresses in hex
     open my $fh, '<', '/proc/' . $d->pid . '/smaps' or return ();
     my (@maps, $cur);
     while (<$fh>) {
