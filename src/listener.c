@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <malloc.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <netinet/tcp.h>
@@ -490,13 +491,61 @@ static bool accepting(const struct np_listener *listener)
 	return !atomic_load(&listener->server->stopping) && !atomic_load(&listener->retired);
 }
 
-static void accept_one(struct np_listener *listener)
+/* Out of descriptors, the connection at the head of the queue would wait
+ * there until one is free, its client left hanging.  So the accepter
+ * keeps a reserve descriptor: it lets it go for the moment it takes to
+ * accept that connection, and opens it again; if it cannot, the process
+ * is still out of descriptors and the connection is closed at once with a
+ * reset (refused, logged, counted).  Returns the connection to serve, or
+ * -1 (refused, none queued, or accept() failed: errno). */
+static int accept_with_reserve(struct np_listener *listener, int *reserve, struct sockaddr_storage *peer,
+			       socklen_t *peer_len)
+{
+	/* accept() takes the descriptor before it waits: with none queued
+	 * it would block here, and refuse whoever comes next. */
+	struct pollfd queued = { .fd = listener->fd, .events = POLLIN };
+	if (*reserve < 0 || poll(&queued, 1, 0) != 1) {
+		errno = EMFILE;
+		return -1;
+	}
+	close(*reserve);
+	int fd = accept4(listener->fd, (struct sockaddr *)peer, peer_len, SOCK_CLOEXEC);
+	int err = errno;
+	*reserve = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		errno = err;
+		return -1;
+	}
+	if (*reserve >= 0)
+		return fd; /* descriptors were freed meanwhile: served as any */
+	const struct linger reset = { .l_onoff = 1, .l_linger = 0 };
+	(void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset)); /* else a FIN: as good */
+	atomic_fetch_add(&listener->server->registry.accepted, 1);
+	char peer_text[NP_ADDRSTRLEN];
+	np_net_format((struct sockaddr *)peer, peer_text, sizeof(peer_text));
+	refuse(listener, fd, peer_text, np_refusal_text[NP_REFUSED_DESCRIPTORS]);
+	errno = 0;
+	return -1;
+}
+
+static void accept_one(struct np_listener *listener, int *reserve)
 {
 	struct np_server *server = listener->server;
 	struct sockaddr_storage peer;
 	socklen_t peer_len = sizeof(peer);
 
+	if (*reserve < 0)
+		*reserve = open("/dev/null", O_RDONLY | O_CLOEXEC); /* lost under pressure: again */
 	int fd = accept4(listener->fd, (struct sockaddr *)&peer, &peer_len, SOCK_CLOEXEC);
+	if (fd < 0 && (errno == EMFILE || errno == ENFILE) && accepting(listener)) {
+		int first = errno;
+		peer_len = sizeof(peer);
+		fd = accept_with_reserve(listener, reserve, &peer, &peer_len);
+		if (fd < 0 && errno == 0)
+			return; /* refused */
+		if (fd < 0 && errno == EMFILE)
+			errno = first;
+	}
 	if (fd < 0) {
 		int err = errno;
 		if (!accepting(listener))
@@ -590,8 +639,15 @@ static void *accepter_main(void *arg)
 	pthread_cond_broadcast(&server->changed);
 	pthread_mutex_unlock(&server->lock);
 
+	/* Held for refusing a connection when no descriptor is left. */
+	int reserve = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (reserve < 0)
+		np_log(LOG_WARNING, "acc:%d: no reserve descriptor (%s): out of descriptors, connections wait "
+		       "in the queue instead of being refused", listener->bound_port, strerror(errno));
 	while (accepting(listener))
-		accept_one(listener);
+		accept_one(listener, &reserve);
+	if (reserve >= 0)
+		close(reserve);
 
 	pthread_mutex_lock(&server->lock);
 	server->accepters_running--;

@@ -29,6 +29,7 @@ const char *const np_refusal_text[NP_REFUSALS] = {
 	[NP_REFUSED_MEMORY] = "out of memory",
 	[NP_REFUSED_MAX_MEMORY] = "maxMemory reached (resident memory)",
 	[NP_REFUSED_ADDRESS_SPACE] = "address space near RLIMIT_AS",
+	[NP_REFUSED_DESCRIPTORS] = "no descriptor left (RLIMIT_NOFILE or the system's)",
 };
 const char *const np_refusal_label[NP_REFUSALS] = {
 	[NP_REFUSED_ADDRESS] = "address",
@@ -39,6 +40,7 @@ const char *const np_refusal_label[NP_REFUSALS] = {
 	[NP_REFUSED_MEMORY] = "memory",
 	[NP_REFUSED_MAX_MEMORY] = "max_memory",
 	[NP_REFUSED_ADDRESS_SPACE] = "address_space",
+	[NP_REFUSED_DESCRIPTORS] = "descriptors",
 };
 
 enum np_refusal np_registry_refused(struct np_registry *reg, const char *why)

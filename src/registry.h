@@ -97,6 +97,7 @@ enum np_refusal {
 	NP_REFUSED_MEMORY,               /* malloc() failed */
 	NP_REFUSED_MAX_MEMORY,           /* resident memory at maxMemory */
 	NP_REFUSED_ADDRESS_SPACE,        /* address space near RLIMIT_AS */
+	NP_REFUSED_DESCRIPTORS,          /* accept() hit the descriptor limit */
 	NP_REFUSALS
 };
 extern const char *const np_refusal_text[NP_REFUSALS];
