@@ -134,6 +134,10 @@ static int wait_fd(struct np_socket *s, short events, bool no_wait, struct np_so
 				wait_ms = (int)left;
 		}
 		struct pollfd pfd = { .fd = s->fd, .events = events };
+		/* Others wait for a turn: queue for the next at once; what
+		 * came meanwhile needs no wake-up of its own (turn.h). */
+		if (events == POLLIN && wait_ms != 0 && np_turn_requeue() && poll(&pfd, 1, 0) > 0)
+			return 0;
 		int n = events == POLLIN ? poll_idle(&pfd, 1, wait_ms) : poll_turn(&pfd, 1, wait_ms);
 		if (n > 0)
 			return 0; /* readable, writable, or an error the next call reports */
