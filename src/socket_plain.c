@@ -46,13 +46,14 @@ static ssize_t plain_read(struct np_socket *s, void *buf, size_t len)
 	for (;;) {
 		/* A blocking recv() waits: with its turn given back, or after
 		 * queueing for the next when others wait (turn.h). */
-		bool blocks = !no_wait && !bounded;
-		ssize_t n;
-		if (blocks && np_turn_requeue() &&
-		    ((n = np_read_ahead_recv(&p->ahead, s->fd, buf, len, MSG_DONTWAIT, NULL)) >= 0 ||
-		     (errno != EAGAIN && errno != EWOULDBLOCK))) {
-			/* it came while this thread waited in line */
-		} else {
+		const bool blocks = !no_wait && !bounded;
+		ssize_t n = -1;
+		bool came = false; /* while this thread waited in line */
+		if (blocks && np_turn_requeue()) {
+			n = np_read_ahead_recv(&p->ahead, s->fd, buf, len, MSG_DONTWAIT, NULL);
+			came = n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
+		}
+		if (!came) {
 			if (blocks)
 				np_turn_give();
 			n = np_read_ahead_recv(&p->ahead, s->fd, buf, len, blocks ? 0 : MSG_DONTWAIT, NULL);
