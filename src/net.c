@@ -241,11 +241,9 @@ static int connect_bounded(int fd, const struct sockaddr *sa, socklen_t len, int
 			return -1;
 		struct pollfd pfd = { .fd = fd, .events = POLLOUT };
 		int n;
-		np_turn_give();
 		do
-			n = poll(&pfd, 1, timeout_ms > 0 ? timeout_ms : -1);
+			n = np_turn_poll(&pfd, 1, timeout_ms > 0 ? timeout_ms : -1);
 		while (n < 0 && errno == EINTR);
-		np_turn_take();
 		if (n < 0)
 			return -1;
 		if (n == 0) {

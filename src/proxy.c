@@ -350,9 +350,7 @@ int np_proxy_read(int fd, int64_t deadline_ms, int versions, struct np_proxy_hea
 				return -1;
 			}
 			struct pollfd pfd = { .fd = fd, .events = POLLIN };
-			np_turn_give();
-			int rc = poll(&pfd, 1, left > 60000 ? 60000 : (int)left);
-			np_turn_take();
+			int rc = np_turn_poll(&pfd, 1, left > 60000 ? 60000 : (int)left);
 			if (rc < 0 && errno == EINTR)
 				continue;
 			if (rc < 0) {

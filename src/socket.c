@@ -85,24 +85,13 @@ void np_socket_set_no_wait(struct np_socket *s, bool no_wait)
 		atomic_store_explicit(&s->no_wait, no_wait, memory_order_relaxed);
 }
 
-/* poll() with the thread's turn given back while it waits (turn.h). */
-static int poll_turn(struct pollfd *pfd, nfds_t n, int timeout_ms)
-{
-	if (timeout_ms == 0)
-		return poll(pfd, n, 0);
-	np_turn_give();
-	int rc = poll(pfd, n, timeout_ms);
-	np_turn_take();
-	return rc;
-}
-
-/* poll_turn() that, when the wait is long, gives the thread's unused stack
+/* np_turn_poll() that, when the wait is long, gives the thread's unused stack
  * back after NP_STACK_IDLE_MS of it (the rest of the wait follows, its
  * bound counted from the start).  timeout_ms < 0: no bound. */
 static int poll_idle(struct pollfd *pfd, nfds_t n, int timeout_ms)
 {
 	if (timeout_ms >= 0 && timeout_ms <= NP_STACK_IDLE_MS)
-		return poll_turn(pfd, n, timeout_ms);
+		return np_turn_poll(pfd, n, timeout_ms);
 	np_turn_give();
 	int rc = poll(pfd, n, NP_STACK_IDLE_MS);
 	if (rc == 0) {
@@ -138,7 +127,7 @@ static int wait_fd(struct np_socket *s, short events, bool no_wait, struct np_so
 		 * came meanwhile needs no wake-up of its own (turn.h). */
 		if (events == POLLIN && wait_ms != 0 && np_turn_requeue() && poll(&pfd, 1, 0) > 0)
 			return 0;
-		int n = events == POLLIN ? poll_idle(&pfd, 1, wait_ms) : poll_turn(&pfd, 1, wait_ms);
+		int n = events == POLLIN ? poll_idle(&pfd, 1, wait_ms) : np_turn_poll(&pfd, 1, wait_ms);
 		if (n > 0)
 			return 0; /* readable, writable, or an error the next call reports */
 		if (n == 0) {
@@ -171,7 +160,7 @@ int np_socket_wait_writable_since(struct np_socket *s, int64_t stalled_since)
 			wait_ms = left > INT32_MAX ? INT32_MAX : (int)left;
 		}
 		struct pollfd pfd = { .fd = s->fd, .events = POLLOUT };
-		int n = poll_turn(&pfd, 1, wait_ms);
+		int n = np_turn_poll(&pfd, 1, wait_ms);
 		if (n > 0)
 			return 0; /* writable, or an error the next call reports */
 		if (n < 0 && errno != EINTR) {

@@ -170,6 +170,16 @@ bool np_turn_requeue(void)
 	return true;
 }
 
+int np_turn_poll(struct pollfd *pfd, nfds_t n, int timeout_ms)
+{
+	if (timeout_ms == 0)
+		return poll(pfd, n, 0);
+	np_turn_give();
+	int rc = poll(pfd, n, timeout_ms);
+	np_turn_take();
+	return rc;
+}
+
 ssize_t np_turn_sendmsg(int fd, const struct msghdr *msg, int flags)
 {
 	ssize_t n = sendmsg(fd, msg, flags | MSG_DONTWAIT);

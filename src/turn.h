@@ -32,6 +32,7 @@
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <poll.h>
 #include <stdint.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -70,6 +71,9 @@ void np_turn_join(struct np_turns *t);
  * and nothing done, when nobody waits or no turn is held: then give,
  * wait, take. */
 bool np_turn_requeue(void);
+
+/* poll() with the turn given back while it waits (not for timeout 0). */
+int np_turn_poll(struct pollfd *pfd, nfds_t n, int timeout_ms);
 
 /* sendmsg() that, when the kernel's buffer is full and it would block,
  * gives the turn back while it waits (tried first with MSG_DONTWAIT; a
