@@ -222,7 +222,6 @@ static int phase_tls(struct np_session *session)
 	return 0;
 }
 
-/* One session, from its first socket option to its end line. */
 /* [Server] runningThreads: -1 none, 0 what suits the machine. */
 static int running_threads(const struct np_config *config)
 {
@@ -230,6 +229,7 @@ static int running_threads(const struct np_config *config)
 	return n < 0 ? 0 : n == 0 ? np_turns_auto() : n;
 }
 
+/* One session, from its first socket option to its end line. */
 static void run_session(struct np_session *session)
 {
 	struct np_listener *listener = session->listener;
@@ -497,23 +497,24 @@ static bool accepting(const struct np_listener *listener)
  * accept that connection, and opens it again; if it cannot, the process
  * is still out of descriptors and the connection is closed at once with a
  * reset (refused, logged, counted).  Returns the connection to serve, or
- * -1 (refused, none queued, or accept() failed: errno). */
-static int accept_with_reserve(struct np_listener *listener, int *reserve, struct sockaddr_storage *peer,
+ * -1: refused (errno 0), or not possible (errno: `err`, accept()'s first
+ * failure) or accept() failed again (its errno). */
+static int accept_with_reserve(struct np_listener *listener, int *reserve, int err, struct sockaddr_storage *peer,
 			       socklen_t *peer_len)
 {
 	/* accept() takes the descriptor before it waits: with none queued
 	 * it would block here, and refuse whoever comes next. */
 	struct pollfd queued = { .fd = listener->fd, .events = POLLIN };
 	if (*reserve < 0 || poll(&queued, 1, 0) != 1) {
-		errno = EMFILE;
+		errno = err;
 		return -1;
 	}
 	close(*reserve);
 	int fd = accept4(listener->fd, (struct sockaddr *)peer, peer_len, SOCK_CLOEXEC);
-	int err = errno;
+	int again = errno;
 	*reserve = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		errno = err;
+		errno = again;
 		return -1;
 	}
 	if (*reserve >= 0)
@@ -538,13 +539,10 @@ static void accept_one(struct np_listener *listener, int *reserve)
 		*reserve = open("/dev/null", O_RDONLY | O_CLOEXEC); /* lost under pressure: again */
 	int fd = accept4(listener->fd, (struct sockaddr *)&peer, &peer_len, SOCK_CLOEXEC);
 	if (fd < 0 && (errno == EMFILE || errno == ENFILE) && accepting(listener)) {
-		int first = errno;
 		peer_len = sizeof(peer);
-		fd = accept_with_reserve(listener, reserve, &peer, &peer_len);
+		fd = accept_with_reserve(listener, reserve, errno, &peer, &peer_len);
 		if (fd < 0 && errno == 0)
 			return; /* refused */
-		if (fd < 0 && errno == EMFILE)
-			errno = first;
 	}
 	if (fd < 0) {
 		int err = errno;
