@@ -31,9 +31,9 @@
 
 #include "socket_tls.h"
 #include "stack.h"
-#include "turn.h"
 #include "tls_internal.h"
 #include "tls_transport.h"
+#include "turn.h"
 
 /* Above this a write is not corked (copied whole into GnuTLS) first. */
 #define CORK_LIMIT (64 * 1024)

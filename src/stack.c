@@ -44,7 +44,6 @@ __attribute__((noinline)) void np_stack_release(void)
 	if (top <= stack_low)
 		return;
 	(void)madvise((void *)stack_low, top - stack_low, MADV_DONTNEED); /* advice: nothing to do if refused */
-	(void)here;
 }
 
 int np_stack_idle_recv(int fd)
