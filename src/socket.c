@@ -103,7 +103,7 @@ static int poll_idle(struct pollfd *pfd, nfds_t n, int timeout_ms)
 }
 
 /* Polls the fd within the socket's bounds; a failure goes into f. */
-static int wait_fd(struct np_socket *s, short events, bool no_wait, struct np_socket_fault *f)
+static int wait_fd(struct np_socket *s, short events, bool no_wait, bool requeue, struct np_socket_fault *f)
 {
 	for (;;) {
 		int wait_ms = -1;
@@ -125,7 +125,7 @@ static int wait_fd(struct np_socket *s, short events, bool no_wait, struct np_so
 		struct pollfd pfd = { .fd = s->fd, .events = events };
 		/* Others wait for a turn: queue for the next at once; what
 		 * came meanwhile needs no wake-up of its own (turn.h). */
-		if (events == POLLIN && wait_ms != 0 && np_turn_requeue() && poll(&pfd, 1, 0) > 0)
+		if (requeue && events == POLLIN && wait_ms != 0 && np_turn_requeue() && poll(&pfd, 1, 0) > 0)
 			return 0;
 		int n = events == POLLIN ? poll_idle(&pfd, 1, wait_ms) : np_turn_poll(&pfd, 1, wait_ms);
 		if (n > 0)
@@ -143,7 +143,12 @@ static int wait_fd(struct np_socket *s, short events, bool no_wait, struct np_so
 
 int np_socket_wait(struct np_socket *s, short events)
 {
-	return wait_fd(s, events, np_socket_no_wait(s), &s->rd);
+	return wait_fd(s, events, np_socket_no_wait(s), true, &s->rd);
+}
+
+int np_socket_wait_queued(struct np_socket *s)
+{
+	return wait_fd(s, POLLIN, np_socket_no_wait(s), false, &s->rd);
 }
 
 int np_socket_wait_writable_since(struct np_socket *s, int64_t stalled_since)

@@ -43,17 +43,25 @@ static ssize_t plain_read(struct np_socket *s, void *buf, size_t len)
 		(void)np_stack_idle_recv(s->fd); /* advice: see stack.h */
 		p->idle_timer = true;
 	}
+	/* Others wait for a turn: queue behind them first; by the time the
+	 * number comes up the data has usually come, and a recv() without
+	 * waiting takes it (turn.h).  Once per read: a wait below stands in
+	 * line already. */
+	bool may_queue = !no_wait;
 	for (;;) {
-		/* A blocking recv() waits: with its turn given back, or after
-		 * queueing for the next when others wait (turn.h). */
+		/* A blocking recv() waits with the thread's turn given back. */
 		const bool blocks = !no_wait && !bounded;
 		ssize_t n = -1;
+		bool queued = may_queue && np_turn_requeue();
 		bool came = false; /* while this thread waited in line */
-		if (blocks && np_turn_requeue()) {
+		may_queue = false;
+		if (queued) {
 			n = np_read_ahead_recv(&p->ahead, s->fd, buf, len, MSG_DONTWAIT, NULL);
 			came = n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
 		}
-		if (!came) {
+		/* Bounded and nothing came in line: the same recv() again would
+		 * say so too, so straight to the wait. */
+		if (!came && !(queued && bounded)) {
 			if (blocks)
 				np_turn_give();
 			n = np_read_ahead_recv(&p->ahead, s->fd, buf, len, blocks ? 0 : MSG_DONTWAIT, NULL);
@@ -64,7 +72,7 @@ static ssize_t plain_read(struct np_socket *s, void *buf, size_t len)
 			/* Unbounded: the recv() timed out, the session is idle. */
 			if (!bounded)
 				np_stack_release();
-			if (np_socket_wait(s, POLLIN) < 0)
+			if (np_socket_wait_queued(s) < 0)
 				return -1;
 			continue;
 		}

@@ -99,6 +99,14 @@ static int tls_wait_for(struct tls_socket *t, short events)
 	return np_socket_wait(&t->base, events);
 }
 
+/* The same for a reader that stood in line for its turn just now. */
+static int tls_wait_queued(struct tls_socket *t)
+{
+	if (np_tls_transport_holds(&t->transport))
+		return 0;
+	return np_socket_wait_queued(&t->base);
+}
+
 /* Waits in the direction GnuTLS is blocked on. */
 static int tls_wait(struct tls_socket *t)
 {
@@ -129,17 +137,28 @@ static ssize_t tls_read(struct np_socket *s, void *buf, size_t len)
 	 * (a transaction's payload after its header, usually). */
 	if (t->established && gnutls_record_check_pending(t->session) == 0)
 		tls_mode(t, np_socket_timeout(s) == 0 && np_socket_deadline(s) == 0 && !np_socket_no_wait(s));
+	/* Others wait for a turn: queue behind them first, then take what
+	 * came meanwhile without waiting (turn.h).  Once per read: a wait
+	 * below stands in line already. */
+	bool may_queue = !np_socket_no_wait(s);
 	for (;;) {
-		/* Blocking, with nothing held: the recv() waits, with the
-		 * thread's turn given back (turn.h). */
-		bool blocks = t->blocking && !np_tls_transport_holds(&t->transport) &&
-			      gnutls_record_check_pending(t->session) == 0;
-		/* Others wait: queue for the next turn, then take what came
-		 * meanwhile without waiting (or wait for it as below). */
-		if (blocks && np_turn_requeue()) {
+		const bool held = np_tls_transport_holds(&t->transport) || gnutls_record_check_pending(t->session) > 0;
+		bool blocks = t->blocking && !held;
+		if (!held && may_queue && np_turn_requeue()) {
+			may_queue = false;
 			ssize_t got = np_tls_transport_fill(&t->transport);
-			blocks = got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+			if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && !t->blocking) {
+				/* Bounded and nothing came in line: GnuTLS's recv()
+				 * would say so too, so straight to the wait. */
+				if (tls_wait_queued(t) < 0)
+					return -1;
+				continue;
+			}
+			blocks = blocks && got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 		}
+		may_queue = false;
+		/* Blocking, with nothing held: the recv() waits, with the
+		 * thread's turn given back. */
 		if (blocks)
 			np_turn_give();
 		ssize_t n = gnutls_record_recv(t->session, buf, len);
@@ -157,7 +176,7 @@ static ssize_t tls_read(struct np_socket *s, void *buf, size_t len)
 			/* Blocking: the recv() timed out, the session is idle. */
 			if (t->blocking && n == GNUTLS_E_AGAIN)
 				np_stack_release();
-			if (tls_wait_for(t, POLLIN) < 0)
+			if (tls_wait_queued(t) < 0)
 				return -1;
 			continue;
 		}

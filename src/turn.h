@@ -71,6 +71,10 @@ void np_turn_join(struct np_turns *t);
  * and nothing done, when nobody waits or no turn is held: then give,
  * wait, take. */
 bool np_turn_requeue(void);
+/* np_socket_wait(s, POLLIN) for a reader that has just stood in line for
+ * its turn (np_turn_requeue(), or a recv() that gave it back): it polls
+ * without queueing again (socket.c). */
+int np_socket_wait_queued(struct np_socket *s);
 
 /* poll() with the turn given back while it waits (not for timeout 0). */
 int np_turn_poll(struct pollfd *pfd, nfds_t n, int timeout_ms);
