@@ -251,14 +251,20 @@ enum np_http_file_result np_http_file(struct np_socket *s, int root_fd, const st
 		*status = 405;
 		return answered(np_http_send_error(s, 405, keep_alive, false, "Allow: GET, HEAD\r\n"));
 	}
-	char etag[64], modified[64], extra[512];
-	snprintf(etag, sizeof(etag), "\"%llx-%llx\"", (unsigned long long)st.st_size,
-		 (unsigned long long)st.st_mtim.tv_sec * 1000000000ULL + (unsigned long long)st.st_mtim.tv_nsec);
-	struct tm tm;
-	gmtime_r(&st.st_mtim.tv_sec, &tm);
-	strftime(modified, sizeof(modified), "%a, %d %b %Y %H:%M:%S GMT", &tm);
-	int used = snprintf(extra, sizeof(extra), "ETag: %s\r\nLast-Modified: %s\r\nAccept-Ranges: bytes\r\n", etag,
-			    modified);
+	char etag[64], extra[512];
+	struct np_http_text e = NP_HTTP_TEXT(etag);
+	np_http_puts(&e, "\"");
+	np_http_put_number(&e, (uint64_t)st.st_size, 16);
+	np_http_puts(&e, "-");
+	np_http_put_number(&e, (uint64_t)st.st_mtim.tv_sec * 1000000000ULL + (uint64_t)st.st_mtim.tv_nsec, 16);
+	np_http_puts(&e, "\"");
+	struct np_http_text x = NP_HTTP_TEXT(extra);
+	np_http_puts(&x, "ETag: ");
+	np_http_puts(&x, etag);
+	np_http_puts(&x, "\r\nLast-Modified: ");
+	np_http_put_date(&x, st.st_mtim.tv_sec);
+	np_http_puts(&x, "\r\nAccept-Ranges: bytes\r\n");
+	int used = (int)x.len; /* both fit: at most 36 and 110 bytes */
 	struct np_http_response r = { .status = 200, .content_type = content_type(path), .extra = extra,
 				      .close = !keep_alive };
 	long long size = st.st_size, from = 0, to = size - 1;

@@ -8,6 +8,8 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <time.h>
 
 #include "npsocket/socket.h"
 
@@ -18,6 +20,25 @@ struct np_http_response {
 	const char *extra;           /* more header lines, each with its CRLF, or NULL */
 	bool close;                  /* Connection: close (else keep-alive) */
 };
+
+/* Text built up in a caller's fixed buffer, without printf: a response
+ * head is made on every request.  The buffer always holds a C string;
+ * what does not fit (with its NUL) marks it full and is dropped. */
+struct np_http_text {
+	char *buf;
+	size_t len, cap;
+	bool full;
+};
+#define NP_HTTP_TEXT(array) { .buf = (array), .len = 0, .cap = sizeof(array), .full = false }
+
+void np_http_put(struct np_http_text *t, const void *bytes, size_t n);
+void np_http_puts(struct np_http_text *t, const char *s);
+/* v in base 10 or 16 (lower case), without leading zeros. */
+void np_http_put_number(struct np_http_text *t, uint64_t v, unsigned base);
+/* `when` (UTC) as an IMF-fixdate (RFC 9110 5.6.7): "Sun, 06 Nov 1994
+ * 08:49:37 GMT", always NP_HTTP_DATE_LEN bytes. */
+#define NP_HTTP_DATE_LEN 29
+void np_http_put_date(struct np_http_text *t, int64_t when);
 
 /* "Not Found" */
 const char *np_http_reason(int status);

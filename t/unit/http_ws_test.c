@@ -5,9 +5,12 @@
  * probe, WebSocket frame headers, close payloads, UTF-8, and the
  * handshake's accept key from RFC 6455's own example.
  */
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "http.h"
+#include "http_response.h"
 #include "tap.h"
 #include "ws.h"
 
@@ -23,8 +26,55 @@ static void refused(const char *what, const char *text, int status)
 	ok(r == NP_HTTP_BAD && req.status == status, "%s: %d (%s)", what, status, r == NP_HTTP_BAD ? req.error : "accepted");
 }
 
+/* np_http_put_date() against strftime() over the proleptic calendar's
+ * edges: the epoch, leap days of 400-year and 100-year rules, the last
+ * second of 9999, and a walk of odd steps between. */
+static void dates(void)
+{
+	static const int64_t edges[] = { 0, 86399, 86400, 951782400 /* 2000-02-29 */, 4107542400 /* 2100-03-01 */,
+					 68256000 /* 1972-02-29 */, 253402300799 /* 9999-12-31 23:59:59 */,
+					 -1, -86401, -30610224000 /* 1000-01-01 */ };
+	int bad = 0, tried = 0;
+	for (size_t i = 0; i < sizeof(edges) / sizeof(edges[0]) + 20000; i++) {
+		int64_t when = i < sizeof(edges) / sizeof(edges[0]) ? edges[i]
+			: (int64_t)(i - sizeof(edges) / sizeof(edges[0])) * 12653437; /* ~146 days, odd seconds */
+		if (when > 253402300799)
+			break;
+		char want[64], got[NP_HTTP_DATE_LEN + 1];
+		time_t t = (time_t)when;
+		struct tm tm;
+		if (!gmtime_r(&t, &tm))
+			continue;
+		strftime(want, sizeof(want), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+		struct np_http_text d = NP_HTTP_TEXT(got);
+		np_http_put_date(&d, when);
+		tried++;
+		if (d.full || d.len != NP_HTTP_DATE_LEN || strcmp(got, want) != 0) {
+			if (bad++ < 3)
+				diag("%lld: %s, want %s", (long long)when, d.full ? "(full)" : got, want);
+		}
+	}
+	ok(bad == 0 && tried > 20000, "IMF-fixdate of %d times from 1970 to 9999 as strftime() makes it", tried);
+	char past[64];
+	struct np_http_text p = NP_HTTP_TEXT(past);
+	np_http_put_date(&p, 253402300800);
+	ok(p.full && p.len == 0, "the year 10000 is no date: the text is marked full");
+
+	char small[12];
+	struct np_http_text t = NP_HTTP_TEXT(small);
+	np_http_puts(&t, "a:");
+	np_http_put_number(&t, 0, 10);
+	np_http_put_number(&t, 0xbeef, 16);
+	ok(!t.full && strcmp(small, "a:0beef") == 0, "numbers in base 10 and 16, a C string after each put");
+	np_http_puts(&t, "12345");
+	ok(t.full && strcmp(small, "a:0beef") == 0, "what does not fit with its NUL is dropped, the text marked full");
+	np_http_puts(&t, "");
+	ok(t.full && t.len == 7, "and nothing goes in after");
+}
+
 int main(void)
 {
+	dates();
 	struct np_http_request req;
 	const char *get = "GET /a/b?c=d HTTP/1.1\r\nHost: example\r\nConnection: keep-alive, Upgrade\r\n"
 			  "X-Empty:\r\n\r\nGET /next";
