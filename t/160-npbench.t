@@ -186,5 +186,12 @@ for (['--depth', 0, 'bulk'], ['--depth', 17, 'bulk']) {
 ($out, $err2, $rc2) = run_bounded(['build/npbench', '--depth', 2, 'echo', '127.0.0.1', 1]);
 ok($rc2 == 2 && $err2 =~ /--depth applies to bulk only/, '--depth with echo: refused, exit 2');
 
+# aead: the machine's AES-128-GCM bound, no server.
+($out, $err2, $rc2) = run_bounded(['build/npbench', '--json', '-d', '0.2', 'aead']);
+ok($rc2 == 0 && $out =~ /"mode":"aead".*"mb_per_s":([\d.]+)/ && $1 > 0, 'aead: sealing and opening AES-128-GCM records, MB/s')
+    or diag("exit $rc2: $out$err2");
+($out, $err2, $rc2) = run_bounded(['build/npbench', '-d', '0', 'aead']);
+ok($rc2 == 2 && $err2 =~ /duration must be positive/, 'aead with no duration: refused, exit 2');
+
 is($d->stop, 0, 'the daemon stops cleanly');
 done_testing;
