@@ -36,8 +36,8 @@ static ssize_t plain_read(struct np_socket *s, void *buf, size_t len)
 		return (ssize_t)n;
 	}
 	const bool no_wait = np_socket_no_wait(s);
-	/* With a bound, what has come is taken first and poll() is only
-	 * for waiting: one system call when data is there. */
+	/* With a bound the fd does not block: a recv() takes what has come
+	 * and poll() is only for waiting, within the bound. */
 	const bool bounded = !no_wait && (np_socket_timeout(s) > 0 || np_socket_deadline(s) > 0);
 	if (!bounded && !no_wait && !p->idle_timer) {
 		(void)np_stack_idle_recv(s->fd); /* advice: see stack.h */
