@@ -207,8 +207,57 @@ static int open_beneath(int root_fd, const char *path)
 /* The body of a file up to this size goes out in the head's write. */
 #define SMALL_FILE (16 * 1024)
 
-enum np_http_file_result np_http_file(struct np_socket *s, int root_fd, const struct np_http_request *req,
-				      bool keep_alive, int *status)
+void np_http_file_cache_drop(struct np_http_file_cache *cache)
+{
+	if (cache && cache->fd >= 0) {
+		close(cache->fd);
+		cache->fd = -1;
+	}
+}
+
+static bool same_file(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_mode == b->st_mode &&
+	       a->st_size == b->st_size && a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
+	       a->st_mtim.tv_nsec == b->st_mtim.tv_nsec && a->st_ctim.tv_sec == b->st_ctim.tv_sec &&
+	       a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+/* The cached file when path still names it, unchanged (*st filled), or
+ * -1.  fstatat() follows the path however it resolves now, outside the
+ * root too, but only the inode openat2() opened beneath the root, with
+ * its mode, size and times as they were (a chmod moves ctime), is taken:
+ * anything else is opened again, under the root's rule. */
+static int reuse(struct np_http_file_cache *cache, int root_fd, const char *path, struct stat *st)
+{
+	if (!cache || cache->fd < 0)
+		return -1;
+	if (strcmp(cache->path, path) == 0 && fstatat(root_fd, path[1] ? path + 1 : ".", st, 0) == 0 &&
+	    same_file(st, &cache->st)) {
+		int fd = cache->fd;
+		cache->fd = -1;
+		return fd;
+	}
+	np_http_file_cache_drop(cache);
+	return -1;
+}
+
+/* fd, just served from, goes into the cache (or is closed). */
+static void keep(struct np_http_file_cache *cache, int fd, const char *path, const struct stat *st)
+{
+	size_t len = strlen(path);
+	if (!cache || len >= sizeof(cache->path)) {
+		close(fd);
+		return;
+	}
+	np_http_file_cache_drop(cache);
+	cache->fd = fd;
+	cache->st = *st;
+	memcpy(cache->path, path, len + 1);
+}
+
+enum np_http_file_result np_http_file(struct np_socket *s, int root_fd, struct np_http_file_cache *cache,
+				      const struct np_http_request *req, bool keep_alive, int *status)
 {
 	bool head = np_http_method_is(req, "HEAD");
 	bool get = np_http_method_is(req, "GET");
@@ -223,13 +272,16 @@ enum np_http_file_result np_http_file(struct np_socket *s, int root_fd, const st
 	size_t plen = strlen(path);
 	if (path[plen - 1] == '/')
 		memcpy(path + plen, "index.html", sizeof("index.html"));
-	int fd = open_beneath(root_fd, path);
 	struct stat st;
-	if (fd < 0)
-		return NP_FILE_NONE; /* not there, not readable, or outside the root */
-	if (fstat(fd, &st) < 0) {
-		close(fd);
-		return NP_FILE_NONE;
+	int fd = reuse(cache, root_fd, path, &st);
+	if (fd < 0) {
+		fd = open_beneath(root_fd, path);
+		if (fd < 0)
+			return NP_FILE_NONE; /* not there, not readable, or outside the root */
+		if (fstat(fd, &st) < 0) {
+			close(fd);
+			return NP_FILE_NONE;
+		}
 	}
 	if (S_ISDIR(st.st_mode)) {
 		close(fd);
@@ -301,7 +353,7 @@ enum np_http_file_result np_http_file(struct np_socket *s, int root_fd, const st
 				rc = send_body(s, fd, from, to);
 		}
 	}
-	close(fd);
+	keep(cache, fd, path, &st);
 	*status = r.status;
 	return answered(rc);
 }

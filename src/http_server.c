@@ -34,6 +34,7 @@ struct conn {
 	unsigned char *buf;          /* the head (and what came behind it) */
 	size_t len, cap;
 	int root_fd;                 /* webRoot, or -1 for none */
+	struct np_http_file_cache file; /* the last file sent */
 	unsigned requests;
 };
 
@@ -269,7 +270,7 @@ static enum route_result route_file(struct conn *c, const struct np_http_request
 	if (c->root_fd < 0)
 		return ROUTE_NEXT;
 	int status = 0;
-	switch (np_http_file(c->socket, c->root_fd, req, req->keep_alive, &status)) {
+	switch (np_http_file(c->socket, c->root_fd, &c->file, req, req->keep_alive, &status)) {
 	case NP_FILE_NONE:
 		return ROUTE_NEXT;
 	case NP_FILE_FAILED:
@@ -350,7 +351,7 @@ int np_http_serve(struct np_session *session, const unsigned char *first, size_t
 {
 	const struct np_port_conf *port = session->port;
 	struct conn c = { .session = session, .socket = session->socket, .port = port,
-			  .cap = port->http_max_header_size, .root_fd = -1 };
+			  .cap = port->http_max_header_size, .root_fd = -1, .file = NP_HTTP_FILE_CACHE_INIT };
 	c.buf = malloc(c.cap);
 	if (!c.buf) {
 		np_session_set_end_reason(session, "out of memory for an HTTP request head");
@@ -362,6 +363,7 @@ int np_http_serve(struct np_session *session, const unsigned char *first, size_t
 	if (port->web_root)
 		c.root_fd = open(port->web_root, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	int upgraded = serve(&c);
+	np_http_file_cache_drop(&c.file);
 	if (upgraded && c.len > 0) {
 		/* Bytes of the first frames came with the head: a WebSocket
 		 * whose client did not wait for 101.  Not supported. */

@@ -146,7 +146,8 @@ static void raise_file_limit(const struct np_config *config)
 			rl.rlim_cur = old;
 		}
 	}
-	/* Each session holds one descriptor (two when relayed); keep a few
+	/* Each session holds one descriptor (two when relayed, up to three on
+	 * webRoot: the directory and the file it was sent last); keep a few
 	 * for listeners, logs and files. */
 	unsigned long long capacity = rl.rlim_cur > 32 ? (unsigned long long)rl.rlim_cur - 32 : 0;
 	np_log(LOG_NOTICE, "descriptor limit %llu: room for about %llu connections (maxConnections %d)",

@@ -154,6 +154,59 @@ like($head, qr{^HTTP/1\.1 200 OK\r\n(?:[^\r]+\r\n)*Content-Length: 1024\r\n(?:[^
 my $two = raw("GET /style.css HTTP/1.1\r\nHost: x\r\n\r\nGET /docs/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
 like($two, qr{^HTTP/1\.1 200 .*body \{ color: black \}\n.*HTTP/1\.1 200 .*docs\n$}s, 'pipelined requests are answered in order');
 
+# --- the file a connection was sent last stays open for its next request ------------
+# On one keep-alive connection: whatever happens to the file between two
+# requests, the second answer is what opening it again would give.
+{
+    my $fds = sub { opendir my $dh, "/proc/@{[ $d->pid ]}/fd" or return -1; scalar grep { !/^\./ } readdir $dh };
+    my $before = $fds->();
+    my $s = IO::Socket::IP->new(PeerHost => '127.0.0.1', PeerPort => $port, Timeout => 5) or die "connect: $!";
+    binmode $s;
+    my $get = sub {
+        my ($path) = @_;
+        write_all($s, "GET $path HTTP/1.1\r\nHost: x\r\n\r\n") or return (0, '');
+        my $head = '';
+        while ($head !~ /\r\n\r\n\z/) {
+            my $c = read_exact($s, 1, 5);
+            return (0, '') unless defined $c;
+            $head .= $c;
+        }
+        my ($status) = $head =~ m{^HTTP/1\.1 (\d+)};
+        my ($length) = $head =~ /\r\nContent-Length: (\d+)/i;
+        my $body = $length ? read_exact($s, $length, 5) : '';
+        return ($status // 0, $body // '');
+    };
+    put("$root/again.txt", "first\n");
+    my ($st1, $b1) = $get->('/again.txt');
+    ok($st1 == 200 && $b1 eq "first\n", 'keep-alive: a file');
+    # The same inode, new bytes of the same length: its current bytes.
+    open my $fh, '+<', "$root/again.txt" or die;
+    print $fh "again\n";
+    close $fh;
+    my ($st2, $b2) = $get->('/again.txt');
+    ok($st2 == 200 && $b2 eq "again\n", 'the same file written over in place: its new bytes');
+    # Another file renamed over the path.
+    put("$root/again.new", "replaced, longer\n");
+    rename("$root/again.new", "$root/again.txt") or die;
+    my ($st3, $b3) = $get->('/again.txt');
+    ok($st3 == 200 && $b3 eq "replaced, longer\n", 'another file renamed over the path: that file');
+    # The path now a link out of the root: refused, as opening it would be.
+    unlink "$root/again.txt";
+    symlink("$tmp/secret.txt", "$root/again.txt") or die;
+    my ($st4, $b4) = $get->('/again.txt');
+    ok($st4 == 404 && $b4 !~ /outside/, 'the path turned into a link out of the root: 404, nothing from outside');
+    unlink "$root/again.txt";
+    my ($st5) = $get->('/again.txt');
+    is($st5, 404, 'the file removed: 404');
+    my ($st6, $b6) = $get->('/1k.bin');
+    my ($st7, $b7) = $get->('/1k.bin');
+    ok($st6 == 200 && $st7 == 200 && $b6 eq $kib && $b7 eq $kib, 'the same file twice: the same bytes');
+    my $held = $fds->();
+    ok($held > $before && $held <= $before + 3, "the connection holds 3 descriptors at most (socket, webRoot, its last file): @{[ $held - $before ]}");
+    close $s;
+    ok(wait_for(sub { $fds->() <= $before }, 5), 'the connection ended: all three are closed');
+}
+
 # --- bad requests: each its status and a log line ----------------------------------
 my @bad = (
     [ '10 KiB request line', 'GET /' . ('a' x 10240) . " HTTP/1.1\r\nHost: x\r\n\r\n", 414, qr/request line longer/ ],
