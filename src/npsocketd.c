@@ -37,6 +37,7 @@
 #include "log.h"
 #include "service.h"
 #include "tls.h"
+#include "turn.h"
 
 #define NPSOCKETD_VERSION "0.1.0"
 /* parse_command_line(): the option was served (-V, -h); exit 0. */
@@ -129,13 +130,14 @@ static int parse_command_line(int argc, char **argv, struct options *opt)
 }
 
 /* More descriptors than the default 1024 are needed for as many
- * connections; take what the hard limit allows and say what that means. */
-static void raise_file_limit(const struct np_config *config)
+ * connections; take what the hard limit allows and say what that means.
+ * Returns how many connections the process can hold (0: not known). */
+static unsigned long long raise_file_limit(const struct np_config *config)
 {
 	struct rlimit rl;
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0) {
 		np_log(LOG_WARNING, "getrlimit(RLIMIT_NOFILE): %s", strerror(errno));
-		return;
+		return 0;
 	}
 	if (rl.rlim_cur < rl.rlim_max) {
 		rlim_t old = rl.rlim_cur;
@@ -156,6 +158,9 @@ static void raise_file_limit(const struct np_config *config)
 	    (unsigned long long)config->server.max_connections > capacity)
 		np_log(LOG_WARNING, "maxConnections is above what the descriptor limit allows; "
 		       "connections past it are refused by accept()");
+	else
+		capacity = (unsigned long long)config->server.max_connections;
+	return capacity;
 }
 
 /* user/group of [Server]: switch to them once the ports are bound. */
@@ -446,7 +451,7 @@ static int serve(struct np_config *config, const char *pid_file, const char *upg
 	int rc = EXIT_SUCCESS;
 	bool pid_written = false;
 
-	raise_file_limit(config);
+	np_turns_size_futex_hash(raise_file_limit(config));
 	if (np_server_init(&server, config) < 0) {
 		rc = EX_OSERR;
 		goto out;

@@ -7,12 +7,22 @@
 #include <linux/futex.h>
 #include <sched.h>
 #include <stddef.h>
+#include <string.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "npsocket/socket.h"
 #include "turn.h"
+
+/* Linux 6.16's process-private futex hash (linux/prctl.h of older
+ * headers lacks it). */
+#ifndef PR_FUTEX_HASH
+#define PR_FUTEX_HASH 78
+#define PR_FUTEX_HASH_SET_SLOTS 1
+#endif
 
 static _Thread_local struct np_turns *joined;
 static _Thread_local bool held;
@@ -78,6 +88,20 @@ void np_turns_set_limit(struct np_turns *t, int limit)
 	} else if (limit < old) {
 		atomic_fetch_sub(&t->granted, (uint64_t)(old - limit));
 	}
+}
+
+void np_turns_size_futex_hash(unsigned long long connections)
+{
+	unsigned long slots = NP_FUTEX_SLOTS_MIN;
+	while (slots < NP_FUTEX_SLOTS_MAX && slots * 4 < connections)
+		slots *= 2;
+	if (prctl(PR_FUTEX_HASH, PR_FUTEX_HASH_SET_SLOTS, slots, 0, 0) == 0)
+		np_log(LOG_DEBUG, "futex hash: %lu buckets for %llu connections", slots, connections);
+	else if (errno == EINVAL)
+		np_log(LOG_DEBUG, "futex hash: the kernel keeps one for all processes (prctl: %s)", strerror(errno));
+	else
+		np_log(LOG_WARNING, "futex hash of %lu buckets not set: prctl(PR_FUTEX_HASH): %s", slots,
+		       strerror(errno));
 }
 
 int np_turns_auto(void)

@@ -55,6 +55,18 @@ struct np_turns {
 void np_turns_init(struct np_turns *t, int limit);
 /* A new limit (a reload); 0 lets everyone run. */
 void np_turns_set_limit(struct np_turns *t, int limit);
+/* Linux (6.16 on) gives a process with threads a futex hash of its own,
+ * sized by its CPUs: 16 buckets on 2.  A thousand connection threads in
+ * line for their turns are then some 60 waiters a bucket, and every wake
+ * and wait walks and locks the bucket's chain (futex_wake alone was 8 % of
+ * the daemon's samples with 1,000 busy TLS sessions on 2 CPUs; 1.6 % with
+ * the hash below).  This sizes it at one bucket per 4 connections the
+ * process can hold (64 bytes each, from NP_FUTEX_SLOTS_MIN to
+ * NP_FUTEX_SLOTS_MAX buckets).  A kernel without the call keeps its one
+ * hash for all processes, which is large. */
+#define NP_FUTEX_SLOTS_MIN 256
+#define NP_FUTEX_SLOTS_MAX 16384
+void np_turns_size_futex_hash(unsigned long long connections);
 /* What a limit of 0 in the configuration means: 4 per CPU the process
  * may run on. */
 int np_turns_auto(void);

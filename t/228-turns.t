@@ -172,4 +172,27 @@ SKIP: {
 close $_ for grep { defined } @plain, @tls, @members, $w, $j, $f, $u, $half;
 unlike($d->log_text, qr/\berror\b/, 'no error in the log');
 $d->stop;
+
+# --- the futex hash: sized for the connections the process can hold -----------------
+# Linux 6.16 on gives a threaded process a hash of 16 buckets on 2 CPUs,
+# whatever its threads; npsocketd asks for one per 4 connections, a power
+# of two: 3,000 connections, 1,024 buckets.  An older kernel refuses the
+# call (EINVAL) and keeps its one hash for all processes.
+{
+    # prctl(PR_FUTEX_HASH, PR_FUTEX_HASH_GET_SLOTS): -1 where unknown.
+    my $known = `uname -m` =~ /x86_64/ ? syscall(157, 78, 2, 0, 0, 0) >= 0 : undef;
+    my $h = start_daemon(ini => "[Server]\nmaxConnections = 3000\n[Port]\nport = 0\nbindAddress = 127.0.0.1\n",
+                         args => ['-l', 'debug'], ulimit_nofile => 8192);
+    my $log = $h->log_text;
+    if (!defined $known) {
+        like($log, qr/futex hash: (?:1024 buckets for 3000 connections|the kernel keeps one)/, 'the futex hash is sized, or left to the kernel');
+    } elsif ($known) {
+        like($log, qr/debug: futex hash: 1024 buckets for 3000 connections/, 'a futex hash of 1,024 buckets for 3,000 connections');
+    } else {
+        like($log, qr/debug: futex hash: the kernel keeps one for all processes/, 'an older kernel keeps its hash, and says so');
+    }
+    my ($s, $answer) = np_connect($h, byte => 1);
+    ok(($answer // 0) == 1 && echo_ok($s, "after the futex hash"), "and the daemon serves");
+    $h->stop;
+}
 done_testing();
