@@ -48,13 +48,17 @@ static ssize_t plain_read(struct np_socket *s, void *buf, size_t len)
 	 * waiting takes it (turn.h).  Once per read: a wait below stands in
 	 * line already. */
 	bool may_queue = !no_wait;
+	/* poll() said readable, and the turn was taken after it: the data is
+	 * read holding that turn, not waited for in line a second time. */
+	bool waited = false;
 	for (;;) {
 		/* A blocking recv() waits with the thread's turn given back. */
 		const bool blocks = !no_wait && !bounded;
 		ssize_t n = -1;
-		bool queued = may_queue && np_turn_requeue();
+		bool queued = (may_queue && np_turn_requeue()) || waited;
 		bool came = false; /* while this thread waited in line */
 		may_queue = false;
+		waited = false;
 		if (queued) {
 			n = np_read_ahead_recv(&p->ahead, s->fd, buf, len, MSG_DONTWAIT, NULL);
 			came = n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
@@ -74,6 +78,7 @@ static ssize_t plain_read(struct np_socket *s, void *buf, size_t len)
 				np_stack_release();
 			if (np_socket_wait_queued(s) < 0)
 				return -1;
+			waited = true;
 			continue;
 		}
 		if (n > 0) {

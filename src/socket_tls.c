@@ -141,17 +141,22 @@ static ssize_t tls_read(struct np_socket *s, void *buf, size_t len)
 	 * came meanwhile without waiting (turn.h).  Once per read: a wait
 	 * below stands in line already. */
 	bool may_queue = !np_socket_no_wait(s);
+	/* poll() said readable, and the turn was taken after it: what came is
+	 * read holding that turn, not waited for in line a second time. */
+	bool waited = false;
 	for (;;) {
 		const bool held = np_tls_transport_holds(&t->transport) || gnutls_record_check_pending(t->session) > 0;
 		bool blocks = t->blocking && !held;
-		if (!held && may_queue && np_turn_requeue()) {
-			may_queue = false;
+		bool queued = !held && ((may_queue && np_turn_requeue()) || waited);
+		waited = false;
+		if (queued) {
 			ssize_t got = np_tls_transport_fill(&t->transport);
 			if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && !t->blocking) {
 				/* Bounded and nothing came in line: GnuTLS's recv()
 				 * would say so too, so straight to the wait. */
 				if (tls_wait_queued(t) < 0)
 					return -1;
+				waited = true;
 				continue;
 			}
 			blocks = blocks && got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
@@ -178,6 +183,7 @@ static ssize_t tls_read(struct np_socket *s, void *buf, size_t len)
 				np_stack_release();
 			if (tls_wait_queued(t) < 0)
 				return -1;
+			waited = true;
 			continue;
 		}
 		if (n == GNUTLS_E_REHANDSHAKE)
