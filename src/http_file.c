@@ -21,6 +21,7 @@
 
 #include "http_file.h"
 #include "http_response.h"
+#include "turn.h"
 
 #define SEND_CHUNK (64 * 1024)
 
@@ -178,7 +179,7 @@ static int send_body(struct np_socket *s, int fd, long long from, long long to)
 	int rc = 0;
 	for (long long at = from; rc == 0 && at <= to;) {
 		size_t want = to - at + 1 < (long long)cap ? (size_t)(to - at + 1) : cap;
-		ssize_t n = pread(fd, buf, want, at);
+		ssize_t n = np_turn_pread(fd, buf, want, at);
 		if (n <= 0)
 			rc = -1; /* the file shrank or failed under us: the response cannot be completed */
 		else if (np_socket_write_all(s, buf, (size_t)n) < 0)
@@ -345,7 +346,7 @@ enum np_http_file_result np_http_file(struct np_socket *s, int root_fd, struct n
 		if (head || length == 0) {
 			rc = np_http_send_head(s, &r);
 		} else if (length <= SMALL_FILE) {
-			ssize_t n = pread(fd, small, (size_t)length, from);
+			ssize_t n = np_turn_pread(fd, small, (size_t)length, from);
 			rc = n == length ? np_http_send(s, &r, small, (size_t)n) : -1;
 		} else {
 			rc = np_http_send_head(s, &r);

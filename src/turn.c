@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -202,6 +203,22 @@ int np_turn_poll(struct pollfd *pfd, nfds_t n, int timeout_ms)
 	int rc = poll(pfd, n, timeout_ms);
 	np_turn_take();
 	return rc;
+}
+
+ssize_t np_turn_pread(int fd, void *buf, size_t len, off_t offset)
+{
+	struct iovec iov = { .iov_base = buf, .iov_len = len };
+	ssize_t n = preadv2(fd, &iov, 1, offset, RWF_NOWAIT);
+	if (n == (ssize_t)len || n == 0 ||
+	    (n < 0 && errno != EAGAIN && errno != EOPNOTSUPP && errno != EINVAL))
+		return n; /* all of it, the end of the file, or a failure of its own */
+	size_t got = n > 0 ? (size_t)n : 0;
+	np_turn_give();
+	ssize_t more = pread(fd, (char *)buf + got, len - got, offset + (off_t)got);
+	np_turn_take();
+	if (more < 0)
+		return got ? (ssize_t)got : -1;
+	return (ssize_t)(got + (size_t)more);
 }
 
 ssize_t np_turn_sendmsg(int fd, const struct msghdr *msg, int flags)

@@ -91,6 +91,12 @@ int np_socket_wait_queued(struct np_socket *s);
 /* poll() with the turn given back while it waits (not for timeout 0). */
 int np_turn_poll(struct pollfd *pfd, nfds_t n, int timeout_ms);
 
+/* pread() that gives the turn back while the disk is read: tried first
+ * with RWF_NOWAIT, which takes only what the page cache holds; the rest
+ * (or all, where the file system does not know RWF_NOWAIT) is read with
+ * the turn given back.  Short only at the end of the file, as pread(). */
+ssize_t np_turn_pread(int fd, void *buf, size_t len, off_t offset);
+
 /* sendmsg() that, when the kernel's buffer is full and it would block,
  * gives the turn back while it waits (tried first with MSG_DONTWAIT; a
  * non-blocking fd gets its EAGAIN as ever). */

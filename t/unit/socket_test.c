@@ -5,19 +5,25 @@
  * same fd, passes its timeout, deadline and no_wait down, and closes what
  * is under it; the write lock keeps whole the writes of several threads,
  * through a layer that writes its parts one call at a time as well as on
- * a plain socket, and a comm's transactions beside raw writes.
+ * a plain socket, and a comm's transactions beside raw writes.  And
+ * np_turn_pread(): what the page cache holds is read on the turn held,
+ * what it does not with the turn given back, and both read what pread()
+ * would.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "npsocket/comm.h"
 #include "npsocket/socket.h"
 #include "tap.h"
+#include "turn.h"
 
 /* A layer that passes bytes through, writing each part of a vector with
  * a write of its own (as a WebSocket writes its frame header and then
@@ -150,6 +156,67 @@ static void two_writers(struct np_socket *s, int peer, const char *what)
 	is_int(r.torn, 0, "%s: no record of one thread torn by the other's", what);
 }
 
+/* Turns drawn so far: each give-and-take draws one. */
+static uint64_t drawn(struct np_turns *t)
+{
+	return atomic_load(&t->next);
+}
+
+static void turn_pread(void)
+{
+	/* On the disk the build is on (tmpfs would keep it in memory). */
+	char path[] = "build/t/turn-pread-XXXXXX";
+	int fd = mkstemp(path);
+	if (fd < 0) {
+		ok(0, "mkstemp %s: %s", path, strerror(errno));
+		return;
+	}
+	unlink(path);
+	static unsigned char data[256 * 1024], back[sizeof(data)];
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (unsigned char)(i * 7 + i / 251);
+	if (write(fd, data, sizeof(data)) != (ssize_t)sizeof(data) || fsync(fd) < 0) {
+		ok(0, "write %s: %s", path, strerror(errno));
+		close(fd);
+		return;
+	}
+	static struct np_turns turns;
+	np_turns_init(&turns, 1);
+	np_turn_join(&turns);
+	np_turn_take();
+	uint64_t before = drawn(&turns);
+	ok(np_turn_pread(fd, back, sizeof(back), 0) == (ssize_t)sizeof(back) && memcmp(back, data, sizeof(back)) == 0,
+	   "pread through turns: the file's bytes");
+	is_int((int)(drawn(&turns) - before), 0, "from the page cache, on the turn held");
+	memset(back, 0, sizeof(back));
+	ok(np_turn_pread(fd, back, 1000, sizeof(data) - 600) == 600 && memcmp(back, data + sizeof(data) - 600, 600) == 0,
+	   "a read across the end of the file is short, as pread()'s");
+	ok(np_turn_pread(fd, back, 10, sizeof(data)) == 0, "at the end: 0");
+	int p[2];
+	ok(pipe(p) == 0 && np_turn_pread(p[0], back, 10, 0) == -1 && errno == ESPIPE,
+	   "a descriptor pread() refuses: -1 and pread()'s errno (ESPIPE)");
+	close(p[0]);
+	close(p[1]);
+	/* Out of the page cache: the read gives the turn back (draws a new
+	 * one) and still reads the same bytes. */
+	unsigned char probe;
+	struct iovec iov = { .iov_base = &probe, .iov_len = 1 };
+	bool from_disk = posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED) == 0 &&
+			 preadv2(fd, &iov, 1, 0, RWF_NOWAIT) < 0 && errno == EAGAIN &&
+			 posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED) == 0;
+	before = drawn(&turns);
+	memset(back, 0, sizeof(back));
+	ok(np_turn_pread(fd, back, sizeof(back), 0) == (ssize_t)sizeof(back) && memcmp(back, data, sizeof(back)) == 0,
+	   "read again after the page cache dropped it: the same bytes");
+	if (from_disk)
+		is_int((int)(drawn(&turns) - before), 1, "read from the disk with the turn given back, once");
+	else
+		diag("the file system keeps the file in memory or knows no RWF_NOWAIT: the disk case not seen");
+	np_turn_give();
+	np_turn_join(NULL);
+	close(fd);
+}
+
 int main(void)
 {
 	int sv[2];
@@ -229,5 +296,7 @@ int main(void)
 	char rest;
 	ok(recv(sv[1], &rest, 1, 0) == 0, "and closes the socket under it: the peer sees EOF");
 	close(sv[1]);
+
+	turn_pread();
 	return done_testing();
 }
