@@ -113,7 +113,7 @@ int np_turns_auto(void)
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 		cpus = n > 0 ? (int)n : 1;
 	}
-	return 4 * cpus;
+	return cpus;
 }
 
 void np_turn_join(struct np_turns *t)
