@@ -15,6 +15,10 @@
 #include <malloc.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <netinet/tcp.h>
@@ -310,12 +314,31 @@ static struct np_session *park(struct np_server *server, struct np_spare *self)
 	return next;
 }
 
+/* Connection threads run SCHED_BATCH: the turns decide who runs next,
+ * and a thread woken (its turn came, or its data) does not preempt the
+ * one running, which finishes its transaction and gives the turn.  Under
+ * SCHED_OTHER, with one turn per CPU, the wake-up of the next in line
+ * preempted the giver about every other transaction (0.45-0.64
+ * involuntary context switches per transaction, none as SCHED_BATCH):
+ * a switch to the woken thread and one back only to let the giver sleep.
+ * Accepters stay SCHED_OTHER, so a new connection still preempts. */
+static void batch_policy(void)
+{
+	static _Atomic bool warned;
+	struct sched_param param = { .sched_priority = 0 };
+	int err = pthread_setschedparam(pthread_self(), SCHED_BATCH, &param);
+	if (err && !atomic_exchange(&warned, true))
+		np_log(LOG_WARNING, "connection threads stay SCHED_OTHER: pthread_setschedparam(SCHED_BATCH): %s",
+		       strerror(err));
+}
+
 static void *connection_main(void *arg)
 {
 	struct pool_start start = *(struct pool_start *)arg;
 	free(arg);
 	struct np_spare self = { .stack_size = start.stack_size };
 	pthread_cond_init(&self.wake, NULL);
+	batch_policy();
 	np_turn_join(&start.server->registry.turns);
 	if (np_stack_register() < 0)
 		np_log(LOG_WARNING, "connection thread: cannot find its stack's bounds: "

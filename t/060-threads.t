@@ -13,9 +13,10 @@ use Time::HiRes qw(sleep);
 
 plan skip_all => 'needs Linux /proc/PID/task' unless -d "/proc/$$/task";
 
-# Every thread of $pid: { tid, name, nice }.  The name is between the first
-# '(' and the last ')' of stat (it may hold spaces and parentheses); nice
-# is field 19, the 17th after the ')'.
+# Every thread of $pid: { tid, name, nice, policy }.  The name is between
+# the first '(' and the last ')' of stat (it may hold spaces and
+# parentheses); nice is field 19, the 17th after the ')', the scheduling
+# policy field 41 (0 SCHED_OTHER, 3 SCHED_BATCH).
 sub threads {
     my ($pid) = @_;
     my @t;
@@ -26,14 +27,14 @@ sub threads {
         my $close = rindex($stat, ')');
         my $name = substr($stat, $open + 1, $close - $open - 1);
         my @f = split ' ', substr($stat, $close + 1);
-        push @t, { tid => ($task =~ m{(\d+)$})[0], name => $name, nice => $f[16] };
+        push @t, { tid => ($task =~ m{(\d+)$})[0], name => $name, nice => $f[16], policy => $f[38] };
     }
     return @t;
 }
 sub named { my ($pid, $name) = @_; grep { $_->{name} eq $name } threads($pid) }
 
 SKIP: {
-    skip 'raising priority needs root (CAP_SYS_NICE)', 10 if $> != 0;
+    skip 'raising priority needs root (CAP_SYS_NICE)', 12 if $> != 0;
     my $d = start_daemon(ini => "[Server]\nspareThreads = 0\n[Port]\nport = 0\nbindAddress = 127.0.0.1\naccepterThreads = 2\naccepterPriority = -5\n"
                               . "[Port.b]\nport = 0\nbindAddress = 127.0.0.1\naccepterThreads = 3\naccepterPriority = -3\n");
     my $port = $d->port('Port');
@@ -44,6 +45,7 @@ SKIP: {
     my @acc_b = named($d->pid, "acc:$port_b");
     is(scalar(@acc_b), 3, "accepterThreads = 3 on [Port.b]: three threads named acc:$port_b");
     is_deeply([map { $_->{nice} } @acc_b], [-3, -3, -3], 'they run at nice -3');
+    is_deeply([map { $_->{policy} } @acc, @acc_b], [(0) x 5], 'accepters are SCHED_OTHER: a new connection preempts');
     unlike($d->log_text, qr/warning: .*priority/, 'as root no priority warning is logged');
     my $base = () = threads($d->pid);
 
@@ -52,6 +54,7 @@ SKIP: {
        "while 3 sessions are open there are 3 conn:$port threads");
     my @conn = named($d->pid, "conn:$port");
     is_deeply([map { $_->{nice} } @conn], [0, 0, 0], 'connection threads run at normal priority (nice 0)');
+    is_deeply([map { $_->{policy} } @conn], [3, 3, 3], 'as SCHED_BATCH: the turns, not wake-up preemption, decide who runs');
     send_frame($_, 'x') for @socks;
     my $echoed = grep { defined((read_frame($_))[0]) } @socks;
     is($echoed, 3, 'and each of them echoes');
