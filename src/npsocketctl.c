@@ -203,8 +203,10 @@ static void print_table(char *answer, bool json)
 	free(lines);
 }
 
-/* "name: value" lines. */
-static void print_fields(char *answer, bool json)
+/* "name: value" lines (show info), or Prometheus text (show metrics):
+ * as they are for people; for --json one object of each name, or each
+ * sample's name with its labels, to its value. */
+static void print_object(char *answer, bool json, bool samples)
 {
 	if (!json) {
 		fputs(answer, stdout);
@@ -213,13 +215,14 @@ static void print_fields(char *answer, bool json)
 	fputs("{", stdout);
 	bool first = true;
 	for (char *save = NULL, *l = strtok_r(answer, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
-		char *colon = strstr(l, ": ");
-		if (!colon)
+		char *end = samples ? strrchr(l, ' ') : strstr(l, ": ");
+		if (!end || (samples && l[0] == '#'))
 			continue;
+		const char *value = end + (samples ? 1 : 2);
 		fputs(first ? "\n " : ",\n ", stdout);
-		json_string(stdout, l, (size_t)(colon - l));
+		json_string(stdout, l, (size_t)(end - l));
 		fputs(": ", stdout);
-		json_value(stdout, colon + 2, strlen(colon + 2));
+		json_value(stdout, value, strlen(value));
 		first = false;
 	}
 	fputs(first ? "}\n" : "\n}\n", stdout);
@@ -294,10 +297,12 @@ int main(int argc, char **argv)
 		} else {
 			fprintf(stderr, "npsocketctl: %s", answer + 7);
 		}
+	} else if (strncmp(answer, "# HELP ", 7) == 0 || strncmp(answer, "# TYPE ", 7) == 0) {
+		print_object(answer, json, true);
 	} else if (answer[0] == '#') {
 		print_table(answer, json);
 	} else if (json && strstr(answer, ": ") && strncmp(answer, "ok: ", 4) != 0) {
-		print_fields(answer, json);
+		print_object(answer, json, false);
 	} else if (json) {
 		const char *text = strncmp(answer, "ok: ", 4) == 0 ? answer + 4 : answer;
 		size_t len = strlen(text);

@@ -1,9 +1,10 @@
 #!/usr/bin/perl
 # SPDX-License-Identifier: ISC
 # npsocketctl against a live daemon: the session table aligned for
-# people and as JSON, show info as JSON, kill by id (the client sees the
-# close), drain and ready, the socket found through -c, and the exit
-# statuses: 0 answered, 1 refused, 2 usage or no daemon.
+# people and as JSON, show info as JSON, show metrics as Prometheus text
+# and as JSON, kill by id (the client sees the close), drain and ready,
+# the socket found through -c, and the exit statuses: 0 answered,
+# 1 refused, 2 usage or no daemon.
 use strict;
 use warnings;
 use lib 't/lib';
@@ -47,6 +48,17 @@ ok($row && $row->{protocol} eq 'client' && $row->{transactions_in} == 1 && !defi
 my $info = eval { decode_json($out) } // {};
 is($info->{pid}, $d->pid, 'show info as JSON: the pid');
 is($info->{sessions}, 2, 'and the sessions');
+
+($out, $err, $rc) = ctl('-s', $sock, 'show', 'metrics');
+my %samples;
+is($rc, 0, 'show metrics: exit 0');
+is_deeply([prometheus_problems($out, \%samples)], [], 'the Prometheus text as the daemon sent it, not as a table');
+is($samples{'npsocketd_sessions{listener="Port",protocol="client",transport="tcp"}'}, 2, 'counting both sessions');
+($out, $err, $rc) = ctl('-s', $sock, '--json', 'show', 'metrics');
+my $metrics = eval { decode_json($out) } // {};
+is($metrics->{'npsocketd_sessions{listener="Port",protocol="client",transport="tcp"}'}, 2,
+   'show metrics as JSON: each sample, name with labels, to its value');
+is_deeply([sort keys %$metrics], [sort keys %samples], 'every sample, and no HELP or TYPE line');
 
 ($out, $err, $rc) = ctl('-s', $sock, 'kill', 'session', $row->{id});
 is($rc, 0, 'kill session ID: exit 0');
