@@ -3,11 +3,10 @@
 # NetPhantom sessions over WebSocket (RFC 6455) at webSocketPath, as a
 # browser runs them: Debian's python3-websockets and node-ws over ws://
 # and wss:// (1,000 transactions of mixed sizes and compression each),
-# npcat --ws, a
-# relay pair of a WebSocket party and a TCP party, forward to the Java
-# reference listener through a WebSocket session, and raw frames for
-# every malformed case, each closed with its code while canary sessions
-# (TCP and WebSocket) go on.
+# each also in a relay pair with a TCP party and through a forward to the
+# Java reference listener; npcat --ws; the same relay and forward with a
+# raw client; and raw frames for every malformed case, each closed with
+# its code while canary sessions (TCP and WebSocket) go on.
 use strict;
 use warnings;
 use lib 't/lib';
@@ -65,7 +64,7 @@ ok(canaries_alive(), 'canaries: TCP and WebSocket sessions echo');
 
 # --- real clients ------------------------------------------------------------------
 SKIP: {
-    skip 'python3-websockets is not installed', 4 unless $have_websockets;
+    skip 'python3-websockets is not installed', 6 unless $have_websockets;
     my ($out, $err, $rc) = run_bounded([$python, 't/lib/ws_session.py', "ws://127.0.0.1:$port/netphantom", 1000],
                                        timeout => 120);
     is($out, "ok 1000\n", 'python3-websockets over ws://: 1,000 transactions of mixed sizes and compression') or diag($err);
@@ -77,9 +76,16 @@ SKIP: {
     is($out, "ok 1000\n", 'python3-websockets over wss:// (the TLS port): the same') or diag($err);
     ok($d->wait_log(qr/protocol=client transport=ws tls=TLS1\.3\/\S+ sni=localhost .*transactions=1000\/1000/),
        'its log line: transport=ws over TLS 1.3');
+    ($out, $err, $rc) = run_bounded([$python, 't/lib/ws_relay.py', "ws://127.0.0.1:$port/netphantom", "127.0.0.1:$port",
+                                     'python-pair', 100], timeout => 120);
+    is($out, "ok 100\n", 'python3-websockets as a relay party paired with a TCP party: 100 chunks each way, '
+                        . 'closed with 1000 when the TCP party leaves') or diag($err);
+    ok($d->wait_log(qr/protocol=relay transport=ws .*reason="relay with conn \d+ ended: both parties closed"/, 20),
+       'its log line: a relay over WebSocket');
 }
+my $have_node = -d '/usr/share/nodejs/ws' && `sh -c 'command -v node'` ne '';
 SKIP: {
-    skip 'node-ws is not installed', 2 unless -d '/usr/share/nodejs/ws' && `sh -c 'command -v node'` ne '';
+    skip 'node-ws is not installed', 3 unless $have_node;
     local $ENV{NODE_PATH} = '/usr/share/nodejs';
     my ($out, $err, $rc) = run_bounded(['node', 't/lib/ws_session.js', "ws://127.0.0.1:$port/netphantom", 1000],
                                        timeout => 120);
@@ -88,6 +94,9 @@ SKIP: {
     ($out, $err, $rc) = run_bounded(['node', 't/lib/ws_session.js', "wss://localhost:$tport/netphantom", 1000, "$pki/ca.pem"],
                                     timeout => 120);
     is($out, "ok 1000\n", 'node-ws over wss://: the same') or diag($err);
+    ($out, $err, $rc) = run_bounded(['node', 't/lib/ws_relay.js', "ws://127.0.0.1:$port/netphantom", "127.0.0.1:$port",
+                                     'node-pair', 100], timeout => 120);
+    is($out, "ok 100\n", 'node-ws as a relay party paired with a TCP party: the same') or diag($err);
 }
 my ($out, $err, $rc) = npcat($d, ['--ws', '/netphantom', '-z'], 'over ws', 'x' x 5000);
 ok($rc == 0 && $out eq "over ws\n" . ('x' x 5000) . "\n", 'npcat --ws: transactions, compressed ones too') or diag($err);
@@ -122,9 +131,9 @@ is($out, "rapp\n", 'npcat --ws -b 3: a Remote Application session over WebSocket
 # --- forward to the Java reference listener through a WebSocket -----------------------
 SKIP: {
     my $java = `sh -c 'command -v java'`;
-    skip 'java is not installed', 2 unless $java;
+    skip 'java is not installed', 4 unless $java;
     my $src = '../shared/peers/java-listener/JavaListener.java';
-    skip "$src is not there", 2 unless -f $src;
+    skip "$src is not there", 4 unless -f $src;
     my $log = "$pki/java.log";
     my $pid = fork // die;
     if ($pid == 0) {
@@ -138,6 +147,19 @@ SKIP: {
     my ($fw) = $f ? ws_open(port => $f->port) : ();
     ok($fw && ws_session($fw), 'a WebSocket client is accepted through the forwarder by the Java listener');
     ok($fw && ws_echo($fw, 'to java and back') && ws_echo($fw, 'y' x 20000), 'and its transactions come back');
+    my $url = 'ws://127.0.0.1:' . ($f ? $f->port : 0) . '/netphantom';
+  SKIP: {
+        skip 'python3-websockets is not installed', 1 unless $have_websockets;
+        my ($out, $err) = run_bounded([$python, 't/lib/ws_session.py', $url, 1000], timeout => 120);
+        is($out, "ok 1000\n", 'python3-websockets through the forwarder to the Java listener: 1,000 transactions '
+                             . 'of mixed sizes and compression') or diag($err);
+    }
+  SKIP: {
+        skip 'node-ws is not installed', 1 unless $have_node;
+        local $ENV{NODE_PATH} = '/usr/share/nodejs';
+        my ($out, $err) = run_bounded(['node', 't/lib/ws_session.js', $url, 1000], timeout => 120);
+        is($out, "ok 1000\n", 'node-ws through the forwarder to the Java listener: the same') or diag($err);
+    }
     kill 'TERM', $pid;
     waitpid($pid, 0);
     $f->stop if $f;
