@@ -69,14 +69,22 @@ DEB_PACKAGES := build-essential pkg-config libgnutls28-dev zlib1g-dev libconfig-
 TEST_PACKAGES := gnutls-bin perl mandoc man-db procps sslscan valgrind default-jdk-headless \
                  libio-socket-ssl-perl curl python3-websockets node-ws chromium libnss3-tools haproxy systemd pebble
 
-.PHONY: all test run bench fuzz install uninstall clean deps deps-test lint-man
+.PHONY: all test run bench fuzz install uninstall clean deps deps-test lint-man FORCE
 
 all: $(PROGRAMS) $(UNIT_BINS) $(TEST_SHIMS) $(MODULES) $(B)/npbench $(FUZZ_REPLAYS)
 
 $(B) $(B)/t $(B)/modules $(B)/fuzz:
 	mkdir -p $@
 
-$(B)/%.o: src/%.c $(wildcard src/*.h include/npsocket/*.h) | $(B)
+# The compiler and flags the tree was built with: a build with other ones
+# (CC=clang, SANITIZE=..., CFLAGS=...) rebuilds everything instead of
+# linking objects of two kinds together.
+BUILD_FLAGS := $(subst ','\'',$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS))
+$(B)/.flags: FORCE | $(B)
+	@printf '%s\n' '$(BUILD_FLAGS)' | cmp -s - $@ || printf '%s\n' '$(BUILD_FLAGS)' > $@
+FORCE:
+
+$(B)/%.o: src/%.c $(wildcard src/*.h include/npsocket/*.h) $(B)/.flags | $(B)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 $(B)/libnp.a: $(LIB_OBJS)
@@ -90,12 +98,12 @@ $(B)/npsocketd: $(B)/npsocketd.o $(LIB_OBJS)
 
 # The load generator (bench/): its own client, GnuTLS directly, over the
 # daemon's TLS transport (read-ahead, batched writes).
-$(B)/npbench: bench/npbench.c $(B)/libnp.a | $(B)
+$(B)/npbench: bench/npbench.c $(B)/libnp.a $(B)/.flags | $(B)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(B)/libnp.a $(LDLIBS)
 
 # Session-handler modules: position independent, resolved against the
 # daemon at dlopen() time.
-$(B)/modules/%.so: modules/%.c include/npsocket/handler.h include/npsocket/comm.h include/npsocket/socket.h | $(B)/modules
+$(B)/modules/%.so: modules/%.c include/npsocket/handler.h include/npsocket/comm.h include/npsocket/socket.h $(B)/.flags | $(B)/modules
 	$(CC) $(CPPFLAGS) $(CFLAGS) -fPIC -shared $(LDFLAGS) -o $@ $<
 
 $(B)/npcat: $(B)/npcat.o $(B)/libnp.a
@@ -108,16 +116,16 @@ $(B)/npsocketctl: $(B)/npsocketctl.o $(B)/libnp.a
 $(B)/t/%.so: t/lib/%.c $(wildcard include/npsocket/*.h) | $(B)/t
 	$(CC) $(CPPFLAGS) -O2 -fPIC -shared -o $@ $< -ldl
 
-$(B)/t/%: t/unit/%.c t/unit/tap.h $(B)/libnp.a | $(B)/t
+$(B)/t/%: t/unit/%.c t/unit/tap.h $(B)/libnp.a $(B)/.flags | $(B)/t
 	$(CC) $(CPPFLAGS) -It/unit $(CFLAGS) $(LDFLAGS) -o $@ $< $(B)/libnp.a $(LDLIBS)
 
 # Fuzz targets (fuzz/): each one's corpus replayed by t/009-fuzz-replay.t
 # with any compiler; `make fuzz` runs them under libFuzzer (clang) with
 # ASan + UBSan for FUZZ_TIME seconds each, new inputs in $(FB)/corpus/.
-$(B)/fuzz/%-replay: fuzz/%_fuzz.c fuzz/replay.c fuzz/fuzz.h $(B)/libnp.a | $(B)/fuzz
+$(B)/fuzz/%-replay: fuzz/%_fuzz.c fuzz/replay.c fuzz/fuzz.h $(B)/libnp.a $(B)/.flags | $(B)/fuzz
 	$(CC) $(CPPFLAGS) -Ifuzz $(CFLAGS) $(LDFLAGS) -o $@ $< fuzz/replay.c $(B)/libnp.a $(LDLIBS)
 
-$(B)/fuzz/%-fuzzer: fuzz/%_fuzz.c fuzz/fuzz.h $(B)/libnp.a | $(B)/fuzz
+$(B)/fuzz/%-fuzzer: fuzz/%_fuzz.c fuzz/fuzz.h $(B)/libnp.a $(B)/.flags | $(B)/fuzz
 	$(CC) $(CPPFLAGS) -Ifuzz $(CFLAGS) -fsanitize=fuzzer $(LDFLAGS) -o $@ $< $(B)/libnp.a $(LDLIBS)
 
 FUZZ_TIME ?= 60
