@@ -129,6 +129,16 @@ static bool may_run(struct np_turns *t, uint64_t n)
 	return atomic_load_explicit(&t->granted, memory_order_acquire) > n;
 }
 
+/* How long number n sleeps before it looks whether turns stalled: the
+ * further back in line, the longer (turn.h). */
+static int stall_check_ms(struct np_turns *t, uint64_t n)
+{
+	uint64_t granted = atomic_load_explicit(&t->granted, memory_order_relaxed);
+	uint64_t behind = n > granted ? n - granted : 0;
+	uint64_t ms = NP_TURN_STALL_MS * (1 + behind / NP_TURN_STALL_SPREAD);
+	return ms < NP_TURN_FAR_WAIT_MS ? (int)ms : NP_TURN_FAR_WAIT_MS;
+}
+
 /* Waits until number n may run (or nobody gives turns back); errno may
  * change. */
 static void wait_for(struct np_turns *t, uint64_t n)
@@ -139,7 +149,7 @@ static void wait_for(struct np_turns *t, uint64_t n)
 		uint32_t seen = atomic_load_explicit(w, memory_order_acquire);
 		if (may_run(t, n))
 			return;
-		futex_wait(w, seen, NP_TURN_STALL_MS);
+		futex_wait(w, seen, stall_check_ms(t, n));
 		if (may_run(t, n))
 			return;
 		if (np_now_ms() - atomic_load_explicit(&t->last_give_ms, memory_order_relaxed) >= NP_TURN_STALL_MS) {

@@ -40,7 +40,17 @@
 #include "npsocket/socket.h"
 
 #define NP_TURN_STALL_MS 50
-#define NP_TURN_SLOTS 4096
+/* A waiter looks whether turns stalled after NP_TURN_STALL_MS when it is
+ * next in line, and after one more NP_TURN_STALL_MS for every
+ * NP_TURN_STALL_SPREAD numbers ahead of it, up to NP_TURN_FAR_WAIT_MS:
+ * 15,000 sessions woken at once (a mass disconnect) are then some 15,000
+ * timed wake-ups a second, not 300,000 that left no CPU for the turns
+ * themselves (draining 15,000 TLS sessions took 40 s). */
+#define NP_TURN_STALL_SPREAD 64
+#define NP_TURN_FAR_WAIT_MS 1000
+/* Numbers NP_TURN_SLOTS apart share a futex word, and a wake wakes all
+ * its waiters: as many slots as sessions a process holds here. */
+#define NP_TURN_SLOTS 16384
 
 struct np_turns {
 	_Atomic uint64_t next;            /* the next number drawn */

@@ -8,7 +8,8 @@
  * a plain socket, and a comm's transactions beside raw writes.  And
  * np_turn_pread(): what the page cache holds is read on the turn held,
  * what it does not with the turn given back, and both read what pread()
- * would.
+ * would.  And turns whose holder is stuck: the next in line runs without
+ * one after NP_TURN_STALL_MS, one far back in line looks later.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -217,6 +218,62 @@ static void turn_pread(void)
 	close(fd);
 }
 
+/* A waiter of turns_stall(): how long it waited for its turn. */
+struct stall_waiter {
+	struct np_turns *turns;
+	int64_t waited_ms;
+};
+
+static void *stall_waiter_main(void *arg)
+{
+	struct stall_waiter *w = arg;
+	np_turn_join(w->turns);
+	int64_t t0 = np_now_ms();
+	np_turn_take();
+	w->waited_ms = np_now_ms() - t0;
+	np_turn_give();
+	np_turn_join(NULL);
+	return NULL;
+}
+
+/* Every holder stuck: the next in line runs without a turn after
+ * NP_TURN_STALL_MS; one far back in line first looks later (one more
+ * NP_TURN_STALL_MS per NP_TURN_STALL_SPREAD numbers ahead), so thousands
+ * woken at once do not spend the CPU looking. */
+static void turns_stall(void)
+{
+	static struct np_turns turns;
+	np_turns_init(&turns, 1);
+	np_turn_join(&turns);
+	np_turn_take(); /* held, and never given while the waiters wait */
+	struct stall_waiter near = { .turns = &turns }, far = { .turns = &turns };
+	pthread_t a, b;
+	if (pthread_create(&a, NULL, stall_waiter_main, &near) != 0) {
+		ok(0, "pthread_create failed");
+		return;
+	}
+	while (atomic_load(&turns.next) < 2)
+		usleep(1000);
+	/* As if 4 x NP_TURN_STALL_SPREAD more were in line ahead of it. */
+	atomic_fetch_add(&turns.next, 4 * NP_TURN_STALL_SPREAD);
+	if (pthread_create(&b, NULL, stall_waiter_main, &far) != 0) {
+		ok(0, "pthread_create failed");
+		pthread_join(a, NULL);
+		return;
+	}
+	pthread_join(a, NULL);
+	pthread_join(b, NULL);
+	ok(near.waited_ms >= NP_TURN_STALL_MS - 5 && near.waited_ms < 10 * 1000,
+	   "the next in line runs without a turn once none was given back for %d ms (waited %lld ms)",
+	   NP_TURN_STALL_MS, (long long)near.waited_ms);
+	ok(far.waited_ms >= 4 * NP_TURN_STALL_MS && far.waited_ms < 10 * 1000,
+	   "one 4 x %d numbers further back looks after 5 x %d ms, not %d (waited %lld ms)",
+	   NP_TURN_STALL_SPREAD, NP_TURN_STALL_MS, NP_TURN_STALL_MS, (long long)far.waited_ms);
+	is_int((int)atomic_load(&turns.stalls), 2, "both counted as stalls");
+	np_turn_give();
+	np_turn_join(NULL);
+}
+
 int main(void)
 {
 	int sv[2];
@@ -298,5 +355,6 @@ int main(void)
 	close(sv[1]);
 
 	turn_pread();
+	turns_stall();
 	return done_testing();
 }
