@@ -250,18 +250,18 @@ static void turns_stall(void)
 	pthread_t a, b;
 	if (pthread_create(&a, NULL, stall_waiter_main, &near) != 0) {
 		ok(0, "pthread_create failed");
-		return;
+		goto out;
 	}
 	while (atomic_load(&turns.next) < 2)
 		usleep(1000);
 	/* As if 4 x NP_TURN_STALL_SPREAD more were in line ahead of it. */
 	atomic_fetch_add(&turns.next, 4 * NP_TURN_STALL_SPREAD);
-	if (pthread_create(&b, NULL, stall_waiter_main, &far) != 0) {
-		ok(0, "pthread_create failed");
-		pthread_join(a, NULL);
-		return;
-	}
+	bool started = pthread_create(&b, NULL, stall_waiter_main, &far) == 0;
 	pthread_join(a, NULL);
+	if (!started) {
+		ok(0, "pthread_create failed");
+		goto out;
+	}
 	pthread_join(b, NULL);
 	ok(near.waited_ms >= NP_TURN_STALL_MS - 5 && near.waited_ms < 10 * 1000,
 	   "the next in line runs without a turn once none was given back for %d ms (waited %lld ms)",
@@ -270,6 +270,7 @@ static void turns_stall(void)
 	   "one 4 x %d numbers further back looks after 5 x %d ms, not %d (waited %lld ms)",
 	   NP_TURN_STALL_SPREAD, NP_TURN_STALL_MS, NP_TURN_STALL_MS, (long long)far.waited_ms);
 	is_int((int)atomic_load(&turns.stalls), 2, "both counted as stalls");
+out:
 	np_turn_give();
 	np_turn_join(NULL);
 }
